@@ -1,0 +1,2 @@
+import ZooTensor
+print("zoo-bench")

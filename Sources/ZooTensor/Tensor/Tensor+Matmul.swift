@@ -1,0 +1,66 @@
+// Differentiable matrix products: plain, batched over leading axes, and broadcast.
+
+/// The matrix product of the last two axes, batched over the leading axes.
+///
+/// - `a: [m, k]`, `b: [k, n]` → `[m, n]`;
+/// - `a: [..., m, k]`, `b: [k, n]` → `[..., m, n]` (one GEMM over the folded batch);
+/// - `a: [..., m, k]`, `b: [..., k, n]` → `[..., m, n]`, batch axes broadcast.
+///
+/// Computed with OpenBLAS `sgemm`. - Complexity: 2·batch·m·n·k flops.
+public func matmul(_ a: Tensor, _ b: Tensor) -> Tensor {
+    precondition(a.rank >= 2 && b.rank >= 2, "matmul: needs rank ≥ 2 operands, got shapes \(a.shape) and \(b.shape)")
+    let k = a.shape[a.rank - 1]
+    precondition(b.shape[b.rank - 2] == k,
+                 "matmul: inner extents differ: \(a.shape) × \(b.shape) (\(k) vs \(b.shape[b.rank - 2]))")
+    let m = a.shape[a.rank - 2], n = b.shape[b.rank - 1]
+    if b.rank == 2 {
+        // Fold every leading axis of `a` into the rows of one product.
+        let rows = a.shape.dropLast().elementCount
+        let outShape = Array(a.shape.dropLast()) + [n]
+        let out = Kernels.gemm(a.scalars, b.scalars, m: rows, n: n, k: k, transposeA: false, transposeB: false)
+        return Tensor.recorded("matmul", shape: outShape, scalars: out, inputs: [a, b]) { g, needs in
+            [needs[0] ? matmul(g, b.transposed()) : nil,
+             needs[1] ? matmul(a.reshaped([-1, k]).transposed(), g.reshaped([-1, n])) : nil]
+        }
+    }
+    let batchA = Array(a.shape.dropLast(2)), batchB = Array(b.shape.dropLast(2))
+    if batchA != batchB {
+        let batch = Elementwise.broadcastShape(batchA, batchB, op: "matmul")
+        return matmul(a.expanded(to: batch + [m, k]), b.expanded(to: batch + [k, n]))
+    }
+    let batch = batchA.elementCount
+    var out = [Float](repeating: 0, count: batch * m * n)
+    a.scalars.withUnsafeBufferPointer { pa in
+        b.scalars.withUnsafeBufferPointer { pb in
+            out.withUnsafeMutableBufferPointer { po in
+                for i in 0..<batch {
+                    BLAS.gemm(transposeA: false, transposeB: false, m: m, n: n, k: k,
+                              pa.baseAddress! + i * m * k, lda: k, pb.baseAddress! + i * k * n, ldb: n,
+                              po.baseAddress! + i * m * n, ldc: n)
+                }
+            }
+        }
+    }
+    return Tensor.recorded("batchedMatmul", shape: batchA + [m, n], scalars: out, inputs: [a, b]) { g, needs in
+        [needs[0] ? matmul(g, b.transposed()) : nil, needs[1] ? matmul(a.transposed(), g) : nil]
+    }
+}
+
+enum Kernels {
+    /// Row-major `op(A)·op(B)` for contiguous arrays, op(A) m×k and op(B) k×n.
+    static func gemm(_ a: [Float], _ b: [Float], m: Int, n: Int, k: Int, transposeA: Bool, transposeB: Bool) -> [Float] {
+        var out = [Float](repeating: 0, count: m * n)
+        guard m > 0, n > 0 else { return out }
+        a.withUnsafeBufferPointer { pa in
+            b.withUnsafeBufferPointer { pb in
+                out.withUnsafeMutableBufferPointer { po in
+                    BLAS.gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
+                              pa.baseAddress ?? UnsafePointer(bitPattern: 1)!, lda: transposeA ? m : k,
+                              pb.baseAddress ?? UnsafePointer(bitPattern: 1)!, ldb: transposeB ? k : n,
+                              po.baseAddress!, ldc: n)
+                }
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,48 @@
+import Testing
+import ZooTensor
+import ZooTestSupport
+
+@Suite("Matrix products")
+struct MatmulTests {
+    /// The naive triple loop, batched over the leading axis.
+    func reference(_ a: Tensor, _ b: Tensor) -> Tensor {
+        let batch = a.rank == 3 ? a.shape[0] : 1
+        let m = a.shape[a.rank - 2], k = a.shape[a.rank - 1], n = b.shape[b.rank - 1]
+        var out = [Float](repeating: 0, count: batch * m * n)
+        for z in 0..<batch {
+            for i in 0..<m { for j in 0..<n {
+                var s: Float = 0
+                for p in 0..<k {
+                    let bIndex = b.rank == 3 ? z * k * n + p * n + j : p * n + j
+                    s += a.scalars[z * m * k + i * k + p] * b.scalars[bIndex]
+                }
+                out[z * m * n + i * n + j] = s
+            } }
+        }
+        return Tensor(shape: (a.rank == 3 ? [batch] : []) + [m, n], scalars: out)
+    }
+
+    @Test("forward and gradient", arguments: [([3, 4], [4, 5]), ([1, 1], [1, 1]), ([2, 3, 4], [4, 2]), ([2, 3, 4], [2, 4, 5]), ([7, 1], [1, 3])])
+    func matmulMatchesReference(shapes: ([Int], [Int])) {
+        let a = Tensor.randomNormal(shapes.0, key: RandomKey(seed: 6))
+        let b = Tensor.randomNormal(shapes.1, key: RandomKey(seed: 7))
+        #expect(isApproximatelyEqual(matmul(a, b), reference(a, b)))
+        let r = checkGradients(of: { matmul($0[0], $0[1]) }, at: [a, b])
+        #expect(r.passed, "\(shapes): \(r)")
+    }
+
+    @Test func broadcastBatch() {
+        let a = Tensor.randomNormal([3, 4], key: RandomKey(seed: 8))
+        let b = Tensor.randomNormal([2, 4, 5], key: RandomKey(seed: 9))
+        #expect(matmul(a, b).shape == [2, 3, 5])
+        let r = checkGradients(of: { matmul($0[0], $0[1]) }, at: [a, b])
+        #expect(r.passed, "\(r)")
+    }
+
+    @Test func threadCountIsSettable() {
+        BLAS.setThreadCount(1)
+        #expect(BLAS.threadCount == 1)
+        BLAS.setThreadCount(2)
+        #expect(BLAS.threadCount == 2)
+    }
+}
