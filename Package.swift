@@ -5,15 +5,15 @@ let package = Package(
     name: "Zoo",
     platforms: [.macOS(.v15)],
     products: [
+        .executable(name: "zoo-bench", targets: ["ZooBench"]),
         .library(name: "ZooTensor", targets: ["ZooTensor"]),
         .library(name: "ZooNN", targets: ["ZooNN"]),
         .library(name: "ZooOptim", targets: ["ZooOptim"]),
-        .executable(name: "zoo-bench", targets: ["ZooBench"]),
     ],
     targets: [
         // MARK: - Public API
 
-        /// Tensors, kernels, counter-based random numbers, the autodiff tape, NamedTensors.
+        /// Tensors, kernels, counter-based random numbers, the autodiff tape, NamedTensors, safetensors.
         .target(name: "ZooTensor", dependencies: ["CZooBLAS"]),
         /// Layers, activations, initializers, losses, the model catalog.
         .target(name: "ZooNN", dependencies: ["ZooTensor"]),

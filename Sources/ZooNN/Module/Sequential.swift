@@ -1,0 +1,45 @@
+import ZooTensor
+
+/// Named children applied in order, like PyTorch's `nn.Sequential`: a child called `0` owns the
+/// parameters `0.weight`, `0.bias`, … Children without parameters (activations, pooling) still
+/// take an index, so names line up with the PyTorch twin.
+public struct Sequential: Module {
+    /// The children and their names, in application order.
+    public var children: [(name: String, module: any Module)]
+
+    /// Children named by their index: `0`, `1`, …
+    public init(_ modules: [any Module]) {
+        children = modules.enumerated().map { (String($0.offset), $0.element) }
+    }
+
+    /// Children with explicit names (unique; no dots).
+    public init(named children: [(String, any Module)]) {
+        precondition(Set(children.map(\.0)).count == children.count, "Sequential: duplicate child names \(children.map(\.0))")
+        precondition(children.allSatisfy { !$0.0.contains(".") && !$0.0.isEmpty }, "Sequential: child names must be non-empty and dot-free: \(children.map(\.0))")
+        self.children = children.map { (name: $0.0, module: $0.1) }
+    }
+
+    public var parameters: NamedTensors {
+        get { gatherChildren(\.parameters) }
+        set { for i in children.indices { children[i].module.parameters = newValue.children(of: children[i].name) } }
+    }
+
+    public var buffers: NamedTensors {
+        get { gatherChildren(\.buffers) }
+        set { for i in children.indices { children[i].module.buffers = newValue.children(of: children[i].name) } }
+    }
+
+    private func gatherChildren(_ part: (any Module) -> NamedTensors) -> NamedTensors {
+        var out = NamedTensors()
+        for (name, module) in children { out.append(contentsOf: part(module), prefix: name) }
+        return out
+    }
+
+    public mutating func callAsFunction(_ input: Tensor, context: ForwardContext) -> Tensor {
+        var x = input
+        for i in children.indices {
+            x = children[i].module(x, context: context.child(children[i].name))
+        }
+        return x
+    }
+}

@@ -1,0 +1,111 @@
+/// Which input positions of one `H × W` plane each output position of a pooling reads, and the
+/// divisor of an average over them. Stored flat (compressed rows) and shared by every plane.
+package struct PoolingPlan: Sendable {
+    let inputHeight, inputWidth, outputHeight, outputWidth: Int
+    /// Window `o` is `offsets[starts[o] ..< starts[o + 1]]` (offsets within the plane, `y·W + x`).
+    let starts: [Int]
+    let offsets: [Int32]
+    let divisors: [Float]
+
+    var inputPlane: Int { inputHeight * inputWidth }
+    var outputPlane: Int { outputHeight * outputWidth }
+
+    /// A sliding window: kernel `kh × kw`, stride, zero padding; an average divides by `kh·kw`
+    /// (zeros of the padding count, PyTorch's default `count_include_pad=True`).
+    static func sliding(height h: Int, width w: Int, kernel: (Int, Int), stride: (Int, Int), padding: (Int, Int)) -> PoolingPlan {
+        let oh = (h + 2 * padding.0 - kernel.0) / stride.0 + 1, ow = (w + 2 * padding.1 - kernel.1) / stride.1 + 1
+        return make(h, w, oh, ow, divisor: { _, _ in Float(kernel.0 * kernel.1) }) { oy, ox in
+            (oy * stride.0 - padding.0, oy * stride.0 - padding.0 + kernel.0, ox * stride.1 - padding.1, ox * stride.1 - padding.1 + kernel.1)
+        }
+    }
+
+    /// Adaptive pooling to `oh × ow`: window i spans `⌊i·H/oh⌋ ..< ⌈(i+1)·H/oh⌉` (PyTorch's rule).
+    static func adaptive(height h: Int, width w: Int, output: (Int, Int)) -> PoolingPlan {
+        let (oh, ow) = output
+        func span(_ i: Int, _ n: Int, _ o: Int) -> (Int, Int) { (i * n / o, ((i + 1) * n + o - 1) / o) }
+        return make(h, w, oh, ow, divisor: { count, _ in Float(count) }) { oy, ox in
+            let (y0, y1) = span(oy, h, oh), (x0, x1) = span(ox, w, ow)
+            return (y0, y1, x0, x1)
+        }
+    }
+
+    private static func make(_ h: Int, _ w: Int, _ oh: Int, _ ow: Int, divisor: (Int, Int) -> Float,
+                             window: (Int, Int) -> (Int, Int, Int, Int)) -> PoolingPlan {
+        var starts = [0], offsets: [Int32] = [], divisors: [Float] = []
+        starts.reserveCapacity(oh * ow + 1)
+        for oy in 0..<oh {
+            for ox in 0..<ow {
+                let (y0, y1, x0, x1) = window(oy, ox)
+                var count = 0
+                for y in max(y0, 0)..<min(y1, h) {
+                    for x in max(x0, 0)..<min(x1, w) {
+                        offsets.append(Int32(y * w + x))
+                        count += 1
+                    }
+                }
+                starts.append(offsets.count)
+                divisors.append(divisor(count, (y1 - y0) * (x1 - x0)))
+            }
+        }
+        return PoolingPlan(inputHeight: h, inputWidth: w, outputHeight: oh, outputWidth: ow, starts: starts, offsets: offsets, divisors: divisors)
+    }
+}
+
+enum PoolingKernels {
+    /// For every plane and window, the flat input index of the maximum (the first on ties).
+    static func argmax(_ x: [Float], planes: Int, _ plan: PoolingPlan) -> [Int32] {
+        var out = [Int32](repeating: 0, count: planes * plan.outputPlane)
+        x.withUnsafeBufferPointer { px in
+            plan.offsets.withUnsafeBufferPointer { off in
+                for p in 0..<planes {
+                    let base = p * plan.inputPlane
+                    for o in 0..<plan.outputPlane {
+                        let s = plan.starts[o], e = plan.starts[o + 1]
+                        var best = Int(off[s]), bestValue = px[base + best]
+                        for i in (s + 1)..<max(e, s + 1) where px[base + Int(off[i])] > bestValue {
+                            best = Int(off[i])
+                            bestValue = px[base + best]
+                        }
+                        out[p * plan.outputPlane + o] = Int32(base + best)
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// The average over each window.
+    static func average(_ x: [Float], planes: Int, _ plan: PoolingPlan) -> [Float] {
+        var out = [Float](repeating: 0, count: planes * plan.outputPlane)
+        x.withUnsafeBufferPointer { px in
+            plan.offsets.withUnsafeBufferPointer { off in
+                for p in 0..<planes {
+                    let base = p * plan.inputPlane
+                    for o in 0..<plan.outputPlane {
+                        var s: Float = 0
+                        for i in plan.starts[o]..<plan.starts[o + 1] { s += px[base + Int(off[i])] }
+                        out[p * plan.outputPlane + o] = s / plan.divisors[o]
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// The adjoint of ``average(_:planes:_:)``: each window spreads its value / divisor back.
+    static func averageTranspose(_ g: [Float], planes: Int, _ plan: PoolingPlan) -> [Float] {
+        var out = [Float](repeating: 0, count: planes * plan.inputPlane)
+        g.withUnsafeBufferPointer { pg in
+            plan.offsets.withUnsafeBufferPointer { off in
+                for p in 0..<planes {
+                    let base = p * plan.inputPlane
+                    for o in 0..<plan.outputPlane {
+                        let v = pg[p * plan.outputPlane + o] / plan.divisors[o]
+                        for i in plan.starts[o]..<plan.starts[o + 1] { out[base + Int(off[i])] += v }
+                    }
+                }
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,80 @@
+// Differentiable convolutions. Three bilinear primitives close under differentiation:
+//   y  = conv(x, w)                 ⟨conv(x, w), g⟩ = ⟨x, convᵀ(g, w)⟩ = ⟨w, convW(x, g)⟩
+//   dx = convᵀ(g, w)   (transposed convolution, the input gradient)
+//   dw = convW(x, g)   (the weight gradient)
+// so each one's pullback is written with the other two and gradients of gradients work.
+
+/// 2-D convolution (cross-correlation), PyTorch's `conv2d`.
+///
+/// - Parameters:
+///   - input: `[N, C, H, W]`.
+///   - weight: `[O, C / groups, kh, kw]`; `groups` must divide C and O (depthwise: groups = C).
+///   - bias: `[O]`, optional.
+/// - Returns: `[N, O, OH, OW]`, `OH = ⌊(H + 2·padding.0 − dilation.0·(kh − 1) − 1) / stride.0⌋ + 1`.
+/// - Complexity: im2col per sample and group, then one OpenBLAS GEMM of
+///   `(O/g) × (C/g·kh·kw) × (OH·OW)`; 1×1 stride-1 convolutions skip im2col.
+public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0),
+                   dilation: (Int, Int) = (1, 1), groups: Int = 1) -> Tensor {
+    let g = convGeometry(input.shape, weight.shape, stride: stride, padding: padding, dilation: dilation, groups: groups, op: "conv2d")
+    var y = convolution(input, weight, g)
+    if let b = bias {
+        precondition(b.shape == [g.outChannels], "conv2d: bias \(b.shape) does not match \(g.outChannels) output channels (weight \(weight.shape))")
+        y = y + b.reshaped([1, g.outChannels, 1, 1])
+    }
+    return y
+}
+
+/// 1-D convolution, PyTorch's `conv1d`: input `[N, C, L]`, weight `[O, C / groups, k]`, bias `[O]`.
+/// Computed as a 2-D convolution of height 1.
+public func conv1d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int = 1, padding: Int = 0,
+                   dilation: Int = 1, groups: Int = 1) -> Tensor {
+    precondition(input.rank == 3, "conv1d: input must be [N, C, L], got \(input.shape)")
+    precondition(weight.rank == 3, "conv1d: weight must be [O, C/groups, k], got \(weight.shape)")
+    let (n, c, l) = (input.shape[0], input.shape[1], input.shape[2])
+    let w = weight.shape
+    let y = conv2d(input.reshaped([n, c, 1, l]), weight: weight.reshaped([w[0], w[1], 1, w[2]]), bias: bias,
+                   stride: (1, stride), padding: (0, padding), dilation: (1, dilation), groups: groups)
+    return y.reshaped([n, y.shape[1], y.shape[3]])
+}
+
+/// Validates the shapes and options of a 2-D convolution, naming the op and shapes on failure.
+func convGeometry(_ x: [Int], _ w: [Int], stride: (Int, Int), padding: (Int, Int), dilation: (Int, Int), groups: Int, op: String) -> ConvGeometry {
+    precondition(x.count == 4, "\(op): input must be [N, C, H, W], got \(x)")
+    precondition(w.count == 4, "\(op): weight must be [O, C/groups, kh, kw], got \(w)")
+    precondition(groups >= 1 && x[1] % groups == 0 && w[0] % groups == 0,
+                 "\(op): groups \(groups) must divide the input channels of \(x) and the output channels of weight \(w)")
+    precondition(w[1] * groups == x[1],
+                 "\(op): input \(x) has \(x[1]) channels but weight \(w) expects \(w[1]) × groups \(groups) = \(w[1] * groups)")
+    precondition(stride.0 >= 1 && stride.1 >= 1 && dilation.0 >= 1 && dilation.1 >= 1 && padding.0 >= 0 && padding.1 >= 0,
+                 "\(op): stride \(stride) and dilation \(dilation) must be ≥ 1 and padding \(padding) ≥ 0")
+    let g = ConvGeometry(batch: x[0], inChannels: x[1], height: x[2], width: x[3], outChannels: w[0], kernelHeight: w[2], kernelWidth: w[3],
+                         strideH: stride.0, strideW: stride.1, padH: padding.0, padW: padding.1,
+                         dilationH: dilation.0, dilationW: dilation.1, groups: groups)
+    precondition(g.height + 2 * g.padH >= g.dilationH * (g.kernelHeight - 1) + 1 && g.width + 2 * g.padW >= g.dilationW * (g.kernelWidth - 1) + 1,
+                 "\(op): kernel \(w[2])×\(w[3]) with dilation \(dilation) does not fit input \(x) padded by \(padding)")
+    return g
+}
+
+/// conv(x, w) without bias, on the tape.
+func convolution(_ x: Tensor, _ w: Tensor, _ g: ConvGeometry) -> Tensor {
+    let y = ConvolutionKernels.forward(x.scalars, w.scalars, g)
+    return Tensor.recorded("conv2d", shape: g.outputShape, scalars: y, inputs: [x, w]) { gy, needs in
+        [needs[0] ? convolutionInputGradient(gy, w, g) : nil, needs[1] ? convolutionWeightGradient(x, gy, g) : nil]
+    }
+}
+
+/// convᵀ(dy, w): a transposed convolution, on the tape.
+func convolutionInputGradient(_ dy: Tensor, _ w: Tensor, _ g: ConvGeometry) -> Tensor {
+    let dx = ConvolutionKernels.inputGradient(dy.scalars, w.scalars, g)
+    return Tensor.recorded("conv2dInputGradient", shape: g.inputShape, scalars: dx, inputs: [dy, w]) { gz, needs in
+        [needs[0] ? convolution(gz, w, g) : nil, needs[1] ? convolutionWeightGradient(gz, dy, g) : nil]
+    }
+}
+
+/// convW(x, dy): the weight gradient of a convolution, on the tape.
+func convolutionWeightGradient(_ x: Tensor, _ dy: Tensor, _ g: ConvGeometry) -> Tensor {
+    let dw = ConvolutionKernels.weightGradient(x.scalars, dy.scalars, g)
+    return Tensor.recorded("conv2dWeightGradient", shape: g.weightShape, scalars: dw, inputs: [x, dy]) { gz, needs in
+        [needs[0] ? convolutionInputGradient(dy, gz, g) : nil, needs[1] ? convolution(x, gz, g) : nil]
+    }
+}
