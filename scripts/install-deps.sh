@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Zoo needs on a fresh Debian machine (idempotent: only what is missing).
 set -euo pipefail
-packages=(libopenblas-dev zlib1g-dev dataset-fashion-mnist)
+packages=(libopenblas-dev zlib1g-dev dataset-fashion-mnist python3-pip)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -12,4 +12,9 @@ if [ ${#missing[@]} -gt 0 ]; then
     [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
     $sudo_cmd apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+# The tests check checkpoints with the real `safetensors` package from PyPI.
+if ! python3 -c "import safetensors, numpy" 2>/dev/null; then
+    echo "installing Python packages: safetensors numpy"
+    python3 -m pip install --quiet --disable-pip-version-check safetensors numpy
 fi
