@@ -5,10 +5,16 @@ let package = Package(
     name: "Zoo",
     platforms: [.macOS(.v15)],
     products: [
+        .executable(name: "zoo", targets: ["zoo"]),
         .executable(name: "zoo-bench", targets: ["ZooBench"]),
         .library(name: "ZooTensor", targets: ["ZooTensor"]),
         .library(name: "ZooNN", targets: ["ZooNN"]),
         .library(name: "ZooOptim", targets: ["ZooOptim"]),
+        .library(name: "ZooData", targets: ["ZooData"]),
+        .library(name: "ZooTrain", targets: ["ZooTrain"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
         // MARK: - Public API
@@ -19,11 +25,22 @@ let package = Package(
         .target(name: "ZooNN", dependencies: ["ZooTensor"]),
         /// Optimizers as values and learning-rate / batch-size schedules.
         .target(name: "ZooOptim", dependencies: ["ZooTensor"]),
+        /// File formats, data sets, modifiers, augmentation, seeded batching.
+        .target(name: "ZooData", dependencies: ["ZooTensor", "CZlib"]),
+        /// The training loop, events, checkpoints.
+        .target(name: "ZooTrain", dependencies: ["ZooTensor", "ZooNN", "ZooOptim", "ZooData"]),
+        /// The command-line tool: wiring only.
+        .executableTarget(name: "zoo", dependencies: [
+            "ZooTensor", "ZooNN", "ZooOptim", "ZooData", "ZooTrain",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
 
         // MARK: - Implementation details
 
         /// Module map over Debian's OpenBLAS `cblas.h` (package libopenblas-dev).
         .systemLibrary(name: "CZooBLAS", providers: [.apt(["libopenblas-dev"])]),
+        /// Module map over Debian's `zlib.h` (package zlib1g-dev), for .gz and .npz files.
+        .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
         /// Release-build timings of the catalog models (`swift run -c release zoo-bench`).
         .executableTarget(name: "ZooBench", dependencies: ["ZooTensor", "ZooNN", "ZooOptim"]),
 
@@ -34,5 +51,8 @@ let package = Package(
         .testTarget(name: "ZooTensorTests", dependencies: ["ZooTensor", "ZooTestSupport"]),
         .testTarget(name: "ZooNNTests", dependencies: ["ZooNN", "ZooTestSupport"]),
         .testTarget(name: "ZooOptimTests", dependencies: ["ZooOptim", "ZooTestSupport"]),
+        .testTarget(name: "ZooDataTests", dependencies: ["ZooData", "ZooTestSupport"]),
+        .testTarget(name: "ZooTrainTests", dependencies: ["ZooTrain", "ZooTestSupport"]),
+        .testTarget(name: "ZooCLITests", dependencies: ["ZooTrain", "ZooTestSupport"]),
     ]
 )

@@ -1,0 +1,56 @@
+import Foundation
+import ZooData
+import ZooNN
+import ZooTensor
+
+/// A model by catalog name plus options, as written in a config.
+public struct ModelSpec: Codable, Sendable, Equatable, Hashable {
+    public var name: String
+    public var options: [String: String]
+    public init(name: String, options: [String: String] = [:]) {
+        self.name = name
+        self.options = options
+    }
+}
+
+/// Everything that defines one training run: model, data, training settings, frozen parameters.
+/// Its JSON is `config.json` of a run and the `config` metadata of every checkpoint.
+public struct RunConfig: Codable, Sendable, Equatable {
+    /// Bumped when the meaning of a field changes.
+    public var schemaVersion: Int = 1
+    public var model: ModelSpec
+    public var data: DataSpec
+    public var training: TrainingConfig
+    /// Glob patterns of parameters that are not trained.
+    public var frozen: [String]
+
+    public init(model: ModelSpec, data: DataSpec, training: TrainingConfig, frozen: [String] = []) {
+        self.model = model
+        self.data = data
+        self.training = training
+        self.frozen = frozen
+    }
+
+    /// Canonical JSON: sorted keys, so that equal configs give equal bytes.
+    public func json(pretty: Bool = false) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = pretty ? [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try! encoder.encode(self), as: UTF8.self)
+    }
+
+    /// Decodes a config from JSON, naming `source` in the error.
+    public static func decode(_ json: String, source: String) throws -> RunConfig {
+        do {
+            return try JSONDecoder().decode(RunConfig.self, from: Data(json.utf8))
+        } catch {
+            throw TrainingConfigError(description: "\(source): not a valid run config: \(error)")
+        }
+    }
+
+    /// The model built for `data`, its initial weights keyed by the training seed.
+    public func makeModel(for data: TrainingData) throws -> any Module {
+        try ModelCatalog.make(model.name, options: model.options,
+                              input: ModelInput(shape: data.inputShape, classCount: data.train.classCount),
+                              key: RandomKey(seed: training.seed, stream: 0x6d6f_6465_6c))  // "model"
+    }
+}

@@ -1,0 +1,77 @@
+import ZooOptim
+
+/// Everything that determines how one member trains, except the data and the model (which the
+/// trainer receives built): epochs, batch size, optimizer, schedules, evaluation, checkpoints.
+///
+/// It is `Codable` so that it enters the run's canonical config and its identity.
+public struct TrainingConfig: Codable, Sendable, Equatable {
+    /// Passes over the training set.
+    public var epochs: Int
+    /// When set, training stops after this many optimizer steps (possibly mid-epoch).
+    public var maxSteps: Int?
+    /// Samples per step (the base of `batchSizeSchedule`).
+    public var batchSize: Int
+    public var optimizer: OptimizerConfig
+    /// Learning rate per step (`scheduleUnit` says whether a step is an iteration or an epoch).
+    public var schedule: LearningRateSchedule
+    public var scheduleUnit: ScheduleUnit
+    /// Batch size per epoch (Smith et al. 2017).
+    public var batchSizeSchedule: BatchSizeSchedule
+    /// Clip gradients to this global norm when set.
+    public var gradientClipNorm: Float?
+    /// Label smoothing ε of the cross-entropy.
+    public var labelSmoothing: Float
+    /// Stop when the validation loss has not improved for this many epochs (needs a validation split).
+    public var earlyStoppingPatience: Int?
+    /// How train loss and accuracy are reported each epoch.
+    public var trainMetrics: TrainMetrics
+    /// Seed of everything random in training: shuffles, dropout, augmentation.
+    public var seed: UInt64
+
+    public enum ScheduleUnit: String, Codable, Sendable, CaseIterable { case epoch, step }
+
+    public enum TrainMetrics: String, Codable, Sendable, CaseIterable {
+        /// The mean over the epoch's batches, in training mode (free).
+        case running
+        /// A separate pass over the whole training set in evaluation mode (costs about a third of an epoch).
+        case full
+    }
+
+    public init(epochs: Int = 10, maxSteps: Int? = nil, batchSize: Int = 32, optimizer: OptimizerConfig = .adam(Adam()),
+                schedule: LearningRateSchedule = .constant, scheduleUnit: ScheduleUnit = .epoch,
+                batchSizeSchedule: BatchSizeSchedule = .constant, gradientClipNorm: Float? = nil, labelSmoothing: Float = 0,
+                earlyStoppingPatience: Int? = nil, trainMetrics: TrainMetrics = .running, seed: UInt64 = 0) {
+        self.epochs = epochs
+        self.maxSteps = maxSteps
+        self.batchSize = batchSize
+        self.optimizer = optimizer
+        self.schedule = schedule
+        self.scheduleUnit = scheduleUnit
+        self.batchSizeSchedule = batchSizeSchedule
+        self.gradientClipNorm = gradientClipNorm
+        self.labelSmoothing = labelSmoothing
+        self.earlyStoppingPatience = earlyStoppingPatience
+        self.trainMetrics = trainMetrics
+        self.seed = seed
+    }
+
+    /// Checks ranges; the error names the key and the value.
+    public func validate() throws {
+        func fail(_ key: String, _ value: Any, _ expected: String) -> TrainingConfigError {
+            TrainingConfigError(description: "\(key) = \(value) is invalid: expected \(expected)")
+        }
+        guard epochs >= 1 || (maxSteps ?? 0) >= 1 else { throw fail("epochs", epochs, "at least 1") }
+        if let s = maxSteps, s < 1 { throw fail("max-steps", s, "at least 1") }
+        guard batchSize >= 1 else { throw fail("batch-size", batchSize, "at least 1") }
+        if let c = gradientClipNorm, !(c > 0) { throw fail("clip-norm", c, "a positive number") }
+        guard labelSmoothing >= 0 && labelSmoothing < 1 else { throw fail("label-smoothing", labelSmoothing, "a number in [0, 1)") }
+        if let p = earlyStoppingPatience, p < 1 { throw fail("early-stopping", p, "at least 1 epoch") }
+        try optimizer.validate()
+        try schedule.validate()
+    }
+}
+
+/// A training setting out of range.
+public struct TrainingConfigError: Error, CustomStringConvertible {
+    public var description: String
+}

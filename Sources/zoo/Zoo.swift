@@ -1,0 +1,32 @@
+import ArgumentParser
+import ZooTrain
+
+@main
+struct Zoo: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "zoo",
+        abstract: "Breed, keep and study populations of neural networks on the CPU.",
+        discussion: """
+            Train a catalog model on a data set, evaluate checkpoints, and list what is available.
+            Checkpoints are safetensors files that Python opens with safetensors.numpy.load_file.
+            """,
+        subcommands: [Train.self, Eval.self, Models.self, Datasets.self]
+    )
+}
+
+/// `key=value` pairs from repeated options, with an error naming the option.
+func parsePairs(_ pairs: [String], option: String) throws -> [String: String] {
+    var out: [String: String] = [:]
+    for p in pairs {
+        guard let eq = p.firstIndex(of: "="), eq != p.startIndex else {
+            throw ValidationError("\(option) takes key=value, got '\(p)'")
+        }
+        let key = String(p[..<eq]), value = String(p[p.index(after: eq)...])
+        guard out[key] == nil else { throw ValidationError("\(option): '\(key)' is given twice") }
+        out[key] = value
+    }
+    return out
+}
+
+extension TrainingConfig.ScheduleUnit: ExpressibleByArgument {}
+extension TrainingConfig.TrainMetrics: ExpressibleByArgument {}
