@@ -61,7 +61,7 @@ public enum TrainingStatus: String, Codable, Sendable {
 /// Something the trainer reports while it runs.
 public enum TrainingEvent: Sendable {
     /// A step finished (loss of its batch, in training mode).
-    case step(epoch: Int, step: Int, stepsInEpoch: Int, batchIndex: Int, loss: Float, learningRate: Float)
+    case step(epoch: Int, step: Int, stepsInEpoch: Int, batchIndex: Int, loss: Float, accuracy: Float, learningRate: Float)
     /// An epoch finished; `state` can be checkpointed.
     case epoch(EpochMetrics, state: TrainingState)
     /// The loss became non-finite at `step`.
@@ -154,9 +154,11 @@ public struct Trainer: Sendable {
                 state.optimizer = updated.state
                 state.step += 1
                 lossSum += Double(lossValue) * Double(batch.labels.count)
-                correct += zip(logits.argmax(alongAxis: 1).scalars, batch.labels).filter { Int($0) == $1 }.count
+                let hits = zip(logits.argmax(alongAxis: 1).scalars, batch.labels).filter { Int($0) == $1 }.count
+                correct += hits
                 seen += batch.labels.count
-                observe(.step(epoch: epoch, step: state.step, stepsInEpoch: steps, batchIndex: b, loss: lossValue, learningRate: learningRate))
+                observe(.step(epoch: epoch, step: state.step, stepsInEpoch: steps, batchIndex: b, loss: lossValue,
+                              accuracy: Float(hits) / Float(batch.labels.count), learningRate: learningRate))
             }
             state.epoch += 1
             state.model = model.state

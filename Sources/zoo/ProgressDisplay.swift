@@ -13,6 +13,7 @@ final class ProgressDisplay {
     private var epochStart = Date()
     private var lastDraw = Date.distantPast
     private var lossAverage: Float?
+    private var accuracyAverage: Float?
 
     init(style: ProgressStyle, totalEpochs: Int) {
         self.style = style == .auto ? (isatty(STDERR_FILENO) != 0 ? .bar : .lines) : style
@@ -23,9 +24,10 @@ final class ProgressDisplay {
         switch (style, event) {
         case (.quiet, _), (.auto, _):
             return
-        case let (.bar, .step(epoch, _, stepsInEpoch, batchIndex, loss, _)):
-            if batchIndex == 0 { epochStart = Date(); lossAverage = nil }
+        case let (.bar, .step(epoch, _, stepsInEpoch, batchIndex, loss, accuracy, _)):
+            if batchIndex == 0 { epochStart = Date(); lossAverage = nil; accuracyAverage = nil }
             lossAverage = lossAverage.map { 0.98 * $0 + 0.02 * loss } ?? loss
+            accuracyAverage = accuracyAverage.map { 0.98 * $0 + 0.02 * accuracy } ?? accuracy
             let now = Date()
             guard now.timeIntervalSince(lastDraw) > 0.1 || batchIndex + 1 == stepsInEpoch else { return }
             lastDraw = now
@@ -35,8 +37,8 @@ final class ProgressDisplay {
             let eta = Double(stepsInEpoch - done) / max(rate, 1e-9)
             let width = 24, filled = width * done / max(stepsInEpoch, 1)
             let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
-            let line = String(format: "\r epoch %d/%d %@ %d/%d  %.0f step/s  loss %.4f  eta %@ ", epoch + 1, totalEpochs, bar, done, stepsInEpoch,
-                              rate, lossAverage ?? loss, Self.duration(eta))
+            let line = String(format: "\r epoch %d/%d %@ %d/%d  %.0f step/s  loss %.4f  acc %.1f%%  eta %@ ", epoch + 1, totalEpochs, bar, done,
+                              stepsInEpoch, rate, lossAverage ?? loss, (accuracyAverage ?? accuracy) * 100, Self.duration(eta))
             FileHandle.standardError.write(line.data(using: .utf8)!)
         case (.lines, .step):
             return

@@ -60,6 +60,22 @@ struct CLITests {
         let (state, _) = try Checkpoint.read(from: out.appendingPathComponent("final.safetensors"))
         #expect(state.epoch == 3)
 
+        // Python's safetensors package opens the checkpoint: same names, shapes and sums.
+        let python = Process()
+        python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        python.arguments = ["python3", Self.root.appendingPathComponent("scripts/python/safetensors_check.py").path, "load", out.appendingPathComponent("final.safetensors").path]
+        let pipe = Pipe()
+        python.standardOutput = pipe
+        try python.run()
+        let printed = pipe.fileHandleForReading.readDataToEndOfFile()
+        python.waitUntilExit()
+        try #require(python.terminationStatus == 0, "python3 with safetensors is required (scripts/install-deps.sh)")
+        let loaded = try JSONSerialization.jsonObject(with: printed) as! [String: Any]
+        let tensors = loaded["tensors"] as! [String: [String: Any]]
+        #expect(Set(tensors.keys) == Set(state.model.names + state.optimizer.names.map { "optimizer." + $0 }))
+        #expect(tensors["1.weight"]?["shape"] as? [Int] == [16, 8])
+        #expect((loaded["metadata"] as? [String: String])?["format"] == "zoo-checkpoint-1")
+
         // eval prints the same test accuracy as the end of training.
         let e = try Self.zoo(["eval", out.appendingPathComponent("final.safetensors").path])
         #expect(e.status == 0, "stderr: \(e.stderr)")
