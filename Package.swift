@@ -1,4 +1,4 @@
-// swift-tools-version: 6.0
+// swift-tools-version: 6.1
 import PackageDescription
 
 let package = Package(
@@ -12,9 +12,14 @@ let package = Package(
         .library(name: "ZooOptim", targets: ["ZooOptim"]),
         .library(name: "ZooData", targets: ["ZooData"]),
         .library(name: "ZooTrain", targets: ["ZooTrain"]),
+        .library(name: "ZooStore", targets: ["ZooStore"]),
+        .library(name: "ZooLab", targets: ["ZooLab"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.0.0"),
     ],
     targets: [
         // MARK: - Public API
@@ -29,9 +34,19 @@ let package = Package(
         .target(name: "ZooData", dependencies: ["ZooTensor", "CZlib"]),
         /// The training loop, events, checkpoints.
         .target(name: "ZooTrain", dependencies: ["ZooTensor", "ZooNN", "ZooOptim", "ZooData"]),
+        /// The store: runs, metrics, checkpoints and sweeps in SQLite (GRDB, WAL); no tensors, no specs.
+        .target(name: "ZooStore", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
+        /// Sweep specs, canonical configs and run identity, planning, workers.
+        .target(name: "ZooLab", dependencies: [
+            "ZooTensor", "ZooNN", "ZooOptim", "ZooData", "ZooTrain", "ZooStore",
+            .product(name: "Yams", package: "Yams"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        /// Tables and summaries from store rows.
+        .target(name: "ZooReport", dependencies: ["ZooStore", "ZooLab"]),
         /// The command-line tool: wiring only.
         .executableTarget(name: "zoo", dependencies: [
-            "ZooTensor", "ZooNN", "ZooOptim", "ZooData", "ZooTrain",
+            "ZooTensor", "ZooNN", "ZooOptim", "ZooData", "ZooTrain", "ZooStore", "ZooLab", "ZooReport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -53,6 +68,8 @@ let package = Package(
         .testTarget(name: "ZooOptimTests", dependencies: ["ZooOptim", "ZooTestSupport"]),
         .testTarget(name: "ZooDataTests", dependencies: ["ZooData", "ZooTestSupport"]),
         .testTarget(name: "ZooTrainTests", dependencies: ["ZooTrain", "ZooTestSupport"]),
-        .testTarget(name: "ZooCLITests", dependencies: ["ZooTrain", "ZooTestSupport"]),
+        .testTarget(name: "ZooStoreTests", dependencies: ["ZooStore"]),
+        .testTarget(name: "ZooLabTests", dependencies: ["ZooLab", "ZooReport", "ZooTestSupport"]),
+        .testTarget(name: "ZooCLITests", dependencies: ["ZooTrain", "ZooStore", "ZooTestSupport"]),
     ]
 )

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Zoo needs on a fresh Debian machine (idempotent: only what is missing).
 set -euo pipefail
-packages=(libopenblas-dev zlib1g-dev dataset-fashion-mnist python3-pip)
+packages=(libopenblas-dev zlib1g-dev libsqlite3-dev dataset-fashion-mnist python3-pip)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

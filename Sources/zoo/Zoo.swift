@@ -10,7 +10,7 @@ struct Zoo: ParsableCommand {
             Train a catalog model on a data set, evaluate checkpoints, and list what is available.
             Checkpoints are safetensors files that Python opens with safetensors.numpy.load_file.
             """,
-        subcommands: [Train.self, Eval.self, Models.self, Datasets.self]
+        subcommands: [Train.self, Eval.self, Sweep.self, List.self, Show.self, Export.self, Models.self, Datasets.self]
     )
 }
 

@@ -1,0 +1,250 @@
+import Foundation
+import ZooData
+import ZooNN
+import ZooOptim
+import ZooTrain
+
+/// The keys a sweep spec may set or vary, their types, ranges and defaults, and how a flat config
+/// becomes a ``RunConfig``.
+///
+/// `model.<option>` and `data.<option>` pass options to the catalogs (`model.activation`,
+/// `data.subset`, `data.label-noise`); their defaults come from the catalogs too, so a config
+/// that spells out a default and one that omits it are the same run.
+public enum ConfigSchema {
+    /// Bumped when a key's meaning changes; part of every run's identity.
+    public static let version = 1
+
+    public enum Kind: Sendable {
+        case string(choices: [String]?)
+        case int(ClosedRange<Int>)
+        case double(ClosedRange<Double>, open: Bool)
+        case bool
+        case ints
+        case strings
+
+        var expected: String {
+            switch self {
+            case let .string(choices): return choices.map { "one of \($0.joined(separator: ", "))" } ?? "a string"
+            case let .int(r): return "an integer in \(r.lowerBound)...\(r.upperBound)"
+            case let .double(r, open): return open ? "a number in (\(r.lowerBound), \(r.upperBound)]" : "a number in [\(r.lowerBound), \(r.upperBound)]"
+            case .bool: return "true or false"
+            case .ints: return "a list of integers"
+            case .strings: return "a list of strings"
+            }
+        }
+    }
+
+    public struct Key: Sendable {
+        public var name: String
+        public var kind: Kind
+        public var summary: String
+    }
+
+    static let big = 1_000_000_000
+    public static let keys: [Key] = [
+        Key(name: "model", kind: .string(choices: ModelCatalog.names), summary: "catalog model"),
+        Key(name: "data", kind: .string(choices: nil), summary: "data set (fashion-mnist, mnist1d, idx:DIR, …)"),
+        Key(name: "optimizer", kind: .string(choices: OptimizerConfig.kinds), summary: "optimizer"),
+        Key(name: "lr", kind: .double(0...10, open: true), summary: "learning rate (default 1e-3 for adam/adamw, 1e-2 otherwise)"),
+        Key(name: "momentum", kind: .double(0...0.999_999, open: false), summary: "momentum (sgd, rmsprop)"),
+        Key(name: "nesterov", kind: .bool, summary: "Nesterov momentum (sgd)"),
+        Key(name: "weight_decay", kind: .double(0...10, open: false), summary: "weight decay (decoupled for adamw, default 0.01 there)"),
+        Key(name: "beta1", kind: .double(0...0.999_999, open: false), summary: "Adam β₁"),
+        Key(name: "beta2", kind: .double(0...0.999_999_999, open: false), summary: "Adam β₂"),
+        Key(name: "schedule", kind: .string(choices: ["constant", "step", "multistep", "exponential", "cosine", "one-cycle"]), summary: "learning-rate schedule"),
+        Key(name: "schedule_unit", kind: .string(choices: ["epoch", "step"]), summary: "a schedule step is an epoch or an optimizer step"),
+        Key(name: "step_size", kind: .int(1...big), summary: "step schedule: decay interval"),
+        Key(name: "gamma", kind: .double(0...10, open: true), summary: "step/multistep/exponential decay factor"),
+        Key(name: "milestones", kind: .ints, summary: "multistep schedule milestones"),
+        Key(name: "warmup", kind: .int(0...big), summary: "cosine schedule warmup steps"),
+        Key(name: "min_lr", kind: .double(0...10, open: false), summary: "cosine schedule final learning rate"),
+        Key(name: "batch_size", kind: .int(1...big), summary: "samples per step"),
+        Key(name: "batch_size_milestones", kind: .ints, summary: "epochs at which the batch size grows (Smith et al. 2017)"),
+        Key(name: "batch_size_factor", kind: .int(1...1000), summary: "batch size growth factor"),
+        Key(name: "epochs", kind: .int(1...100_000), summary: "passes over the training set"),
+        Key(name: "max_steps", kind: .int(0...big), summary: "stop after this many steps (0: no limit)"),
+        Key(name: "seed", kind: .int(0...Int(Int32.max)), summary: "seed of init, shuffling, dropout, augmentation"),
+        Key(name: "clip_norm", kind: .double(0...1e9, open: false), summary: "clip gradients to this global norm (0: off)"),
+        Key(name: "label_smoothing", kind: .double(0...0.999, open: false), summary: "label smoothing ε"),
+        Key(name: "early_stopping", kind: .int(0...100_000), summary: "patience in epochs on the validation loss (0: off)"),
+        Key(name: "train_metrics", kind: .string(choices: ["running", "full"]), summary: "train metrics from the epoch's batches or a full pass"),
+        Key(name: "freeze", kind: .strings, summary: "glob patterns of parameters not trained"),
+        Key(name: "checkpoint_every", kind: .int(0...100_000), summary: "checkpoint every N epochs (0: final only)"),
+    ]
+
+    public static func key(_ name: String) -> Key? { keys.first { $0.name == name } }
+
+    /// Keys that only matter for some optimizers or schedules: dropped otherwise, so that varying
+    /// them where they do nothing does not create distinct runs.
+    static func applies(_ key: String, in c: FlatConfig) -> Bool {
+        let optimizer = c["optimizer"]?.description ?? "adam"
+        let schedule = c["schedule"]?.description ?? "constant"
+        switch key {
+        case "momentum": return optimizer == "sgd" || optimizer == "rmsprop"
+        case "nesterov": return optimizer == "sgd"
+        case "beta1", "beta2": return optimizer == "adam" || optimizer == "adamw"
+        case "step_size": return schedule == "step"
+        case "gamma": return ["step", "multistep", "exponential"].contains(schedule)
+        case "milestones": return schedule == "multistep"
+        case "warmup", "min_lr": return schedule == "cosine"
+        case "schedule_unit": return schedule != "constant"
+        case "batch_size_factor": return c["batch_size_milestones"].map { !$0.description.isEmpty } ?? false
+        default: return true
+        }
+    }
+
+    /// The defaults of every plain key, given the optimizer.
+    static func defaults(for c: FlatConfig) -> FlatConfig {
+        let optimizer = c["optimizer"]?.description ?? "adam"
+        return [
+            "model": .string("zoo-cnn"), "data": .string("fashion-mnist"), "optimizer": .string("adam"),
+            "lr": .double(optimizer == "adam" || optimizer == "adamw" ? 1e-3 : 1e-2),
+            "momentum": .double(0), "nesterov": .bool(false), "weight_decay": .double(optimizer == "adamw" ? 0.01 : 0),
+            "beta1": .double(0.9), "beta2": .double(0.999),
+            "schedule": .string("constant"), "schedule_unit": .string("epoch"), "step_size": .int(30), "gamma": .double(0.1),
+            "milestones": .list([]), "warmup": .int(0), "min_lr": .double(0),
+            "batch_size": .int(32), "batch_size_milestones": .list([]), "batch_size_factor": .int(5),
+            "epochs": .int(10), "max_steps": .int(0), "seed": .int(0), "clip_norm": .double(0), "label_smoothing": .double(0),
+            "early_stopping": .int(0), "train_metrics": .string("running"), "freeze": .list([]), "checkpoint_every": .int(1),
+        ]
+    }
+
+    /// Checks and converts a raw value for `key` (as parsed from YAML) to its typed form.
+    /// - Throws: a message (without location) saying what was expected.
+    public static func coerce(_ value: ConfigValue, for key: String) throws -> ConfigValue {
+        if key.hasPrefix("model.") || key.hasPrefix("data.") {
+            switch value {
+            case .list(let l): return .string(l.map(\.description).joined(separator: ","))
+            default: return .string(value.description)
+            }
+        }
+        guard let k = Self.key(key) else {
+            throw ConfigError("unknown key '\(key)'; valid keys: \(keys.map(\.name).joined(separator: ", ")), model.<option>, data.<option>", key: key)
+        }
+        func bad() -> ConfigError { ConfigError("\(key) = \(value) is invalid: expected \(k.kind.expected)", key: key) }
+        switch k.kind {
+        case let .string(choices):
+            guard case let .string(s) = value else { throw bad() }
+            if let choices, !choices.contains(s) { throw bad() }
+            return value
+        case let .int(range):
+            guard let i = value.intValue, range.contains(i) else { throw bad() }
+            return .int(i)
+        case let .double(range, open):
+            guard let d = value.doubleValue, d.isFinite, range.contains(d), !(open && d == range.lowerBound) else { throw bad() }
+            return .double(d)
+        case .bool:
+            guard case .bool = value else { throw bad() }
+            return value
+        case .ints:
+            let items: [ConfigValue] = { if case let .list(l) = value { return l }; return [value] }()
+            guard items.allSatisfy({ $0.intValue != nil }) else { throw bad() }
+            return .list(items.map { .int($0.intValue!) })
+        case .strings:
+            let items: [ConfigValue] = { if case let .list(l) = value { return l }; return [value] }()
+            guard items.allSatisfy({ if case .string = $0 { return true }; return false }) else { throw bad() }
+            return .list(items)
+        }
+    }
+
+    /// A complete config: defaults filled in (catalog option defaults included), keys that do
+    /// not apply removed, every value validated against the catalogs.
+    public static func complete(_ given: FlatConfig) throws -> FlatConfig {
+        var c = given
+        for (k, v) in defaults(for: given) where c[k] == nil { c[k] = v }
+        for k in c.keys where !k.hasPrefix("model.") && !k.hasPrefix("data.") && !applies(k, in: c) { c[k] = nil }
+        // Catalog options: reject unknown names, fill defaults.
+        let modelName = c["model"]!.description
+        guard let entry = ModelCatalog.entries.first(where: { $0.name == modelName }) else {
+            throw ConfigError("model = \(modelName) is invalid: expected one of \(ModelCatalog.names.joined(separator: ", "))", key: "model")
+        }
+        for k in c.keys where k.hasPrefix("model.") {
+            let option = String(k.dropFirst(6))
+            guard entry.options.contains(where: { $0.name == option }) else {
+                throw ConfigError("unknown key '\(k)': model \(modelName) has the options \(entry.options.map { "model." + $0.name }.joined(separator: ", "))", key: k)
+            }
+        }
+        for o in entry.options where c["model." + o.name] == nil { c["model." + o.name] = .string(o.defaultValue) }
+        let dataName = c["data"]!.description
+        guard let dataEntry = DatasetCatalog.entry(for: dataName) else {
+            throw ConfigError("data = \(dataName) is invalid: expected one of \(DatasetCatalog.entries.map(\.name).joined(separator: ", "))", key: "data")
+        }
+        let dataOptions = DatasetCatalog.commonOptions + dataEntry.options
+        for k in c.keys where k.hasPrefix("data.") {
+            let option = String(k.dropFirst(5))
+            guard dataOptions.contains(where: { $0.name == option }) else {
+                throw ConfigError("unknown key '\(k)': data \(dataName) has the options \(dataOptions.map { "data." + $0.name }.joined(separator: ", "))", key: k)
+            }
+        }
+        for o in dataOptions where c["data." + o.name] == nil { c["data." + o.name] = .string(o.defaultValue) }
+        // Build the typed configs once, to surface every range error now.
+        _ = try runConfig(c)
+        return c
+    }
+
+    /// The ``RunConfig`` of a complete flat config.
+    public static func runConfig(_ c: FlatConfig) throws -> RunConfig {
+        func d(_ k: String) -> Double { c[k]?.doubleValue ?? defaults(for: c)[k]!.doubleValue! }
+        func i(_ k: String) -> Int { c[k]?.intValue ?? defaults(for: c)[k]!.intValue! }
+        func s(_ k: String) -> String { c[k]?.description ?? defaults(for: c)[k]!.description }
+        func ints(_ k: String) -> [Int] { if case let .list(l)? = c[k] { return l.compactMap(\.intValue) }; return [] }
+        let lr = Float(d("lr")), wd = Float(d("weight_decay"))
+        let optimizer: OptimizerConfig
+        switch s("optimizer") {
+        case "sgd": optimizer = .sgd(SGD(learningRate: lr, momentum: Float(d("momentum")), nesterov: c["nesterov"] == .bool(true), weightDecay: wd))
+        case "adamw": optimizer = .adamW(AdamW(learningRate: lr, beta1: Float(d("beta1")), beta2: Float(d("beta2")), weightDecay: wd))
+        case "rmsprop": optimizer = .rmsprop(RMSprop(learningRate: lr, momentum: Float(d("momentum")), weightDecay: wd))
+        default: optimizer = .adam(Adam(learningRate: lr, beta1: Float(d("beta1")), beta2: Float(d("beta2")), weightDecay: wd))
+        }
+        let unit: TrainingConfig.ScheduleUnit = s("schedule_unit") == "step" ? .step : .epoch
+        let epochs = i("epochs"), maxSteps = i("max_steps")
+        let total = unit == .epoch ? epochs : (maxSteps > 0 ? maxSteps : epochs * 1000)
+        let schedule: LearningRateSchedule
+        switch s("schedule") {
+        case "step": schedule = .step(stepSize: i("step_size"), gamma: Float(d("gamma")))
+        case "multistep": schedule = .multiStep(milestones: ints("milestones"), gamma: Float(d("gamma")))
+        case "exponential": schedule = .exponential(gamma: Float(d("gamma")))
+        case "cosine": schedule = .cosine(totalSteps: total, warmupSteps: i("warmup"), minimum: Float(d("min_lr")))
+        case "one-cycle": schedule = .oneCycle(totalSteps: total, maxLearningRate: lr)
+        default: schedule = .constant
+        }
+        let milestones = ints("batch_size_milestones")
+        let training = TrainingConfig(
+            epochs: epochs, maxSteps: maxSteps > 0 ? maxSteps : nil, batchSize: i("batch_size"), optimizer: optimizer,
+            schedule: schedule, scheduleUnit: unit,
+            batchSizeSchedule: milestones.isEmpty ? .constant : .multiStep(milestones: milestones, factor: i("batch_size_factor")),
+            gradientClipNorm: d("clip_norm") > 0 ? Float(d("clip_norm")) : nil, labelSmoothing: Float(d("label_smoothing")),
+            earlyStoppingPatience: i("early_stopping") > 0 ? i("early_stopping") : nil,
+            trainMetrics: s("train_metrics") == "full" ? .full : .running, seed: UInt64(i("seed")))
+        do { try training.validate() } catch { throw ConfigError("\(error)") }
+        var modelOptions: [String: String] = [:], dataOptions: [String: String] = [:]
+        for (k, v) in c {
+            if k.hasPrefix("model.") { modelOptions[String(k.dropFirst(6))] = v.description }
+            if k.hasPrefix("data.") { dataOptions[String(k.dropFirst(5))] = v.description }
+        }
+        let frozen: [String] = { if case let .list(l)? = c["freeze"] { return l.map(\.description) }; return [] }()
+        return RunConfig(model: ModelSpec(name: s("model"), options: modelOptions), data: DataSpec(name: s("data"), options: dataOptions),
+                         training: training, frozen: frozen)
+    }
+
+    /// Runs with one group key can train as one population: same architecture (model and its
+    /// options except init and dropout), same data, batch size and length.
+    public static func groupKey(_ c: FlatConfig) -> String {
+        let shared = c.filter { k, _ in
+            (k.hasPrefix("model.") && k != "model.init" && k != "model.dropout") || k.hasPrefix("data.")
+                || ["model", "data", "batch_size", "batch_size_milestones", "batch_size_factor", "epochs", "max_steps"].contains(k)
+        }
+        return Identity.hash(shared.canonicalJSON(), length: 12)
+    }
+}
+
+/// A config key or value that is not valid.
+public struct ConfigError: Error, CustomStringConvertible {
+    public var description: String
+    /// The key at fault, when known.
+    public var key: String?
+    public init(_ description: String, key: String? = nil) {
+        self.description = description
+        self.key = key
+    }
+}

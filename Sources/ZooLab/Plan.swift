@@ -1,0 +1,131 @@
+import Foundation
+import Synchronization
+import ZooData
+import ZooNN
+import ZooTensor
+import ZooTrain
+
+/// One run of a plan: its complete config, identity and group.
+public struct PlannedRun: Sendable {
+    /// SHA-256 of the canonical config (first 16 hex digits).
+    public var id: String
+    public var config: FlatConfig
+    public var canonical: String
+    public var groupKey: String
+}
+
+/// What a spec expands to.
+public struct SweepPlan: Sendable {
+    public var spec: SweepSpec
+    /// The sweep's id: a hash of the spec text.
+    public var sweepID: String
+    /// Distinct runs in expansion order.
+    public var runs: [PlannedRun]
+    /// Expanded configs that were identical to an earlier one (after defaults and dropping keys
+    /// that do not apply), so not repeated.
+    public var duplicates: Int
+    /// Keys whose value differs between runs.
+    public var variedKeys: [String]
+
+    /// Expands `spec`: base ⊕ grid product × each zip group × random samples, completes and
+    /// validates every config (building each distinct model for its data), and names each run.
+    /// - Throws: ``SpecError`` naming the file, line and key; nothing is trained then.
+    public static func make(_ spec: SweepSpec, data: DataCache = DataCache()) throws -> SweepPlan {
+        var configs: [FlatConfig] = [spec.base]
+        for (key, values) in spec.grid {
+            configs = configs.flatMap { c in values.map { v in var c = c; c[key] = v; return c } }
+        }
+        for group in spec.zips {
+            let n = group[0].values.count
+            configs = configs.flatMap { c in (0..<n).map { i in var c = c; for (k, vs) in group { c[k] = vs[i] }; return c } }
+        }
+        if spec.randomCount > 0 {
+            let key = RandomKey(seed: spec.randomSeed, stream: 0x7261_6e64)  // "rand"
+            let samples: [FlatConfig] = (0..<spec.randomCount).map { s in
+                var c: FlatConfig = [:]
+                for (a, (name, sampler)) in spec.randomAxes.enumerated() {
+                    let u = Double(key.derived(s).derived(a).uniform(count: 1)[0])
+                    c[name] = sample(sampler, u)
+                }
+                return c
+            }
+            configs = configs.flatMap { c in samples.map { s in c.merging(s) { _, new in new } } }
+        }
+        var runs: [PlannedRun] = [], seen = Set<String>(), duplicates = 0
+        for raw in configs {
+            let complete: FlatConfig
+            do { complete = try ConfigSchema.complete(raw) } catch let e as ConfigError {
+                let key = e.key ?? raw.keys.sorted().first { e.description.contains($0) }
+                throw SpecError(file: spec.file, line: key.flatMap { spec.line(of: $0) }, key: key, message: e.description)
+            }
+            let canonical = complete.canonicalJSON()
+            let id = Identity.hash(canonical)
+            guard seen.insert(id).inserted else { duplicates += 1; continue }
+            runs.append(PlannedRun(id: id, config: complete, canonical: canonical, groupKey: ConfigSchema.groupKey(complete)))
+        }
+        try validateBuilds(runs, spec: spec, data: data)
+        let keys = Set(runs.flatMap(\.config.keys))
+        let varied = keys.filter { k in Set(runs.map { $0.config[k]?.description ?? "" }).count > 1 }.sorted()
+        return SweepPlan(spec: spec, sweepID: Identity.hash(spec.text), runs: runs, duplicates: duplicates, variedKeys: varied)
+    }
+
+    static func sample(_ sampler: Sampler, _ u: Double) -> ConfigValue {
+        switch sampler {
+        case let .uniform(a, b): return .double(a + (b - a) * u)
+        case let .logUniform(a, b): return .double(Foundation.exp(Foundation.log(a) + (Foundation.log(b) - Foundation.log(a)) * u))
+        case let .intUniform(a, b): return .int(min(a + Int(u * Double(b - a + 1)), b))
+        case let .choice(values): return values[min(Int(u * Double(values.count)), values.count - 1)]
+        }
+    }
+
+    /// Loads each distinct data set and builds each distinct model once, so that a bad option
+    /// value or a model that cannot take the data fails before anything trains.
+    static func validateBuilds(_ runs: [PlannedRun], spec: SweepSpec, data: DataCache) throws {
+        var built = Set<String>()
+        for run in runs {
+            let config = try ConfigSchema.runConfig(run.config)
+            let modelKey = "\(config.model.name) \(config.model.options.sorted { $0.key < $1.key }) \(config.data)"
+            guard built.insert(modelKey).inserted else { continue }
+            let prepared: TrainingData
+            do { prepared = try data.load(config.data) } catch {
+                let key = run.config.keys.filter { $0 == "data" || $0.hasPrefix("data.") }.sorted().first { "\(error)".contains($0.replacingOccurrences(of: "data.", with: "")) } ?? "data"
+                throw SpecError(file: spec.file, line: spec.line(of: key) ?? spec.line(of: "data"), key: key, message: "\(error)")
+            }
+            do { _ = try config.makeModel(for: prepared) } catch {
+                let key = run.config.keys.filter { $0.hasPrefix("model.") }.sorted().first { "\(error)".contains("'\($0.dropFirst(6))'") } ?? "model"
+                throw SpecError(file: spec.file, line: spec.line(of: key) ?? spec.line(of: "model"), key: key, message: "\(error)")
+            }
+        }
+    }
+
+    /// A rough training time: samples seen × a per-sample cost per model (release build, 2 cores,
+    /// measured by zoo-bench), divided by the workers.
+    public func estimatedSeconds(workers: Int, data: DataCache) -> Double {
+        let costs: [String: Double] = ["mlp": 1 / 20_000, "zoo-cnn": 1 / 5_300, "lenet5": 1 / 3_700, "cnn1d": 1 / 31_000, "resnet20": 1 / 50, "nin": 1 / 130]
+        var total = 0.0
+        for run in runs {
+            guard let config = try? ConfigSchema.runConfig(run.config), let prepared = try? data.load(config.data) else { continue }
+            let epochs = Double(config.training.epochs)
+            let samples = config.training.maxSteps.map { Double($0 * config.training.batchSize) } ?? epochs * Double(prepared.train.count)
+            // Evaluation passes cost about a third of training per sample.
+            let evaluated = epochs * Double((prepared.test?.count ?? 0) + (prepared.validation?.count ?? 0)) / 3
+            total += (samples + evaluated) * (costs[config.model.name] ?? 1 / 1_000)
+        }
+        return total / Double(max(1, min(workers, 2)))
+    }
+}
+
+/// Data sets loaded once per process and shared by planning and every worker.
+public final class DataCache: Sendable {
+    private let loaded = Mutex<[DataSpec: TrainingData]>([:])
+    public let dataDirectory: URL?
+
+    public init(dataDirectory: URL? = nil) { self.dataDirectory = dataDirectory }
+
+    public func load(_ spec: DataSpec) throws -> TrainingData {
+        if let d = loaded.withLock({ $0[spec] }) { return d }
+        let d = try DatasetCatalog.load(spec, dataDirectory: dataDirectory)
+        loaded.withLock { $0[spec] = d }
+        return d
+    }
+}

@@ -1,0 +1,241 @@
+import Crypto
+import Foundation
+import Yams
+
+/// Content hashes: run ids and sweep ids are SHA-256 of canonical text.
+public enum Identity {
+    /// The first `length` hex digits of SHA-256(text).
+    public static func hash(_ text: String, length: Int = 16) -> String {
+        String(sha256(Data(text.utf8)).prefix(length))
+    }
+
+    /// The hex SHA-256 of bytes.
+    public static func sha256<D: DataProtocol>(_ data: D) -> String {
+        SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+    }
+}
+
+/// A value in a spec file and the line it stands on.
+struct Located<T> {
+    var value: T
+    var line: Int
+}
+
+/// How one random axis is sampled.
+public enum Sampler: Sendable, Equatable {
+    case uniform(Double, Double)
+    case logUniform(Double, Double)
+    case intUniform(Int, Int)
+    case choice([ConfigValue])
+}
+
+/// A sweep spec as written: a base config and axes to vary (grid, zipped, random).
+///
+/// ```yaml
+/// name: seed-zoo
+/// base:                  # any config key (see `zoo sweep keys`)
+///   model: zoo-cnn
+///   data.subset: 10000
+///   epochs: 5
+/// grid:                  # every combination
+///   seed: [0, 1, 2, 3]
+///   lr: [0.001, 0.003]
+/// zip:                   # lists advanced together (each group multiplies the grid)
+///   - {lr: [0.1, 0.02], batch_size: [640, 128]}
+/// random:                # `count` samples, drawn with `seed`
+///   count: 8
+///   seed: 0
+///   axes:
+///     lr: {log-uniform: [1e-4, 1e-2]}
+///     model.dropout: {uniform: [0, 0.5]}
+///     model.activation: {choice: [relu, tanh]}
+/// ```
+public struct SweepSpec: Sendable {
+    public var file: String
+    public var text: String
+    public var name: String
+    public var base: [String: ConfigValue]
+    public var grid: [(key: String, values: [ConfigValue])]
+    public var zips: [[(key: String, values: [ConfigValue])]]
+    public var randomCount: Int
+    public var randomSeed: UInt64
+    public var randomAxes: [(key: String, sampler: Sampler)]
+    /// The line of each key's definition, for errors found after parsing.
+    var lines: [String: Int]
+
+    /// Reads and validates a spec file.
+    public static func load(_ url: URL) throws -> SweepSpec {
+        let text: String
+        do { text = try String(contentsOf: url, encoding: .utf8) } catch {
+            throw SpecError(file: url.path, line: nil, key: nil, message: "cannot read the file (\(error.localizedDescription))")
+        }
+        return try parse(text, file: url.path)
+    }
+
+    /// Parses spec text; every error names the file, the line and the key.
+    public static func parse(_ text: String, file: String) throws -> SweepSpec {
+        func fail(_ line: Int?, _ key: String?, _ message: String) -> SpecError { SpecError(file: file, line: line, key: key, message: message) }
+        let root: Node
+        do {
+            guard let node = try Yams.compose(yaml: text) else { throw fail(1, nil, "the file is empty") }
+            root = node
+        } catch let e as SpecError { throw e } catch let e as YamlError {
+            throw fail(Self.line(of: e), nil, "not valid YAML: \(e)")
+        } catch { throw fail(nil, nil, "not valid YAML: \(error)") }
+        guard let top = root.mapping else { throw fail(line(root), nil, "the spec must be a mapping with keys name, base, grid, zip, random") }
+        var spec = SweepSpec(file: file, text: text, name: URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent,
+                             base: [:], grid: [], zips: [], randomCount: 0, randomSeed: 0, randomAxes: [], lines: [:])
+        var axisKeys = Set<String>()
+        func claimAxis(_ key: String, _ l: Int) throws {
+            guard axisKeys.insert(key).inserted else { throw fail(l, key, "is varied twice") }
+            spec.lines[key] = l
+        }
+        func typed(_ node: Node, key: String) throws -> ConfigValue {
+            do { return try ConfigSchema.coerce(try value(node, key: key), for: key) } catch let e as ConfigError {
+                throw fail(line(node), key, e.description)
+            }
+        }
+        func values(_ node: Node, key: String) throws -> [ConfigValue] {
+            guard let seq = node.sequence else { throw fail(line(node), key, "an axis must be a list of values, e.g. [0.1, 0.01]") }
+            guard !seq.isEmpty else { throw fail(line(node), key, "the axis is empty") }
+            return try seq.map { try typed($0, key: key) }
+        }
+        for (k, v) in top {
+            guard let section = k.string else { throw fail(line(k), nil, "keys must be strings") }
+            switch section {
+            case "name":
+                guard let s = v.string, !s.isEmpty else { throw fail(line(v), "name", "must be a non-empty string") }
+                spec.name = s
+            case "description":
+                break
+            case "base":
+                guard let m = v.mapping else { throw fail(line(v), "base", "must be a mapping of config keys") }
+                for (bk, bv) in m {
+                    guard let key = bk.string else { throw fail(line(bk), nil, "keys must be strings") }
+                    spec.base[key] = try typed(bv, key: key)
+                    spec.lines[key] = line(bk)
+                }
+            case "grid":
+                guard let m = v.mapping else { throw fail(line(v), "grid", "must be a mapping of key: [values]") }
+                for (gk, gv) in m {
+                    guard let key = gk.string else { throw fail(line(gk), nil, "keys must be strings") }
+                    try claimAxis(key, line(gk))
+                    spec.grid.append((key, try values(gv, key: key)))
+                }
+            case "zip":
+                let groups: [Node] = v.sequence.map(Array.init) ?? (v.mapping != nil ? [v] : [])
+                guard !groups.isEmpty else { throw fail(line(v), "zip", "must be a list of mappings of key: [values] of equal length") }
+                for g in groups {
+                    guard let m = g.mapping else { throw fail(line(g), "zip", "each group must be a mapping of key: [values]") }
+                    var group: [(key: String, values: [ConfigValue])] = []
+                    for (zk, zv) in m {
+                        guard let key = zk.string else { throw fail(line(zk), nil, "keys must be strings") }
+                        try claimAxis(key, line(zk))
+                        let vs = try values(zv, key: key)
+                        if let first = group.first, first.values.count != vs.count {
+                            throw fail(line(zk), key, "zipped axes must have equal lengths: \(first.key) has \(first.values.count), \(key) has \(vs.count)")
+                        }
+                        group.append((key, vs))
+                    }
+                    spec.zips.append(group)
+                }
+            case "random":
+                guard let m = v.mapping else { throw fail(line(v), "random", "must be a mapping with count, seed and axes") }
+                for (rk, rv) in m {
+                    switch rk.string {
+                    case "count":
+                        guard let n = rv.string.flatMap({ Int($0) }), n >= 1, n <= 1_000_000 else { throw fail(line(rv), "random.count", "must be an integer in 1...1000000") }
+                        spec.randomCount = n
+                    case "seed":
+                        guard let n = rv.string.flatMap({ UInt64($0) }) else { throw fail(line(rv), "random.seed", "must be a non-negative integer") }
+                        spec.randomSeed = n
+                    case "axes":
+                        guard let axes = rv.mapping else { throw fail(line(rv), "random.axes", "must be a mapping of key: {uniform|log-uniform|int-uniform|choice: …}") }
+                        for (ak, av) in axes {
+                            guard let key = ak.string else { throw fail(line(ak), nil, "keys must be strings") }
+                            try claimAxis(key, line(ak))
+                            spec.randomAxes.append((key, try sampler(av, key: key)))
+                        }
+                    default:
+                        throw fail(line(rk), "random.\(rk.string ?? "?")", "unknown key; valid: count, seed, axes")
+                    }
+                }
+                if spec.randomCount > 0 && spec.randomAxes.isEmpty { throw fail(line(v), "random.axes", "random sampling needs axes") }
+                if spec.randomCount == 0 && !spec.randomAxes.isEmpty { throw fail(line(v), "random.count", "random axes need a count") }
+            default:
+                throw fail(line(k), section, "unknown section; valid: name, description, base, grid, zip, random")
+            }
+        }
+        for key in axisKeys where spec.base[key] != nil {
+            throw fail(spec.lines[key], key, "is both in base and varied; keep one")
+        }
+        return spec
+
+        func sampler(_ node: Node, key: String) throws -> Sampler {
+            guard let m = node.mapping, m.count == 1, let (kind, args) = m.first.map({ ($0.key.string ?? "", $0.value) }) else {
+                throw fail(line(node), key, "a random axis is one of {uniform: [a, b]}, {log-uniform: [a, b]}, {int-uniform: [a, b]}, {choice: [values]}")
+            }
+            if kind == "choice" { return .choice(try values(args, key: key)) }
+            guard let pair = args.sequence, pair.count == 2, let a = pair[0].string.flatMap(Double.init), let b = pair[1].string.flatMap(Double.init), a <= b else {
+                throw fail(line(args), key, "\(kind) takes [low, high] with low ≤ high")
+            }
+            let sampled: ConfigValue
+            switch kind {
+            case "uniform": sampled = .double(a)
+            case "log-uniform":
+                guard a > 0 else { throw fail(line(args), key, "log-uniform needs low > 0") }
+                sampled = .double(a)
+            case "int-uniform":
+                guard a == a.rounded(), b == b.rounded() else { throw fail(line(args), key, "int-uniform takes integers") }
+                sampled = .int(Int(a))
+            default:
+                throw fail(line(node), key, "unknown sampler '\(kind)'; valid: uniform, log-uniform, int-uniform, choice")
+            }
+            // Check that the range's ends are valid values of the key.
+            _ = try typed(Node(sampled.description), key: key)
+            _ = try typed(Node(kind == "int-uniform" ? String(Int(b)) : ConfigValue.double(b).description), key: key)
+            switch kind {
+            case "uniform": return .uniform(a, b)
+            case "log-uniform": return .logUniform(a, b)
+            default: return .intUniform(Int(a), Int(b))
+            }
+        }
+    }
+
+    /// A plain YAML scalar or list as a config value (numbers and booleans recognized, the rest text).
+    static func value(_ node: Node, key: String) throws -> ConfigValue {
+        if let seq = node.sequence { return .list(try seq.map { try value($0, key: key) }) }
+        guard let scalar = node.scalar else { throw ConfigError("\(key): expected a value or a list, got a mapping") }
+        let s = scalar.string
+        if scalar.style == .plain {
+            if s == "true" || s == "false" { return .bool(s == "true") }
+            if let i = Int(s) { return .int(i) }
+            if let d = Double(s), s.rangeOfCharacter(from: .decimalDigits) != nil { return .double(d) }
+        }
+        return .string(s)
+    }
+
+    static func line(_ node: Node) -> Int { node.mark?.line ?? 0 }
+
+    static func line(of error: YamlError) -> Int? {
+        switch error {
+        case let .scanner(_, _, mark, _), let .parser(_, _, mark, _), let .composer(_, _, mark, _): return mark.line
+        default: return nil
+        }
+    }
+
+    /// The line where `key` is set or varied, if known.
+    public func line(of key: String) -> Int? { lines[key] }
+}
+
+/// An error in a spec: the file, the line, the key and what is wrong.
+public struct SpecError: Error, CustomStringConvertible {
+    public var file: String
+    public var line: Int?
+    public var key: String?
+    public var message: String
+
+    public var description: String {
+        "\(file)\(line.map { ":\($0)" } ?? ""): " + (key.map { "key '\($0)': " } ?? "") + message
+    }
+}

@@ -1,0 +1,81 @@
+import Foundation
+import ZooStore
+
+/// Tables and exports built from store rows.
+public enum Reports {
+    /// Per config (all keys but `seed`): the number of seeds and mean ± sd of each run's final
+    /// test accuracy (and train accuracy, to show the gap), sorted by mean test accuracy.
+    public static func summaryBySeed(_ rows: RunRows) -> Table {
+        let varied = rows.variedKeys.filter { $0 != "seed" }
+        let final = rows.finalMetrics
+        var groups: [[String]: [String]] = [:]
+        for r in rows.runs where r.status == .done {
+            groups[varied.map { rows.configs[r.id]?[$0] ?? "" }, default: []].append(r.id)
+        }
+        func stats(_ values: [Double]) -> String {
+            guard !values.isEmpty else { return "" }
+            let mean = values.reduce(0, +) / Double(values.count)
+            let sd = values.count > 1 ? (values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(values.count - 1)).squareRoot() : 0
+            return String(format: "%.2f ± %.2f", mean * 100, sd * 100)
+        }
+        let ordered = groups.sorted { a, b in
+            let ma = a.value.compactMap { final[$0]?.values["test_accuracy"] }.reduce(0, +) / Double(max(a.value.count, 1))
+            let mb = b.value.compactMap { final[$0]?.values["test_accuracy"] }.reduce(0, +) / Double(max(b.value.count, 1))
+            return ma > mb
+        }
+        let rowsOut = ordered.map { key, ids in
+            key + [String(ids.count), stats(ids.compactMap { final[$0]?.values["test_accuracy"] }),
+                   stats(ids.compactMap { final[$0]?.values["train_accuracy"] })]
+        }
+        return Table(headers: varied + ["seeds", "test acc % (mean ± sd)", "train acc %"], rows: rowsOut)
+    }
+
+    /// One line per run: id, status, epochs, the varied config keys, final test accuracy.
+    public static func runList(_ rows: RunRows) -> Table {
+        let varied = rows.variedKeys
+        let final = rows.finalMetrics
+        let lines: [[String]] = rows.runs.map { r in
+            let head: [String] = [String(r.id.prefix(12)), r.status.rawValue, String(r.epochsDone)]
+            let config: [String] = varied.map { rows.configs[r.id]?[$0] ?? "" }
+            let accuracy: String = final[r.id]?.values["test_accuracy"].map { String(format: "%.2f", $0 * 100) } ?? ""
+            return head + config + [accuracy, format(final[r.id]?.values["test_loss"])]
+        }
+        return Table(headers: ["id", "status", "epochs"] + varied + ["test acc %", "test loss"], rows: lines)
+    }
+
+    /// CSV with one row per run × epoch: run id, status, every config key, epoch, step, metrics.
+    /// Non-finite values are written as NaN / inf / -inf (which pandas reads as floats).
+    public static func csv(_ rows: RunRows) -> String {
+        let keys = rows.configKeys
+        let header = ["run_id", "status"] + keys + ["epoch", "step"] + MetricRecord.columns
+        let byRun = Dictionary(uniqueKeysWithValues: rows.runs.map { ($0.id, $0) })
+        var lines = [header.map(field).joined(separator: ",")]
+        for m in rows.metrics {
+            guard let r = byRun[m.runID] else { continue }
+            let cells = [r.id, r.status.rawValue] + keys.map { rows.configs[r.id]?[$0] ?? "" } + [String(m.epoch), String(m.step)]
+                + MetricRecord.columns.map { format(m.values[$0]) }
+            lines.append(cells.map(field).joined(separator: ","))
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// JSON lines with the same content as ``csv(_:)``; non-finite numbers as strings.
+    public static func jsonl(_ rows: RunRows) -> String {
+        let byRun = Dictionary(uniqueKeysWithValues: rows.runs.map { ($0.id, $0) })
+        var out = ""
+        for m in rows.metrics {
+            guard let r = byRun[m.runID] else { continue }
+            var object: [String: Any] = ["run_id": r.id, "status": r.status.rawValue, "epoch": m.epoch, "step": m.step,
+                                         "config": rows.configs[r.id] ?? [:]]
+            for (k, v) in m.values { object[k] = v.isFinite ? v : (format(v) as Any) }
+            let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+            out += String(decoding: data, as: UTF8.self) + "\n"
+        }
+        return out
+    }
+
+    /// RFC 4180 quoting where needed.
+    static func field(_ s: String) -> String {
+        s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+    }
+}

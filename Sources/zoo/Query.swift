@@ -1,0 +1,75 @@
+import ArgumentParser
+import Foundation
+import ZooLab
+import ZooReport
+import ZooStore
+
+extension RunStatus: ExpressibleByArgument {}
+
+/// `--where key=value` conditions.
+func conditions(_ pairs: [String]) throws -> [(String, String)] {
+    try parsePairs(pairs, option: "--where").sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+}
+
+struct List: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "ls", abstract: "List the runs of a store.",
+        discussion: "Example: zoo ls --status done --where optimizer=adam --where model=zoo-cnn")
+    @OptionGroup var storeOption: StoreOption
+    @Option(help: "Only runs with this status (repeatable).") var status: [RunStatus] = []
+    @Option(name: .customLong("where"), help: ArgumentHelp("Only runs whose config key has this value (repeatable).", valueName: "key=value"))
+    var filters: [String] = []
+
+    func run() throws {
+        let rows = try RunRows(store: try storeOption.open(), status: status.isEmpty ? nil : status, where: try conditions(filters))
+        print(Reports.runList(rows).render())
+        print("\(rows.runs.count) run(s)")
+    }
+}
+
+struct Show: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show one run: config, status, metrics per epoch, checkpoints.")
+    @Argument(help: "A run id or a unique prefix of one.") var id: String
+    @OptionGroup var storeOption: StoreOption
+
+    func run() throws {
+        let store = try storeOption.open()
+        let r: RunRecord
+        do { r = try store.run(matching: id) } catch { throw ValidationError("\(error)") }
+        print("run \(r.id)  status \(r.status.rawValue)  attempts \(r.attempts)  epochs \(r.epochsDone)" + (r.host.map { "  host \($0)" } ?? ""))
+        if let e = r.error { print("error: \(e)") }
+        let config = RunRows.flatten(r.config)
+        print("\nconfig:")
+        for k in config.keys.sorted() { print("  \(k) = \(config[k]!)") }
+        let metrics = try store.metrics(runs: [r.id])
+        if !metrics.isEmpty {
+            let columns = MetricRecord.columns.filter { c in metrics.contains { $0.values[c] != nil } }
+            print("\n" + Table(headers: ["epoch", "step"] + columns, rows: metrics.map { m in
+                [String(m.epoch), String(m.step)] + columns.map { c in m.values[c].map { $0.isNaN ? "NaN" : String(format: "%.5g", $0) } ?? "" }
+            }).render())
+        }
+        let checkpoints = try store.checkpoints(runs: [r.id])
+        if !checkpoints.isEmpty {
+            print("\ncheckpoints (in \(store.checkpointFolder.path)):")
+            for c in checkpoints { print("  epoch \(c.epoch): \(c.path)  \(c.bytes) bytes  sha256 \(c.sha256.prefix(16))…") }
+        }
+    }
+}
+
+struct Export: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Export metrics: one row per run and epoch, config keys as columns.",
+        discussion: "Example: zoo export --format csv --output zoo.csv; then pandas.read_csv(\"zoo.csv\").")
+    enum Format: String, ExpressibleByArgument, CaseIterable { case csv, jsonl }
+    @OptionGroup var storeOption: StoreOption
+    @Option(help: "Output format.") var format: Format = .csv
+    @Option(help: "Write to this file instead of standard output.") var output: String?
+    @Option(help: "Only runs with this status (repeatable).") var status: [RunStatus] = []
+    @Option(name: .customLong("where"), help: ArgumentHelp("Only runs whose config key has this value (repeatable).", valueName: "key=value"))
+    var filters: [String] = []
+
+    func run() throws {
+        let rows = try RunRows(store: try storeOption.open(), status: status.isEmpty ? nil : status, where: try conditions(filters))
+        let text = format == .csv ? Reports.csv(rows) : Reports.jsonl(rows)
+        if let output { try text.write(to: URL(fileURLWithPath: output), atomically: true, encoding: .utf8) } else { print(text, terminator: "") }
+    }
+}

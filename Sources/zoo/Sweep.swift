@@ -1,0 +1,166 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import ZooLab
+import ZooReport
+import ZooStore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where the store lives.
+struct StoreOption: ParsableArguments {
+    @Option(help: "The store: an SQLite file (checkpoints go to STORE.checkpoints/ beside it).")
+    var store: String = "runs/zoo.sqlite"
+
+    func open() throws -> SQLiteStore {
+        do { return try SQLiteStore(path: URL(fileURLWithPath: store)) } catch { throw ValidationError("\(error)") }
+    }
+}
+
+struct Sweep: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Plan and run sweeps: a base config and axes to vary, one run per config.",
+        discussion: """
+            A spec is YAML with a base config and grid, zip and random axes over any config key
+            (see `zoo sweep keys`). Each run is named by the SHA-256 of its canonical config, so a
+            config is never trained twice: running a spec again trains only what is missing.
+            """,
+        subcommands: [Plan.self, Run.self, Keys.self])
+
+    struct Plan: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print the runs a spec expands to, without training.")
+        @Argument(help: "The spec file (YAML).") var spec: String
+        @Option(help: "Workers assumed for the time estimate.") var workers: Int = 2
+        @Option(name: .customLong("data-dir"), help: "Folder holding Fashion-MNIST.") var dataDirectory: String?
+        @OptionGroup var storeOption: StoreOption
+
+        func run() throws {
+            let data = DataCache(dataDirectory: dataDirectory.map { URL(fileURLWithPath: $0) })
+            let plan = try loadPlan(spec, data: data)
+            let existing = FileManager.default.fileExists(atPath: storeOption.store)
+                ? Set(try storeOption.open().runs(ids: plan.runs.map(\.id)).filter { $0.status == .done || $0.status == .diverged }.map(\.id)) : []
+            let table = Table(headers: ["id", "group"] + plan.variedKeys + ["stored"], rows: plan.runs.map { r in
+                [String(r.id.prefix(12)), String(r.groupKey.prefix(6))] + plan.variedKeys.map { r.config[$0]?.description ?? "" } + [existing.contains(r.id) ? "done" : ""]
+            })
+            print(table.render())
+            let groups = Set(plan.runs.map(\.groupKey)).count
+            print("\n\(plan.spec.name): \(plan.runs.count) runs in \(groups) group(s)"
+                  + (plan.duplicates > 0 ? ", \(plan.duplicates) duplicate config(s) merged" : "")
+                  + (existing.isEmpty ? "" : ", \(existing.count) already done in \(storeOption.store)"))
+            let todo = plan.runs.filter { !existing.contains($0.id) }
+            var rest = plan
+            rest.runs = todo
+            print("estimated training time for the \(todo.count) remaining: \(formatDuration(rest.estimatedSeconds(workers: workers, data: data))) with \(workers) worker(s) (rough)")
+        }
+    }
+
+    struct Run: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Train every pending run of a spec into the store.",
+            discussion: """
+                Compatible runs (same architecture, data and batch size) are claimed together; each
+                run's metrics are stored every epoch and its checkpoints as the spec says. SIGINT or
+                SIGTERM checkpoints the running members at their last finished epoch, releases their
+                claims and exits; after SIGKILL, the same command continues from the last checkpoints.
+                Several processes may share a store.
+                """)
+        @Argument(help: "The spec file (YAML).") var spec: String
+        @OptionGroup var storeOption: StoreOption
+        @Option(help: "Worker threads (each trains one run at a time).") var workers: Int = 2
+        @Flag(name: .customLong("retry-failed"), help: "Put failed runs back in the queue first.") var retryFailed = false
+        @Option(name: .customLong("data-dir"), help: "Folder holding Fashion-MNIST.") var dataDirectory: String?
+        @Flag(help: "Print nothing but the summary.") var quiet = false
+
+        func run() throws {
+            guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
+            let data = DataCache(dataDirectory: dataDirectory.map { URL(fileURLWithPath: $0) })
+            let plan = try loadPlan(spec, data: data)
+            let store = try storeOption.open()
+            let added = try store.addSweep(id: plan.sweepID, name: plan.spec.name, spec: plan.spec.text,
+                                           runs: plan.runs.map { ($0.id, $0.canonical, $0.groupKey) })
+            if retryFailed { try store.retryFailed() }
+            let ids = plan.runs.map(\.id)
+            let before = try store.runs(ids: ids)
+            let pending = before.filter { $0.status == .pending || $0.status == .running }
+            let done = before.filter { $0.status == .done || $0.status == .diverged }.count
+            print("\(plan.spec.name): \(plan.runs.count) runs, \(done) already done, \(added.count) new, \(pending.count) to train, store \(storeOption.store)")
+            if pending.isEmpty {
+                print("nothing to train: every run of this spec is in the store" + (before.contains { $0.status == .failed } ? " (failed runs: use --retry-failed)" : ""))
+            } else {
+                let runner = SweepRunner(store: store, data: data, workers: workers)
+                let signals = installStopHandlers { runner.requestStop() }
+                let total = plan.runs.count
+                let quiet = self.quiet
+                let outcome = runner.run(total: total) { p in
+                    guard !quiet else { return }
+                    let eta = p.memberEpochsPerSecond > 0 ? "" : ""
+                    print(String(format: "[%d/%d runs · %.2f member-epochs/s · %@] %@", p.runsDone, p.runsTotal, p.memberEpochsPerSecond,
+                                 formatDuration(p.seconds), p.message) + eta)
+                }
+                _ = signals
+                print(String(format: "trained %d member-epochs in %@ (%.1f member-epochs/min); %d run(s) finished, %d failed",
+                             outcome.memberEpochs, formatDuration(outcome.seconds), Double(outcome.memberEpochs) / max(outcome.seconds, 1e-9) * 60,
+                             outcome.finished, outcome.failed))
+                if outcome.interrupted {
+                    print("interrupted: running members were checkpointed and released; run the same command to continue")
+                    return
+                }
+            }
+            let rows = try RunRows(store: store, sweep: plan.sweepID)
+            print("\n" + Reports.summaryBySeed(rows).render())
+            if try store.runs(ids: ids).contains(where: { $0.status == .failed }) {
+                print("\nsome runs failed: see `zoo ls --store \(storeOption.store) --status failed` and `zoo show RUN`")
+                throw ExitCode(1)
+            }
+        }
+    }
+
+    struct Keys: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the config keys a spec may set or vary.")
+        func run() {
+            for k in ConfigSchema.keys { print("  " + k.name.padding(toLength: 24, withPad: " ", startingAt: 0) + k.summary) }
+            print("  model.<option>          a model option (see `zoo models`), e.g. model.activation, model.init, model.dropout")
+            print("  data.<option>           a data option (see `zoo datasets`), e.g. data.subset, data.label-noise, data.crop")
+        }
+    }
+}
+
+/// Reads and plans a spec, turning spec errors into a clean failure.
+func loadPlan(_ path: String, data: DataCache) throws -> SweepPlan {
+    do {
+        return try SweepPlan.make(try SweepSpec.load(URL(fileURLWithPath: path)), data: data)
+    } catch let error as SpecError {
+        throw ValidationError(error.description)
+    }
+}
+
+/// SIGINT and SIGTERM call `stop` (on a dispatch queue) instead of killing the process; a second
+/// signal kills it.
+func installStopHandlers(_ stop: @escaping @Sendable () -> Void) -> [any DispatchSourceSignal] {
+    [SIGINT, SIGTERM].map { number in
+        signal(number, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+        let seen = SignalCount()
+        source.setEventHandler {
+            if seen.increment() > 1 { signal(number, SIG_DFL); raise(number) }
+            FileHandle.standardError.write("\nstopping: checkpointing running members (signal \(number) again to kill)\n".data(using: .utf8)!)
+            stop()
+        }
+        source.resume()
+        return source
+    }
+}
+
+/// Counts signals; only touched from the signal source's serial handler.
+final class SignalCount: @unchecked Sendable {
+    private var count = 0
+    func increment() -> Int { count += 1; return count }
+}
+
+func formatDuration(_ s: Double) -> String {
+    guard s.isFinite else { return "?" }
+    let t = Int(s.rounded())
+    return t >= 3600 ? String(format: "%dh%02dm", t / 3600, t / 60 % 60) : t >= 60 ? String(format: "%dm%02ds", t / 60, t % 60) : "\(t)s"
+}
