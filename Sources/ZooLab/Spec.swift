@@ -179,21 +179,20 @@ public struct SweepSpec: Sendable {
             guard let pair = args.sequence, pair.count == 2, let a = pair[0].string.flatMap(Double.init), let b = pair[1].string.flatMap(Double.init), a <= b else {
                 throw fail(line(args), key, "\(kind) takes [low, high] with low ≤ high")
             }
-            let sampled: ConfigValue
             switch kind {
-            case "uniform": sampled = .double(a)
+            case "uniform": break
             case "log-uniform":
                 guard a > 0 else { throw fail(line(args), key, "log-uniform needs low > 0") }
-                sampled = .double(a)
             case "int-uniform":
                 guard a == a.rounded(), b == b.rounded() else { throw fail(line(args), key, "int-uniform takes integers") }
-                sampled = .int(Int(a))
             default:
                 throw fail(line(node), key, "unknown sampler '\(kind)'; valid: uniform, log-uniform, int-uniform, choice")
             }
             // Check that the range's ends are valid values of the key.
-            _ = try typed(Node(sampled.description), key: key)
-            _ = try typed(Node(kind == "int-uniform" ? String(Int(b)) : ConfigValue.double(b).description), key: key)
+            let ends: [ConfigValue] = kind == "int-uniform" ? [.int(Int(a)), .int(Int(b))] : [.double(a), .double(b)]
+            for end in ends {
+                do { _ = try ConfigSchema.coerce(end, for: key) } catch let e as ConfigError { throw fail(line(args), key, e.description) }
+            }
             switch kind {
             case "uniform": return .uniform(a, b)
             case "log-uniform": return .logUniform(a, b)

@@ -58,6 +58,14 @@ public struct CheckpointRecord: Sendable, Equatable {
     public var path: String
     public var sha256: String
     public var bytes: Int
+
+    public init(runID: String, epoch: Int, path: String, sha256: String, bytes: Int) {
+        self.runID = runID
+        self.epoch = epoch
+        self.path = path
+        self.sha256 = sha256
+        self.bytes = bytes
+    }
 }
 
 /// Who holds a claim: a host, a process and a worker in it.

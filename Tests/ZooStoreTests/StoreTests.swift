@@ -1,1 +1,99 @@
+import Foundation
 import Testing
+import ZooStore
+
+@Suite("SQLite store")
+struct StoreTests {
+    static func store() throws -> SQLiteStore {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("zoo-store-\(UUID())")
+        return try SQLiteStore(path: folder.appendingPathComponent("zoo.sqlite"))
+    }
+
+    static let runs = (0..<5).map { (id: "run\($0)", config: "{\"seed\":\($0)}", groupKey: $0 < 3 ? "A" : "B") }
+
+    @Test func schemaAndSweepsAreIdempotent() throws {
+        let s = try Self.store()
+        #expect(try s.appliedMigrations() == ["v1"])
+        #expect(try s.addSweep(id: "sw", name: "n", spec: "text", runs: Self.runs) == Self.runs.map(\.id))
+        #expect(try s.addSweep(id: "sw", name: "n", spec: "text", runs: Self.runs).isEmpty)
+        #expect(try s.addSweep(id: "sw2", name: "wider", spec: "text2", runs: Self.runs + [("run9", "{}", "B")]) == ["run9"])
+        #expect(try s.counts()["runs"] == 6)
+        #expect(try s.counts()["sweep_runs"] == 11)
+        #expect(try s.runs(sweep: "sw").count == 5)
+        // Reopening keeps everything.
+        let again = try SQLiteStore(path: s.path)
+        #expect(try again.runs().count == 6)
+    }
+
+    @Test func claimsAreExclusiveAndGrouped() throws {
+        let s = try Self.store()
+        try s.addSweep(id: "sw", name: "n", spec: "", runs: Self.runs)
+        let alive: (Int32) -> Bool = { _ in true }
+        let a = try s.claim(owner: ClaimOwner(worker: 0), limit: 10, lease: 60, isAlive: alive)
+        #expect(a.map(\.id) == ["run0", "run1", "run2"])  // one group at a time
+        let b = try s.claim(owner: ClaimOwner(worker: 1), limit: 10, lease: 60, isAlive: alive)
+        #expect(b.map(\.id) == ["run3", "run4"])
+        #expect(try s.claim(owner: ClaimOwner(worker: 2), limit: 10, lease: 60, isAlive: alive).isEmpty)
+        #expect(a.allSatisfy { $0.status == .running && $0.attempts == 1 })
+        try s.release(owner: ClaimOwner(worker: 0), runs: ["run2"])
+        #expect(try s.claim(owner: ClaimOwner(worker: 2), limit: 10, lease: 60, isAlive: alive).map(\.id) == ["run2"])
+        // Another owner cannot finish a run it does not hold.
+        try s.finish(run: "run0", owner: ClaimOwner(worker: 1), status: .done)
+        #expect(try s.runs(ids: ["run0"])[0].status == .running)
+        try s.finish(run: "run0", owner: ClaimOwner(worker: 0), status: .done)
+        #expect(try s.runs(ids: ["run0"])[0].status == .done)
+    }
+
+    @Test func expiredLeasesAndDeadOwnersAreReclaimed() throws {
+        let s = try Self.store()
+        try s.addSweep(id: "sw", name: "n", spec: "", runs: [Self.runs[0]])
+        let gone = ClaimOwner(host: "elsewhere", pid: 1, worker: 0)
+        _ = try s.claim(owner: gone, limit: 1, lease: -1)  // already expired
+        #expect(try s.claim(owner: ClaimOwner(worker: 0), limit: 1, lease: 60).map(\.attempts) == [2])
+        // A live lease on another host is respected; a dead process on this host is not.
+        let t = try Self.store()
+        try t.addSweep(id: "sw", name: "n", spec: "", runs: [Self.runs[0]])
+        _ = try t.claim(owner: ClaimOwner(host: "other", pid: 5, worker: 0), limit: 1, lease: 600)
+        #expect(try t.claim(owner: ClaimOwner(worker: 1), limit: 1, lease: 60, isAlive: { _ in false }).isEmpty)
+        let u = try Self.store()
+        try u.addSweep(id: "sw", name: "n", spec: "", runs: [Self.runs[0]])
+        _ = try u.claim(owner: ClaimOwner(pid: 999_999, worker: 0), limit: 1, lease: 600)
+        #expect(try u.claim(owner: ClaimOwner(worker: 1), limit: 1, lease: 60, isAlive: { $0 != 999_999 }).count == 1)
+    }
+
+    @Test func metricsKeepNonFiniteValuesAndNeverDuplicate() throws {
+        let s = try Self.store()
+        try s.addSweep(id: "sw", name: "n", spec: "", runs: [Self.runs[0]])
+        let m1 = MetricRecord(runID: "run0", epoch: 1, step: 10, values: ["train_loss": .nan, "test_loss": .infinity, "test_accuracy": 0.5])
+        try s.record(m1)
+        try s.record(m1)
+        try s.record(MetricRecord(runID: "run0", epoch: 2, step: 20, values: ["train_loss": 1]))
+        let read = try s.metrics()
+        #expect(read.count == 2)
+        #expect(read[0] == m1)
+        #expect(read[0].values["train_loss"]!.isNaN)
+        #expect(read[0].values["test_loss"] == .infinity)
+        try s.deleteMetrics(run: "run0", after: 1)
+        #expect(try s.metrics().map(\.epoch) == [1])
+        #expect(try s.runs()[0].epochsDone == 1)
+    }
+
+    @Test func checkpointsAreRecorded() throws {
+        let s = try Self.store()
+        try s.addSweep(id: "sw", name: "n", spec: "", runs: [Self.runs[0]])
+        let url = s.checkpointURL(run: "run0", epoch: 3)
+        #expect(url.path.hasSuffix("zoo.sqlite.checkpoints/run0/epoch-3.safetensors"))
+        try s.recordCheckpoint(run: "run0", epoch: 3, sha256: "ab", bytes: 10)
+        try s.recordCheckpoint(run: "run0", epoch: 3, sha256: "cd", bytes: 11)
+        #expect(try s.checkpoints() == [CheckpointRecord(runID: "run0", epoch: 3, path: "run0/epoch-3.safetensors", sha256: "cd", bytes: 11)])
+    }
+
+    @Test func badStorePathSaysSo() {
+        do {
+            _ = try SQLiteStore(path: URL(fileURLWithPath: "/proc/zoo/cannot.sqlite"))
+            Issue.record("no error")
+        } catch {
+            #expect("\(error)".contains("/proc/zoo"))
+        }
+    }
+}
