@@ -70,6 +70,6 @@ let package = Package(
         .testTarget(name: "ZooTrainTests", dependencies: ["ZooTrain", "ZooTestSupport"]),
         .testTarget(name: "ZooStoreTests", dependencies: ["ZooStore"]),
         .testTarget(name: "ZooLabTests", dependencies: ["ZooLab", "ZooReport", "ZooTestSupport"]),
-        .testTarget(name: "ZooCLITests", dependencies: ["ZooTrain", "ZooStore", "ZooTestSupport"]),
+        .testTarget(name: "ZooCLITests", dependencies: ["ZooTrain", "ZooStore", "ZooLab", "ZooTestSupport"]),
     ]
 )

@@ -13,8 +13,9 @@ if [ ${#missing[@]} -gt 0 ]; then
     $sudo_cmd apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-# The tests check checkpoints with the real `safetensors` package from PyPI.
-if ! python3 -c "import safetensors, numpy" 2>/dev/null; then
-    echo "installing Python packages: safetensors numpy"
-    python3 -m pip install --quiet --disable-pip-version-check safetensors numpy
+# The tests check checkpoints with the real `safetensors` package and exports with pandas (PyPI).
+if ! python3 -c "import safetensors, numpy, pandas" 2>/dev/null; then
+    echo "installing Python packages: safetensors numpy pandas"
+    python3 -m pip install --quiet --disable-pip-version-check safetensors numpy pandas \
+        || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages safetensors numpy pandas
 fi

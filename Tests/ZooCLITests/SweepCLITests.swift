@@ -1,0 +1,201 @@
+import Foundation
+import Testing
+import ZooLab
+import ZooStore
+import ZooTensor
+
+/// `zoo sweep run` end to end, as separate processes on real SQLite stores.
+@Suite("zoo sweep", .serialized)
+struct SweepCLITests {
+    static func spec(seeds: [Int], epochs: Int = 6, train: Int = 3000) -> String {
+        """
+        name: kill-test
+        base:
+          model: mlp
+          model.hidden: "32"
+          data: teacher-student
+          data.train: \(train)
+          data.test: 500
+          data.input-size: 16
+          optimizer: sgd
+          momentum: 0.9
+          batch_size: 50
+          epochs: \(epochs)
+          checkpoint_every: 1
+        grid:
+          seed: [\(seeds.map(String.init).joined(separator: ", "))]
+          lr: [0.05, 0.1]
+        """
+    }
+
+    static func folder() -> URL { CLITests.temporaryFolder() }
+
+    static func write(_ text: String, in folder: URL, name: String = "spec.yaml") throws -> String {
+        let url = folder.appendingPathComponent(name)
+        try text.write(to: url, atomically: true, encoding: .utf8)
+        return url.path
+    }
+
+    static func launch(_ arguments: [String]) throws -> Process {
+        let p = Process()
+        p.executableURL = CLITests.binary
+        p.arguments = arguments
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        return p
+    }
+
+    /// Everything deterministic about a store: run ids and statuses, every metric but wall time,
+    /// and the checkpoints (each file checked against its recorded SHA-256 and read back).
+    static func fingerprint(_ path: String) throws -> (runs: [String: RunStatus], metrics: [String], checkpoints: [String]) {
+        let store = try SQLiteStore(path: URL(fileURLWithPath: path))
+        let runs = Dictionary(uniqueKeysWithValues: try store.runs().map { ($0.id, $0.status) })
+        let metrics = try store.metrics().map { m in
+            "\(m.runID) \(m.epoch) \(m.step) " + ["train_loss", "train_accuracy", "test_loss", "test_accuracy", "scheduled_lr"].map { "\(m.values[$0]!.bitPattern)" }.joined(separator: " ")
+        }
+        var checkpoints: [String] = []
+        for c in try store.checkpoints() {
+            let url = store.checkpointFolder.appendingPathComponent(c.path)
+            let bytes = try Data(contentsOf: url)
+            #expect(Identity.sha256(bytes) == c.sha256, "checkpoint \(c.path) does not match its checksum")
+            let tensors = try Safetensors.read(from: url).tensors
+            #expect(!tensors.isEmpty)
+            checkpoints.append("\(c.runID) \(c.epoch) \(c.sha256)")
+        }
+        return (runs, metrics, checkpoints)
+    }
+
+    /// Run a sweep, SIGKILL it at a random moment while it trains, run it again to completion:
+    /// the store equals that of an uninterrupted run.
+    @Test func killNineThenResumeEqualsUninterrupted() throws {
+        let dir = Self.folder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let spec = try Self.write(Self.spec(seeds: [0, 1, 2]), in: dir)
+        let reference = dir.appendingPathComponent("reference.sqlite").path
+        let r = try CLITests.zoo(["sweep", "run", spec, "--store", reference, "--workers", "2"])
+        try #require(r.status == 0, "\(r.stdout)\(r.stderr)")
+
+        let killed = dir.appendingPathComponent("killed.sqlite").path
+        let process = try Self.launch(["sweep", "run", spec, "--store", killed, "--workers", "2"])
+        // Wait until training has started (some epoch recorded), then kill at a random moment.
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline {
+            if let s = try? SQLiteStore(path: URL(fileURLWithPath: killed)), let n = try? s.metrics().count, n >= 1 { break }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        Thread.sleep(forTimeInterval: Double.random(in: 0...0.8))
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        #expect(process.terminationReason == .uncaughtSignal)
+        let partial = try SQLiteStore(path: URL(fileURLWithPath: killed)).runs()
+        #expect(partial.contains { $0.status != .done }, "the sweep finished before the kill; the test proves nothing")
+
+        let again = try CLITests.zoo(["sweep", "run", spec, "--store", killed, "--workers", "2"])
+        try #require(again.status == 0, "\(again.stdout)\(again.stderr)")
+        let a = try Self.fingerprint(reference), b = try Self.fingerprint(killed)
+        #expect(a.runs == b.runs)
+        #expect(a.runs.values.allSatisfy { $0 == .done })
+        #expect(b.metrics.count == 6 * 6, "metric rows: \(b.metrics.count)")
+        #expect(a.metrics == b.metrics)
+        #expect(Set(a.checkpoints.map { $0.split(separator: " ").prefix(2).joined(separator: " ") })
+                == Set(b.checkpoints.map { $0.split(separator: " ").prefix(2).joined(separator: " ") }))
+        // Final checkpoints hold identical weights.
+        #expect(Set(a.checkpoints.filter { $0.contains(" 6 ") }) == Set(b.checkpoints.filter { $0.contains(" 6 ") }))
+    }
+
+    @Test func rerunTrainsNothingAndWideningTrainsOnlyTheNew() throws {
+        let dir = Self.folder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let store = dir.appendingPathComponent("z.sqlite").path
+        let narrow = try Self.write(Self.spec(seeds: [0], epochs: 2, train: 500), in: dir)
+        #expect(try CLITests.zoo(["sweep", "run", narrow, "--store", store]).status == 0)
+        let again = try CLITests.zoo(["sweep", "run", narrow, "--store", store])
+        #expect(again.status == 0)
+        #expect(again.stdout.contains("nothing to train"), "\(again.stdout)")
+        let wide = try Self.write(Self.spec(seeds: [0, 1], epochs: 2, train: 500), in: dir, name: "wide.yaml")
+        let plan = try CLITests.zoo(["sweep", "plan", wide, "--store", store])
+        #expect(plan.stdout.contains("4 runs") && plan.stdout.contains("2 already done"), "\(plan.stdout)")
+        let widened = try CLITests.zoo(["sweep", "run", wide, "--store", store])
+        #expect(widened.stdout.contains("4 runs, 2 already done, 2 new, 2 to train"), "\(widened.stdout)")
+        let runs = try SQLiteStore(path: URL(fileURLWithPath: store)).runs()
+        #expect(runs.count == 4 && runs.allSatisfy { $0.status == .done && $0.attempts == 1 })
+    }
+
+    /// Two processes on one store at once: every run is trained exactly once.
+    @Test func twoProcessesNeverTrainARunTwice() throws {
+        let dir = Self.folder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let store = dir.appendingPathComponent("z.sqlite").path
+        let spec = try Self.write(Self.spec(seeds: [0, 1, 2, 3], epochs: 2, train: 1000), in: dir)
+        let a = try Self.launch(["sweep", "run", spec, "--store", store, "--workers", "1"])
+        let b = try Self.launch(["sweep", "run", spec, "--store", store, "--workers", "1"])
+        a.waitUntilExit()
+        b.waitUntilExit()
+        #expect(a.terminationStatus == 0 && b.terminationStatus == 0)
+        let s = try SQLiteStore(path: URL(fileURLWithPath: store))
+        let runs = try s.runs()
+        #expect(runs.count == 8)
+        #expect(runs.allSatisfy { $0.status == .done && $0.attempts == 1 }, "\(runs.map { ($0.id.prefix(6), $0.status, $0.attempts) })")
+        #expect(try s.metrics().count == 16)
+        #expect(Set(runs.compactMap(\.host)).count == 1)
+    }
+
+    /// The CSV export opens in pandas with one row per run × epoch; the Python example reads the
+    /// store and its checkpoints with sqlite3, safetensors and numpy.
+    @Test func exportAndPythonExample() throws {
+        let dir = Self.folder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let store = dir.appendingPathComponent("z.sqlite").path
+        let spec = try Self.write(Self.spec(seeds: [0], epochs: 3, train: 500), in: dir)
+        #expect(try CLITests.zoo(["sweep", "run", spec, "--store", store]).status == 0)
+        let csv = dir.appendingPathComponent("zoo.csv").path
+        #expect(try CLITests.zoo(["export", "--store", store, "--format", "csv", "--output", csv]).status == 0)
+        let check = """
+            import pandas, sys
+            df = pandas.read_csv(sys.argv[1])
+            assert len(df) == 6, len(df)
+            assert df.groupby(["run_id", "epoch"]).size().max() == 1
+            assert set(df["lr"]) == {0.05, 0.1}, set(df["lr"])
+            assert df["test_accuracy"].between(0, 1).all()
+            print("ok", len(df), len(df.columns))
+            """
+        let pandas = try python(["-c", check, csv])
+        #expect(pandas.status == 0 && pandas.output.hasPrefix("ok 6"), "pandas is required (scripts/install-deps.sh): \(pandas.output)")
+        let jsonl = try CLITests.zoo(["export", "--store", store, "--format", "jsonl"])
+        #expect(jsonl.stdout.split(separator: "\n").count == 6)
+        let example = try python([CLITests.root.appendingPathComponent("docs/load_zoo.py").path, store])
+        #expect(example.status == 0, "\(example.output)")
+        #expect(example.output.split(separator: "\n").count == 2)
+        #expect(example.output.contains("checkpoint_epoch=3") && example.output.contains("tensors=4"), "\(example.output)")
+        let ls = try CLITests.zoo(["ls", "--store", store, "--where", "lr=0.1"])
+        #expect(ls.stdout.contains("1 run(s)"), "\(ls.stdout)")
+        let id = String(ls.stdout.split(separator: "\n")[2].prefix(8))
+        let show = try CLITests.zoo(["show", id, "--store", store])
+        #expect(show.stdout.contains("status done") && show.stdout.contains("lr = 0.1") && show.stdout.contains("epoch 3:"), "\(show.stdout)")
+    }
+
+    @Test func badSpecTrainsNothing() throws {
+        let dir = Self.folder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let store = dir.appendingPathComponent("z.sqlite").path
+        let spec = try Self.write(Self.spec(seeds: [0]) + "\n  model.activation: [relu, relu6]\n", in: dir)
+        let r = try CLITests.zoo(["sweep", "run", spec, "--store", store])
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("spec.yaml:17: key 'model.activation'") && r.stderr.contains("relu6"), "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: store))
+    }
+
+    func python(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3"] + arguments
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = pipe
+        try p.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+}
