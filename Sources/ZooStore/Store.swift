@@ -103,11 +103,28 @@ public final class SQLiteStore: Sendable {
         var configuration = Configuration()
         configuration.busyMode = .timeout(30)
         do {
-            database = try DatabasePool(path: path.path, configuration: configuration)
-            try Self.migrator.migrate(database)
+            // Two processes opening a new store at once would race to switch it to WAL and to
+            // migrate it; an advisory lock beside the database makes opening one at a time.
+            database = try Self.exclusively(lockFile: path.path + ".lock") {
+                let pool = try DatabasePool(path: path.path, configuration: configuration)
+                try Self.migrator.migrate(pool)
+                return pool
+            }
         } catch {
             throw StoreError(description: "\(path.path): cannot open the store: \(error)")
         }
+    }
+
+    /// Runs `body` while holding an exclusive `flock` on `lockFile` (created if needed).
+    private static func exclusively<T>(lockFile: String, _ body: () throws -> T) throws -> T {
+        let fd = open(lockFile, O_RDWR | O_CREAT, 0o644)
+        guard fd >= 0 else { throw StoreError(description: "\(lockFile): cannot create the lock file (errno \(errno))") }
+        defer { close(fd) }
+        while flock(fd, LOCK_EX) != 0 {
+            guard errno == EINTR else { throw StoreError(description: "\(lockFile): cannot lock (errno \(errno))") }
+        }
+        defer { flock(fd, LOCK_UN) }
+        return try body()
     }
 
     /// The schema, one migration per version.
