@@ -24,6 +24,7 @@ struct ConvolutionTests {
         Case(name: "depthwise", input: [2, 3, 6, 5], weight: [3, 1, 3, 3], stride: (2, 1), padding: (1, 1), groups: 3),
         Case(name: "pointwise 1×1", input: [3, 4, 4, 5], weight: [5, 4, 1, 1]),
         Case(name: "5×5 like zoo-cnn", input: [2, 1, 12, 12], weight: [8, 1, 5, 5]),
+        Case(name: "batch split into chunks", input: [7, 3, 40, 40], weight: [4, 3, 5, 5], padding: (2, 1)),
     ]
 
     /// The definition, as loops: y[n,o,i,j] = Σ_{c,a,b} x[n, g·C/g + c, i·s − p + a·d, j·s − p + b·d] · w[o, c, a, b].
@@ -143,6 +144,46 @@ struct ConvolutionTests {
             let numeric = (plus[i] - minus[i]) / (2 * eps)
             #expect(isApproximatelyEqual(hv[i], numeric, absolute: 3e-3, relative: 3e-2), "Hv[\(i)] max diff \(maxAbsoluteDifference(hv[i], numeric))")
         }
+    }
+
+    /// A stacked population: member m's outputs and gradients are those of conv2d on its own
+    /// samples with its own weights, on one and on two threads.
+    @Test("stacked members equal separate convolutions", arguments: [cases[0], cases[2], cases[5], cases[9]])
+    func stackedMembersEqualSeparateConvolutions(c: Case) {
+        let key = RandomKey(seed: 35), members = 3
+        let xs = (0..<members).map { Tensor.randomNormal(c.input, key: key.derived("x\($0)")) }
+        let ws = (0..<members).map { Tensor.randomNormal(c.weight, key: key.derived("w\($0)")) }
+        let bs = (0..<members).map { Tensor.randomNormal([c.weight[0]], key: key.derived("b\($0)")) }
+        func separate(_ m: Int) -> Tensor {
+            conv2d(xs[m], weight: ws[m], bias: bs[m], stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups)
+        }
+        for threads in [1, 2] { BLAS.withThreadCount(threads) {
+            let x = Tensor.concatenated(xs).requiringGradient(), w = Tensor.stacked(ws).requiringGradient()
+            let b = Tensor.stacked(bs).requiringGradient()
+            let y = stackedConv2d(x, weight: w, bias: b, stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups)
+            let expected = Tensor.concatenated((0..<members).map(separate))
+            #expect(isApproximatelyEqual(y, expected, absolute: 1e-4), "\(c.name): max diff \(maxAbsoluteDifference(y, expected))")
+            let seed = Tensor.randomNormal(y.shape, key: key.derived("g"))
+            let grads = gradients(of: y, wrt: [x, w, b], seed: seed)
+            let n = c.input[0]
+            for m in 0..<members {
+                let (tx, tw, tb) = (xs[m].requiringGradient(), ws[m].requiringGradient(), bs[m].requiringGradient())
+                let alone = gradients(of: conv2d(tx, weight: tw, bias: tb, stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups),
+                                      wrt: [tx, tw, tb], seed: seed.sliced(axis: 0, m * n..<(m + 1) * n))
+                #expect(isApproximatelyEqual(grads[0].sliced(axis: 0, m * n..<(m + 1) * n), alone[0], absolute: 1e-4))
+                #expect(isApproximatelyEqual(grads[1].sliced(axis: 0, m..<m + 1).squeezed(axis: 0), alone[1], absolute: 1e-4))
+                #expect(isApproximatelyEqual(grads[2].sliced(axis: 0, m..<m + 1).squeezed(axis: 0), alone[2], absolute: 1e-4))
+            }
+        } }
+    }
+
+    @Test func stackedConvolutionFiniteDifferences() {
+        let key = RandomKey(seed: 36)
+        let x = Tensor.randomNormal([4, 2, 6, 5], key: key.derived("x")), w = Tensor.randomNormal([2, 4, 1, 3, 2], key: key.derived("w"))
+        let b = Tensor.randomNormal([2, 4], key: key.derived("b"))
+        let r = checkGradients(of: { stackedConv2d($0[0], weight: $0[1], bias: $0[2], stride: (2, 1), padding: (1, 1), groups: 2) },
+                               at: [x, w, b], maxElements: 120)
+        #expect(r.passed, "\(r)")
     }
 
     /// A channel mismatch stops the process with a message naming the op and both shapes.

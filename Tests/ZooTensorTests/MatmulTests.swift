@@ -39,10 +39,20 @@ struct MatmulTests {
         #expect(r.passed, "\(r)")
     }
 
-    @Test func threadCountIsSettable() {
-        BLAS.setThreadCount(1)
-        #expect(BLAS.threadCount == 1)
-        BLAS.setThreadCount(2)
-        #expect(BLAS.threadCount == 2)
+    /// A product split over two threads equals the single-threaded one.
+    @Test func threadCountIsSettableAndSplitsAgree() {
+        let key = RandomKey(seed: 9)
+        let a = Tensor.randomNormal([300, 200], key: key.derived("a")), b = Tensor.randomNormal([200, 90], key: key.derived("b"))
+        let one = BLAS.withThreadCount(1) { () -> Tensor in
+            #expect(BLAS.threadCount == 1)
+            return matmul(a, b)
+        }
+        let two = BLAS.withThreadCount(2) { () -> Tensor in
+            #expect(BLAS.threadCount == 2)
+            return matmul(a, b)
+        }
+        #expect(isApproximatelyEqual(one, two, absolute: 1e-4))
+        let wide = BLAS.withThreadCount(2) { matmul(b.transposed(), a.transposed()) }
+        #expect(isApproximatelyEqual(wide, one.transposed(), absolute: 1e-4))
     }
 }

@@ -1,24 +1,93 @@
 import CZooBLAS
+import Dispatch
+import Synchronization
 
-/// Matrix products through OpenBLAS (`cblas_sgemm`, row-major).
+/// Matrix products through OpenBLAS (`cblas_sgemm`, row-major), and the engine's threads.
+///
+/// Zoo owns its parallelism: OpenBLAS always runs single-threaded, and kernels split their work
+/// (GEMM rows or columns, convolution members and sample chunks) over ``threadCount`` threads.
+/// So a sweep with two workers sets one thread each, and nothing is ever oversubscribed.
 public enum BLAS {
-    /// Sets how many threads OpenBLAS uses for each product (1 when workers run in parallel).
+    private static let threads = Atomic<Int>(2)
+    private static let configureOpenBLAS: Void = { openblas_set_num_threads(1) }()
+
+    /// Sets how many threads one computation uses (1 when several workers run in parallel).
     public static func setThreadCount(_ n: Int) {
         precondition(n >= 1, "BLAS.setThreadCount: needs at least 1 thread, got \(n)")
-        openblas_set_num_threads(Int32(n))
+        _ = configureOpenBLAS
+        threads.store(n, ordering: .relaxed)
     }
 
-    /// The number of threads OpenBLAS uses.
-    public static var threadCount: Int { Int(openblas_get_num_threads()) }
+    /// The number of threads one computation uses: the task's override, else the process's setting.
+    public static var threadCount: Int { threadOverride ?? threads.load(ordering: .relaxed) }
 
-    /// C = alpha · op(A) · op(B) + beta · C, all row-major; op(A) is m×k, op(B) k×n.
-    @inline(__always)
+    @TaskLocal private static var threadOverride: Int?
+
+    /// Runs `body` with `n` threads per computation in this task only (tests compare thread counts).
+    public static func withThreadCount<T>(_ n: Int, _ body: () throws -> T) rethrows -> T {
+        precondition(n >= 1, "BLAS.withThreadCount: needs at least 1 thread, got \(n)")
+        return try $threadOverride.withValue(n, operation: body)
+    }
+
+    /// Runs `body(i)` for every `i` in `0..<count`, spread round-robin over ``threadCount``
+    /// threads; `body` also receives the index of the thread (`0..<min(threadCount, count)`),
+    /// for per-thread scratch space.
+    static func parallelFor(_ count: Int, _ body: (_ item: Int, _ thread: Int) -> Void) {
+        let t = min(threadCount, count)
+        if t <= 1 {
+            for i in 0..<count { body(i, 0) }
+            return
+        }
+        withoutActuallyEscaping(body) { body in
+            let shared = UncheckedSendable(body)
+            DispatchQueue.concurrentPerform(iterations: t) { thread in
+                for i in stride(from: thread, to: count, by: t) { shared.value(i, thread) }
+            }
+        }
+    }
+
+    /// How many threads ``parallelFor(_:_:)`` uses for `count` items.
+    static func threadsFor(_ count: Int) -> Int { max(1, min(threadCount, count)) }
+
+    /// C = alpha · op(A) · op(B) + beta · C, all row-major; op(A) is m×k, op(B) k×n. Large
+    /// products are split by rows (or columns) of C over ``threadCount`` threads.
     static func gemm(
         transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
         _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,
         beta: Float = 0, _ c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
         guard m > 0 && n > 0 else { return }
+        let parts = threadCount
+        if parts > 1 && m * n * k >= 1 << 20 && max(m, n) >= 2 * parts {
+            let splitRows = m >= n
+            let extent = splitRows ? m : n
+            let size = (extent + parts - 1) / parts
+            parallelFor(parts) { p, _ in
+                let lo = p * size, hi = min(extent, lo + size)
+                guard lo < hi else { return }
+                if splitRows {
+                    serialGemm(transposeA: transposeA, transposeB: transposeB, m: hi - lo, n: n, k: k, alpha: alpha,
+                               transposeA ? a + lo : a + lo * lda, lda: lda, b, ldb: ldb, beta: beta, c + lo * ldc, ldc: ldc)
+                } else {
+                    serialGemm(transposeA: transposeA, transposeB: transposeB, m: m, n: hi - lo, k: k, alpha: alpha,
+                               a, lda: lda, transposeB ? b + lo * ldb : b + lo, ldb: ldb, beta: beta, c + lo, ldc: ldc)
+                }
+            }
+        } else {
+            serialGemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
+                       a, lda: lda, b, ldb: ldb, beta: beta, c, ldc: ldc)
+        }
+    }
+
+    /// ``gemm`` on the calling thread only.
+    @inline(__always)
+    static func serialGemm(
+        transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
+        _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,
+        beta: Float = 0, _ c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        guard m > 0 && n > 0 else { return }
+        _ = configureOpenBLAS
         if k == 0 {
             if beta == 0 { for i in 0..<m { for j in 0..<n { c[i * ldc + j] = 0 } } }
             return
@@ -26,4 +95,10 @@ public enum BLAS {
         cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
+}
+
+/// A value handed to the threads of ``BLAS/parallelFor(_:_:)``, whose items touch disjoint memory.
+private struct UncheckedSendable<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
 }

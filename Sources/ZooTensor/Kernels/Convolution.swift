@@ -1,58 +1,91 @@
-/// The shape arithmetic of a 2-D convolution: input `[N, C, H, W]`, weight `[O, C/g, kh, kw]`,
-/// output `[N, O, OH, OW]` with `OH = ⌊(H + 2·ph − dh·(kh − 1) − 1) / sh⌋ + 1`.
+/// The shape arithmetic of a 2-D convolution, for one network or a stacked population of
+/// `members` networks: input `[M·N, C, H, W]` (member-major: member m's N samples are rows
+/// `m·N ..< (m+1)·N`), weight `[O, C/g, kh, kw]` (or `[M, O, C/g, kh, kw]` for M > 1), output
+/// `[M·N, O, OH, OW]` with `OH = ⌊(H + 2·ph − dh·(kh − 1) − 1) / sh⌋ + 1`.
 package struct ConvGeometry: Sendable, Equatable {
+    /// Samples per member.
     package var batch, inChannels, height, width: Int
     package var outChannels, kernelHeight, kernelWidth: Int
     package var strideH, strideW, padH, padW, dilationH, dilationW, groups: Int
+    /// Networks stacked along the batch axis, each with its own weights.
+    package var members = 1
 
     package var outHeight: Int { (height + 2 * padH - dilationH * (kernelHeight - 1) - 1) / strideH + 1 }
     package var outWidth: Int { (width + 2 * padW - dilationW * (kernelWidth - 1) - 1) / strideW + 1 }
-    package var inputShape: [Int] { [batch, inChannels, height, width] }
-    package var weightShape: [Int] { [outChannels, inChannels / groups, kernelHeight, kernelWidth] }
-    package var outputShape: [Int] { [batch, outChannels, outHeight, outWidth] }
+    package var inputShape: [Int] { [members * batch, inChannels, height, width] }
+    package var weightShape: [Int] {
+        let one = [outChannels, inChannels / groups, kernelHeight, kernelWidth]
+        return members == 1 ? one : [members] + one
+    }
+    package var outputShape: [Int] { [members * batch, outChannels, outHeight, outWidth] }
 
     /// Rows of one group's column matrix: (C/g)·kh·kw.
     var patchSize: Int { inChannels / groups * kernelHeight * kernelWidth }
     /// Output positions per sample: OH·OW.
     var positions: Int { outHeight * outWidth }
-    /// Whether the column matrix is the input itself (1×1, stride 1, no padding).
-    var isPointwise: Bool {
-        kernelHeight == 1 && kernelWidth == 1 && strideH == 1 && strideW == 1 && padH == 0 && padW == 0
-    }
 }
 
-/// im2col + OpenBLAS GEMM convolution kernels, per sample and group, over raw buffers.
+/// im2col + OpenBLAS GEMM convolution kernels over raw buffers.
+///
+/// The work is cut into items (member, group, chunk of samples); each item unfolds its chunk into
+/// one column matrix `[(C/g)·kh·kw, chunk·OH·OW]` and does one GEMM with the member's weights, so
+/// small images still make GEMMs of useful size, and the items run on ``BLAS/threadCount``
+/// threads, each with its own scratch space.
 enum ConvolutionKernels {
-    /// Unfolds channels `[c0, c0 + C/g)` of one sample into `col: [(C/g)·kh·kw, OH·OW]`.
-    static func im2col(_ x: UnsafePointer<Float>, _ g: ConvGeometry, channelOffset c0: Int, into col: UnsafeMutablePointer<Float>) {
+    /// Column matrices stay near this many floats (1 MiB), so a chunk stays in cache.
+    static let columnBudget = 1 << 18
+
+    /// The work items of a geometry: chunks of samples per (member, group).
+    struct Plan {
+        let g: ConvGeometry
+        let chunk: Int
+        let chunksPerGroup: Int
+        var items: Int { g.members * g.groups * chunksPerGroup }
+        var og: Int { g.outChannels / g.groups }
+        var cg: Int { g.inChannels / g.groups }
+
+        init(_ g: ConvGeometry) {
+            self.g = g
+            chunk = max(1, min(g.batch, ConvolutionKernels.columnBudget / max(1, g.patchSize * g.positions)))
+            chunksPerGroup = (g.batch + chunk - 1) / chunk
+        }
+
+        /// (member, group, first sample, sample count) of item `i`.
+        func item(_ i: Int) -> (member: Int, group: Int, first: Int, count: Int) {
+            let c = i % chunksPerGroup, mg = i / chunksPerGroup
+            let first = c * chunk
+            return (mg / g.groups, mg % g.groups, first, min(chunk, g.batch - first))
+        }
+    }
+
+    /// Unfolds channels `[c0, c0 + C/g)` of one sample into `col`, whose rows are `rowStride` apart.
+    static func im2col(_ x: UnsafePointer<Float>, _ g: ConvGeometry, channelOffset c0: Int, rowStride: Int, into col: UnsafeMutablePointer<Float>) {
         let (h, w, oh, ow) = (g.height, g.width, g.outHeight, g.outWidth)
-        let cg = g.inChannels / g.groups
         var row = 0
-        for c in 0..<cg {
+        for c in 0..<g.inChannels / g.groups {
             let plane = x + (c0 + c) * h * w
             for ki in 0..<g.kernelHeight {
                 for kj in 0..<g.kernelWidth {
-                    let dst = col + row * oh * ow
+                    let dst = col + row * rowStride
                     let xOffset = kj * g.dilationW - g.padW
+                    // Output columns whose input column lies inside the image: [lo, hi).
+                    let lo = xOffset >= 0 ? 0 : min(ow, (-xOffset + g.strideW - 1) / g.strideW)
+                    let hi = max(lo, min(ow, (w - 1 - xOffset) >= 0 ? (w - 1 - xOffset) / g.strideW + 1 : 0))
                     for oy in 0..<oh {
                         let y = oy * g.strideH - g.padH + ki * g.dilationH
                         let out = dst + oy * ow
                         if y < 0 || y >= h {
-                            for ox in 0..<ow { out[ox] = 0 }
+                            out.update(repeating: 0, count: ow)
                             continue
                         }
-                        let src = plane + y * w
+                        let src = plane + y * w + xOffset
+                        for ox in 0..<lo { out[ox] = 0 }
                         if g.strideW == 1 {
-                            for ox in 0..<ow {
-                                let xx = ox + xOffset
-                                out[ox] = xx >= 0 && xx < w ? src[xx] : 0
-                            }
+                            (out + lo).update(from: src + lo, count: hi - lo)
                         } else {
-                            for ox in 0..<ow {
-                                let xx = ox * g.strideW + xOffset
-                                out[ox] = xx >= 0 && xx < w ? src[xx] : 0
-                            }
+                            for ox in lo..<hi { out[ox] = src[ox * g.strideW] }
                         }
+                        for ox in hi..<ow { out[ox] = 0 }
                     }
                     row += 1
                 }
@@ -60,59 +93,73 @@ enum ConvolutionKernels {
         }
     }
 
-    /// Folds `col` back, adding into channels `[c0, c0 + C/g)` of one sample (the adjoint of im2col).
-    static func col2im(_ col: UnsafePointer<Float>, _ g: ConvGeometry, channelOffset c0: Int, into x: UnsafeMutablePointer<Float>) {
+    /// Folds `col` (rows `rowStride` apart) back, adding into channels `[c0, c0 + C/g)` of one
+    /// sample: the adjoint of ``im2col(_:_:channelOffset:rowStride:into:)``.
+    static func col2im(_ col: UnsafePointer<Float>, _ g: ConvGeometry, channelOffset c0: Int, rowStride: Int, into x: UnsafeMutablePointer<Float>) {
         let (h, w, oh, ow) = (g.height, g.width, g.outHeight, g.outWidth)
-        let cg = g.inChannels / g.groups
         var row = 0
-        for c in 0..<cg {
+        for c in 0..<g.inChannels / g.groups {
             let plane = x + (c0 + c) * h * w
             for ki in 0..<g.kernelHeight {
                 for kj in 0..<g.kernelWidth {
-                    let src = col + row * oh * ow
+                    let src = col + row * rowStride
                     let xOffset = kj * g.dilationW - g.padW
+                    let lo = xOffset >= 0 ? 0 : min(ow, (-xOffset + g.strideW - 1) / g.strideW)
+                    let hi = max(lo, min(ow, (w - 1 - xOffset) >= 0 ? (w - 1 - xOffset) / g.strideW + 1 : 0))
                     for oy in 0..<oh {
                         let y = oy * g.strideH - g.padH + ki * g.dilationH
                         if y < 0 || y >= h { continue }
-                        let dst = plane + y * w
+                        let dst = plane + y * w + xOffset
                         let input = src + oy * ow
-                        for ox in 0..<ow {
-                            let xx = ox * g.strideW + xOffset
-                            if xx >= 0 && xx < w { dst[xx] += input[ox] }
-                        }
+                        for ox in lo..<hi { dst[ox * g.strideW] += input[ox] }
                     }
                     row += 1
                 }
+            }
+        }
+    }
+
+    /// Unfolds samples `first ..< first + count` of `member` into `col [k, count·P]`.
+    private static func unfold(_ x: UnsafePointer<Float>, _ plan: Plan, member: Int, group: Int, first: Int, count: Int,
+                               into col: UnsafeMutablePointer<Float>) {
+        let g = plan.g, p = g.positions, sampleSize = g.inChannels * g.height * g.width
+        for s in 0..<count {
+            im2col(x + (member * g.batch + first + s) * sampleSize, g, channelOffset: group * plan.cg, rowStride: count * p, into: col + s * p)
+        }
+    }
+
+    /// Copies between `y`'s layout (`[M·N, O, P]`) and a chunk's `[og, count·P]` block.
+    private static func transfer(_ y: UnsafeMutablePointer<Float>, _ block: UnsafeMutablePointer<Float>, _ plan: Plan,
+                                 member: Int, group: Int, first: Int, count: Int, toBlock: Bool) {
+        let g = plan.g, p = g.positions, og = plan.og
+        for s in 0..<count {
+            for o in 0..<og {
+                let inY = y + ((member * g.batch + first + s) * g.outChannels + group * og + o) * p
+                let inBlock = block + o * count * p + s * p
+                if toBlock { inBlock.update(from: inY, count: p) } else { inY.update(from: inBlock, count: p) }
             }
         }
     }
 
     /// y = conv(x, w) without bias.
     static func forward(_ x: [Float], _ w: [Float], _ g: ConvGeometry) -> [Float] {
-        let og = g.outChannels / g.groups, k = g.patchSize, p = g.positions
         var y = [Float](repeating: 0, count: g.outputShape.elementCount)
-        guard p > 0 else { return y }
-        var col = [Float](repeating: 0, count: g.isPointwise ? 0 : k * p)
+        guard g.positions > 0 && g.batch > 0 else { return y }
+        let plan = Plan(g), k = g.patchSize, og = plan.og
+        let scratch = plan.chunk * g.positions
         x.withUnsafeBufferPointer { px in
             w.withUnsafeBufferPointer { pw in
                 y.withUnsafeMutableBufferPointer { py in
-                    col.withUnsafeMutableBufferPointer { pc in
-                        for n in 0..<g.batch {
-                            let sample = px.baseAddress! + n * g.inChannels * g.height * g.width
-                            for group in 0..<g.groups {
-                                let c0 = group * (g.inChannels / g.groups)
-                                let columns: UnsafePointer<Float>
-                                if g.isPointwise {
-                                    columns = sample + c0 * p
-                                } else {
-                                    im2col(sample, g, channelOffset: c0, into: pc.baseAddress!)
-                                    columns = UnsafePointer(pc.baseAddress!)
-                                }
-                                BLAS.gemm(transposeA: false, transposeB: false, m: og, n: p, k: k,
-                                          pw.baseAddress! + group * og * k, lda: k, columns, ldb: p,
-                                          py.baseAddress! + (n * g.outChannels + group * og) * p, ldc: p)
-                            }
-                        }
+                    let workspace = UnsafeMutablePointer<Float>.allocate(capacity: BLAS.threadsFor(plan.items) * scratch * (k + og))
+                    defer { workspace.deallocate() }
+                    BLAS.parallelFor(plan.items) { i, thread in
+                        let (m, group, first, count) = plan.item(i)
+                        let col = workspace + thread * scratch * (k + og), out = col + scratch * k
+                        unfold(px.baseAddress!, plan, member: m, group: group, first: first, count: count, into: col)
+                        BLAS.serialGemm(transposeA: false, transposeB: false, m: og, n: count * g.positions, k: k,
+                                        pw.baseAddress! + (m * g.groups + group) * og * k, lda: k, col, ldb: count * g.positions,
+                                        out, ldc: count * g.positions)
+                        transfer(py.baseAddress!, out, plan, member: m, group: group, first: first, count: count, toBlock: false)
                     }
                 }
             }
@@ -122,26 +169,26 @@ enum ConvolutionKernels {
 
     /// dx = convᵀ(dy, w): the gradient of ⟨conv(x, w), dy⟩ with respect to x.
     static func inputGradient(_ dy: [Float], _ w: [Float], _ g: ConvGeometry) -> [Float] {
-        let og = g.outChannels / g.groups, k = g.patchSize, p = g.positions
         var dx = [Float](repeating: 0, count: g.inputShape.elementCount)
-        guard p > 0 else { return dx }
-        var col = [Float](repeating: 0, count: k * p)
+        guard g.positions > 0 && g.batch > 0 else { return dx }
+        let plan = Plan(g), k = g.patchSize, og = plan.og, p = g.positions
+        let scratch = plan.chunk * p, sampleSize = g.inChannels * g.height * g.width
         dy.withUnsafeBufferPointer { pdy in
             w.withUnsafeBufferPointer { pw in
                 dx.withUnsafeMutableBufferPointer { pdx in
-                    col.withUnsafeMutableBufferPointer { pc in
-                        for n in 0..<g.batch {
-                            let sample = pdx.baseAddress! + n * g.inChannels * g.height * g.width
-                            for group in 0..<g.groups {
-                                let c0 = group * (g.inChannels / g.groups)
-                                // col [k, p] = W_gᵀ [k, og] · dY [og, p]
-                                let target = g.isPointwise ? sample + c0 * p : pc.baseAddress!
-                                BLAS.gemm(transposeA: true, transposeB: false, m: k, n: p, k: og,
-                                          pw.baseAddress! + group * og * k, lda: k,
-                                          pdy.baseAddress! + (n * g.outChannels + group * og) * p, ldb: p,
-                                          beta: 0, target, ldc: p)
-                                if !g.isPointwise { col2im(pc.baseAddress!, g, channelOffset: c0, into: sample) }
-                            }
+                    let workspace = UnsafeMutablePointer<Float>.allocate(capacity: BLAS.threadsFor(plan.items) * scratch * (k + og))
+                    defer { workspace.deallocate() }
+                    BLAS.parallelFor(plan.items) { i, thread in
+                        let (m, group, first, count) = plan.item(i)
+                        let col = workspace + thread * scratch * (k + og), block = col + scratch * k
+                        transfer(UnsafeMutablePointer(mutating: pdy.baseAddress!), block, plan, member: m, group: group, first: first, count: count, toBlock: true)
+                        // col [k, count·P] = W_gᵀ [k, og] · dY [og, count·P]
+                        BLAS.serialGemm(transposeA: true, transposeB: false, m: k, n: count * p, k: og,
+                                        pw.baseAddress! + (m * g.groups + group) * og * k, lda: k, block, ldb: count * p,
+                                        col, ldc: count * p)
+                        for s in 0..<count {
+                            col2im(col + s * p, g, channelOffset: group * plan.cg, rowStride: count * p,
+                                   into: pdx.baseAddress! + (m * g.batch + first + s) * sampleSize)
                         }
                     }
                 }
@@ -150,36 +197,36 @@ enum ConvolutionKernels {
         return dx
     }
 
-    /// dw = Σₙ dy · colᵀ: the gradient of ⟨conv(x, w), dy⟩ with respect to w.
+    /// dw = Σₙ dy · colᵀ: the gradient of ⟨conv(x, w), dy⟩ with respect to w. Each thread sums
+    /// its items into its own copy, then the copies are added.
     static func weightGradient(_ x: [Float], _ dy: [Float], _ g: ConvGeometry) -> [Float] {
-        let og = g.outChannels / g.groups, k = g.patchSize, p = g.positions
-        var dw = [Float](repeating: 0, count: g.weightShape.elementCount)
-        guard p > 0 else { return dw }
-        var col = [Float](repeating: 0, count: g.isPointwise ? 0 : k * p)
+        let size = g.weightShape.elementCount
+        guard g.positions > 0 && g.batch > 0 else { return [Float](repeating: 0, count: size) }
+        let plan = Plan(g), k = g.patchSize, og = plan.og, p = g.positions
+        let scratch = plan.chunk * p, threads = BLAS.threadsFor(plan.items)
+        var partial = [Float](repeating: 0, count: threads * size)
         x.withUnsafeBufferPointer { px in
             dy.withUnsafeBufferPointer { pdy in
-                dw.withUnsafeMutableBufferPointer { pdw in
-                    col.withUnsafeMutableBufferPointer { pc in
-                        for n in 0..<g.batch {
-                            let sample = px.baseAddress! + n * g.inChannels * g.height * g.width
-                            for group in 0..<g.groups {
-                                let c0 = group * (g.inChannels / g.groups)
-                                let columns: UnsafePointer<Float>
-                                if g.isPointwise {
-                                    columns = sample + c0 * p
-                                } else {
-                                    im2col(sample, g, channelOffset: c0, into: pc.baseAddress!)
-                                    columns = UnsafePointer(pc.baseAddress!)
-                                }
-                                // dW_g [og, k] += dY [og, p] · colᵀ [p, k]
-                                BLAS.gemm(transposeA: false, transposeB: true, m: og, n: k, k: p,
-                                          pdy.baseAddress! + (n * g.outChannels + group * og) * p, lda: p,
-                                          columns, ldb: p, beta: 1, pdw.baseAddress! + group * og * k, ldc: k)
-                            }
-                        }
+                partial.withUnsafeMutableBufferPointer { pdw in
+                    let workspace = UnsafeMutablePointer<Float>.allocate(capacity: threads * scratch * (k + og))
+                    defer { workspace.deallocate() }
+                    BLAS.parallelFor(plan.items) { i, thread in
+                        let (m, group, first, count) = plan.item(i)
+                        let col = workspace + thread * scratch * (k + og), block = col + scratch * k
+                        unfold(px.baseAddress!, plan, member: m, group: group, first: first, count: count, into: col)
+                        transfer(UnsafeMutablePointer(mutating: pdy.baseAddress!), block, plan, member: m, group: group, first: first, count: count, toBlock: true)
+                        // dW_g [og, k] += dY [og, count·P] · colᵀ [count·P, k]
+                        BLAS.serialGemm(transposeA: false, transposeB: true, m: og, n: k, k: count * p,
+                                        block, lda: count * p, col, ldb: count * p, beta: 1,
+                                        pdw.baseAddress! + thread * size + (m * g.groups + group) * og * k, ldc: k)
                     }
                 }
             }
+        }
+        if threads == 1 { return partial }
+        var dw = Array(partial[0..<size])
+        for t in 1..<threads {
+            for j in 0..<size { dw[j] += partial[t * size + j] }
         }
         return dw
     }

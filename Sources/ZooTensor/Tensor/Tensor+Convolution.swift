@@ -37,6 +37,35 @@ public func conv1d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride:
     return y.reshaped([n, y.shape[1], y.shape[3]])
 }
 
+/// 2-D convolutions of a stacked population: member m convolves its own samples with its own
+/// weights, exactly as ``conv2d(_:weight:bias:stride:padding:dilation:groups:)`` would alone.
+///
+/// - Parameters:
+///   - input: `[M·N, C, H, W]`, member-major (member m's samples are rows `m·N ..< (m+1)·N`).
+///   - weight: `[M, O, C / groups, kh, kw]`.
+///   - bias: `[M, O]`, optional.
+/// - Returns: `[M·N, O, OH, OW]`.
+public func stackedConv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0),
+                          dilation: (Int, Int) = (1, 1), groups: Int = 1) -> Tensor {
+    precondition(weight.rank == 5, "stackedConv2d: weight must be [M, O, C/groups, kh, kw], got \(weight.shape)")
+    let members = weight.shape[0]
+    precondition(input.rank == 4 && members >= 1 && input.shape[0] % members == 0,
+                 "stackedConv2d: input \(input.shape) must be [M·N, C, H, W] with M = \(members) members (weight \(weight.shape))")
+    var x = input.shape
+    x[0] /= members
+    var g = convGeometry(x, Array(weight.shape.dropFirst()), stride: stride, padding: padding, dilation: dilation, groups: groups, op: "stackedConv2d")
+    g.members = members
+    let w = members == 1 ? weight.reshaped(g.weightShape) : weight
+    var y = convolution(input, w, g)
+    if let b = bias {
+        precondition(b.shape == [members, g.outChannels],
+                     "stackedConv2d: bias \(b.shape) does not match [\(members), \(g.outChannels)] (weight \(weight.shape))")
+        let n = g.batch, rest = [g.outChannels, g.outHeight, g.outWidth]
+        y = (y.reshaped([members, n] + rest) + b.reshaped([members, 1, g.outChannels, 1, 1])).reshaped([members * n] + rest)
+    }
+    return y
+}
+
 /// Validates the shapes and options of a 2-D convolution, naming the op and shapes on failure.
 func convGeometry(_ x: [Int], _ w: [Int], stride: (Int, Int), padding: (Int, Int), dilation: (Int, Int), groups: Int, op: String) -> ConvGeometry {
     precondition(x.count == 4, "\(op): input must be [N, C, H, W], got \(x)")

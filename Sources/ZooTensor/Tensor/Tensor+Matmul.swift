@@ -33,10 +33,10 @@ public func matmul(_ a: Tensor, _ b: Tensor) -> Tensor {
     a.scalars.withUnsafeBufferPointer { pa in
         b.scalars.withUnsafeBufferPointer { pb in
             out.withUnsafeMutableBufferPointer { po in
-                for i in 0..<batch {
-                    BLAS.gemm(transposeA: false, transposeB: false, m: m, n: n, k: k,
-                              pa.baseAddress! + i * m * k, lda: k, pb.baseAddress! + i * k * n, ldb: n,
-                              po.baseAddress! + i * m * n, ldc: n)
+                BLAS.parallelFor(batch) { i, _ in
+                    BLAS.serialGemm(transposeA: false, transposeB: false, m: m, n: n, k: k,
+                                    pa.baseAddress! + i * m * k, lda: k, pb.baseAddress! + i * k * n, ldb: n,
+                                    po.baseAddress! + i * m * n, ldc: n)
                 }
             }
         }
