@@ -89,11 +89,11 @@ public struct Trainer: Sendable {
         TrainingState(model: model.state, optimizer: config.optimizer.optimizer.initialState(for: trainable(model.parameters)))
     }
 
-    private func trainable(_ parameters: NamedTensors) -> NamedTensors {
+    func trainable(_ parameters: NamedTensors) -> NamedTensors {
         frozen.isEmpty ? parameters : parameters.filter { name in !frozen.contains { globMatches($0, name) } }
     }
 
-    private var rootKey: RandomKey { RandomKey(seed: config.seed, stream: 0x7472_6169_6e) }  // "train"
+    var rootKey: RandomKey { RandomKey(seed: config.seed, stream: 0x7472_6169_6e) }  // "train"
 
     /// Steps in an epoch with this batch size (the last partial batch is kept).
     public func stepsPerEpoch(trainCount: Int, batchSize: Int) -> Int { (trainCount + batchSize - 1) / batchSize }
@@ -121,6 +121,8 @@ public struct Trainer: Sendable {
             if let m = config.maxSteps, state.step >= m { break }
             let started = Date()
             let epoch = state.epoch
+            // What an interruption or divergence returns: the consistent state at the epoch's start.
+            let epochStart = state
             let batchSize = config.batchSizeSchedule.batchSize(atStep: epoch, base: config.batchSize)
             let loader = BatchLoader(data: data.train, batchSize: batchSize, shuffleKey: rootKey.derived("shuffle").derived(epoch),
                                      augmentation: data.augmentation, augmentationKey: rootKey.derived("augment").derived(epoch))
@@ -128,7 +130,7 @@ public struct Trainer: Sendable {
             var lossSum = 0.0, correct = 0, seen = 0
             var learningRate = baseRate
             for (b, batch) in loader.enumerated() {
-                if stop() { return (.interrupted, model, state) }
+                if stop() { return (.interrupted, model, epochStart) }
                 if let m = config.maxSteps, state.step >= m { break }
                 let unitStep = config.scheduleUnit == .epoch ? epoch : state.step
                 learningRate = config.schedule.learningRate(atStep: unitStep, base: baseRate)
@@ -143,7 +145,7 @@ public struct Trainer: Sendable {
                 guard lossValue.isFinite else {
                     model.parameters = all
                     observe(.diverged(epoch: epoch, step: state.step, loss: lossValue))
-                    return (.diverged, model, state)
+                    return (.diverged, model, epochStart)
                 }
                 var grads = gradients(of: loss, wrt: tracked)
                 if let c = config.gradientClipNorm { grads = clipByGlobalNorm(grads, maxNorm: c).gradients }

@@ -67,7 +67,7 @@ let zooCNNEntry = ModelEntry(
     let c = input.shape[0]
     let side = (input.shape[1] - 4) / 2, side2 = (side - 4) / 2 - 1
     guard input.shape[1] == input.shape[2], side2 >= 1 else {
-        throw ModelOptionError(description: "zoo-cnn: needs square images of at least 16×16, but the data has shape \(input.shape)")
+        throw ModelOptionError(description: "zoo-cnn: needs square images of at least 20×20, but the data has shape \(input.shape)")
     }
     var layers: [any Module] = []
     func add(_ m: any Module) { layers.append(m) }

@@ -1,0 +1,119 @@
+import Foundation
+import Testing
+import ZooData
+import ZooNN
+import ZooOptim
+import ZooTensor
+import ZooTrain
+import ZooTestSupport
+
+/// Population mode: members stacked into one pass compute what they compute alone.
+@Suite("Population")
+struct PopulationTests {
+    /// 20×20 images whose label is the quadrant with the largest mean (learnable by a CNN).
+    static let images: TrainingData = {
+        func split(_ n: Int, _ key: RandomKey) -> LabeledData {
+            let x = Tensor.randomNormal([n, 1, 20, 20], key: key)
+            let labels = (0..<n).map { i -> Int in
+                let img = x.scalars[i * 400 ..< (i + 1) * 400]
+                let sums = (0..<4).map { q -> Float in
+                    var s: Float = 0
+                    for r in 0..<10 { for c in 0..<10 { s += img[i * 400 + ((q / 2) * 10 + r) * 20 + (q % 2) * 10 + c] } }
+                    return s
+                }
+                return sums.indices.max { sums[$0] < sums[$1] }!
+            }
+            return LabeledData(inputs: x, labels: labels, classCount: 4)
+        }
+        return TrainingData(train: split(200, RandomKey(seed: 1)), test: split(100, RandomKey(seed: 2)))
+    }()
+
+    static func model(_ name: String, _ options: [String: String], seed: UInt64, input: [Int], classes: Int) throws -> any Module {
+        try ModelCatalog.make(name, options: options, input: ModelInput(shape: input, classCount: classes), key: RandomKey(seed: seed))
+    }
+
+    /// Forward in training mode (dropout on) and evaluation mode: each member's rows equal its
+    /// own model's output, for a CNN, an MLP with dropout and a 1-D CNN.
+    @Test(arguments: [("zoo-cnn", ["activation": "tanh"], [1, 20, 20]),
+                      ("mlp", ["hidden": "12,7", "dropout": "0.3"], [5]),
+                      ("cnn1d", [String: String](), [1, 40])])
+    func forwardEqualsMembersAlone(name: String, options: [String: String], input: [Int]) throws {
+        let members = try (0..<3).map { try Self.model(name, options, seed: UInt64(10 + $0), input: input, classes: 4) }
+        let population = try Population(members)
+        #expect(population.parameters.names == members[0].parameters.names)
+        #expect(population.parameters.first!.1.shape == [3] + members[0].parameters.first!.1.shape)
+        let n = 5
+        let xs = (0..<3).map { Tensor.randomNormal([n] + input, key: RandomKey(seed: 20 + UInt64($0))) }
+        for training in [true, false] {
+            let contexts = (0..<3).map { ForwardContext(isTraining: training, key: RandomKey(seed: 30 + UInt64($0))) }
+            let stacked = population(Tensor.concatenated(xs), contexts: contexts)
+            for k in 0..<3 {
+                var alone = members[k]
+                let expected = alone(xs[k], context: contexts[k])
+                let rows = stacked.sliced(axis: 0, k * n ..< (k + 1) * n)
+                #expect(isApproximatelyEqual(rows, expected, absolute: 1e-5), "\(name) member \(k) training \(training): \(maxAbsoluteDifference(rows, expected))")
+            }
+        }
+        #expect(try Population.stack((0..<3).map { population.member($0) }) == population.parameters)
+    }
+
+    /// Three zoo-cnn members with different seeds, optimizers, learning rates and weight decay,
+    /// trained 3 epochs as one population, end with the weights and metrics they get alone.
+    @Test func membersEndAsIfTrainedAlone() throws {
+        let optimizers: [OptimizerConfig] = [.sgd(SGD(learningRate: 0.05, momentum: 0.9, weightDecay: 1e-3)),
+                                            .adam(Adam(learningRate: 3e-3)),
+                                            .adamW(AdamW(learningRate: 1e-3, weightDecay: 0.05))]
+        let trainers = optimizers.enumerated().map { k, o in
+            Trainer(config: TrainingConfig(epochs: 3, batchSize: 16, optimizer: o, schedule: k == 0 ? .step(stepSize: 1, gamma: 0.5) : .constant,
+                                           gradientClipNorm: k == 1 ? 1 : nil, seed: UInt64(k)))
+        }
+        let models = try (0..<3).map { try Self.model("zoo-cnn", ["activation": "tanh"], seed: UInt64($0), input: [1, 20, 20], classes: 4) }
+        var stackedEpochs = [[EpochMetrics]](repeating: [], count: 3)
+        let together = try PopulationTrainer(members: trainers).run(models: models, data: Self.images) { m, event in
+            if case let .epoch(e, _) = event { stackedEpochs[m].append(e) }
+        }
+        for m in 0..<3 {
+            var epochs: [EpochMetrics] = []
+            let alone = trainers[m].run(model: models[m], data: Self.images) { event in
+                if case let .epoch(e, _) = event { epochs.append(e) }
+            }
+            #expect(together[m].status == .completed && alone.status == .completed)
+            #expect(together[m].state.step == alone.state.step && together[m].state.epoch == 3)
+            for (name, t) in alone.state.model {
+                let s = together[m].state.model[name]!
+                #expect(isApproximatelyEqual(s, t, absolute: 2e-4, relative: 1e-3), "member \(m) \(name): \(maxAbsoluteDifference(s, t))")
+            }
+            for (a, b) in zip(epochs, stackedEpochs[m]) {
+                #expect(abs(a.test!.accuracy - b.test!.accuracy) <= 0.011 && abs(a.train.loss - b.train.loss) < 1e-3,
+                        "member \(m) epoch \(a.epoch): alone \(a.test!.accuracy) \(a.train.loss), stacked \(b.test!.accuracy) \(b.train.loss)")
+                #expect(a.learningRate == b.learningRate)
+            }
+        }
+        #expect(stackedEpochs[0].last!.train.loss < stackedEpochs[0].first!.train.loss)
+    }
+
+    /// A member whose learning rate makes it diverge leaves; the others finish unchanged.
+    @Test func aDivergingMemberLeavesTheOthersGoOn() throws {
+        let lrs: [Float] = [0.05, 1e9, 0.02]
+        let trainers = lrs.enumerated().map { k, lr in
+            Trainer(config: TrainingConfig(epochs: 2, batchSize: 20, optimizer: .sgd(SGD(learningRate: lr, momentum: 0.9)), seed: UInt64(k)))
+        }
+        let models = try (0..<3).map { try Self.model("mlp", ["hidden": "16"], seed: UInt64($0), input: [1, 20, 20], classes: 4) }
+        var diverged: [Int] = []
+        let result = try PopulationTrainer(members: trainers).run(models: models, data: Self.images) { m, event in
+            if case .diverged = event { diverged.append(m) }
+        }
+        #expect(result.map(\.status) == [.completed, .diverged, .completed])
+        #expect(diverged == [1])
+        let alone = trainers[2].run(model: models[2], data: Self.images)
+        for (name, t) in alone.state.model {
+            #expect(isApproximatelyEqual(result[2].state.model[name]!, t, absolute: 2e-4, relative: 1e-3), "\(name)")
+        }
+    }
+
+    /// Layers with running statistics are refused with a message naming them.
+    @Test func batchNormIsNotStackable() throws {
+        let a = try Self.model("resnet20", [:], seed: 0, input: [3, 32, 32], classes: 10)
+        #expect { try Population([a, a]) } throws: { "\($0)".contains("buffers") }
+    }
+}
