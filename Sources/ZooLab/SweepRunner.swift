@@ -33,19 +33,23 @@ public struct SweepOutcome: Sendable {
 /// runs (with a lease it renews), trains them, records metrics every epoch and checkpoints on
 /// the run's schedule, and resumes an interrupted run from its last checkpoint.
 ///
-/// Members of a claimed group train one after another; training them in one pass with stacked
-/// weights is the speed work's population mode.
+/// Compatible members of a claimed group (same architecture, data, batch size and epochs, at the
+/// same point) train in one pass as a population (``PopulationTrainer``); others one by one.
 public final class SweepRunner: Sendable {
     public let store: SQLiteStore
     public let data: DataCache
     public let workers: Int
+    /// The most runs one worker trains as one population.
+    public let populationSize: Int
     /// Seconds a claim lasts without renewal.
     public let lease: TimeInterval
     private let stopRequested = Atomic<Bool>(false)
     private let counters = Mutex<(done: Int, failed: Int, epochs: Int)>((0, 0, 0))
 
-    public init(store: SQLiteStore, data: DataCache, workers: Int, lease: TimeInterval = 120) {
+    public init(store: SQLiteStore, data: DataCache, workers: Int, populationSize: Int = 32, lease: TimeInterval = 120) {
         precondition(workers >= 1, "SweepRunner: needs at least one worker")
+        precondition(populationSize >= 1, "SweepRunner: a population needs at least one member")
+        self.populationSize = populationSize
         self.store = store
         self.data = data
         self.workers = workers
@@ -87,98 +91,181 @@ public final class SweepRunner: Sendable {
         }
         while !isStopping {
             let claimed: [RunRecord]
-            do { claimed = try store.claim(owner: owner, limit: 1, lease: lease) } catch {
+            do {
+                // Share the pending runs among the workers, at most `populationSize` per claim.
+                let pending = try store.runs(status: [.pending]).count
+                claimed = try store.claim(owner: owner, limit: max(1, min(populationSize, (pending + workers - 1) / workers)), lease: lease)
+            } catch {
                 report("worker \(worker): cannot claim runs: \(error)")
                 return
             }
             if claimed.isEmpty { return }
-            for (i, run) in claimed.enumerated() {
+            var members: [Member] = []
+            for run in claimed {
+                do { members.append(try prepare(run)) } catch { fail(run, owner: owner, error, report: report) }
+            }
+            // Members at the same point that stack into one population train in one pass.
+            var rest = members
+            while let first = rest.first {
                 if isStopping {
-                    try? store.release(owner: owner, runs: claimed[i...].map(\.id))
+                    try? store.release(owner: owner, runs: rest.map(\.run.id))
                     return
                 }
-                train(run, owner: owner, report: report)
+                let batch = rest.filter { m in
+                    m.resume?.epoch == first.resume?.epoch && m.resume?.step == first.resume?.step
+                        && PopulationTrainer.compatible(m.trainer, first.trainer)
+                }
+                rest.removeAll { m in batch.contains { $0.run.id == m.run.id } }
+                // A lone stackable member trains as a population of one: its numbers then do not
+                // depend on whether an interruption split its population.
+                if (try? Population(batch.map(\.model))) != nil {
+                    trainPopulation(batch, owner: owner, claimed: claimed.map(\.id), report: report)
+                } else {
+                    for m in batch { trainAlone(m, owner: owner, report: report) }
+                }
             }
         }
     }
 
-    private func train(_ run: RunRecord, owner: ClaimOwner, report: (String) -> Void) {
-        let short = String(run.id.prefix(8))
+    /// A claimed run, ready to train: its config, model, data and where it resumes.
+    private final class Member {
+        let run: RunRecord
+        let config: RunConfig
+        let trainer: Trainer
+        let data: TrainingData
+        let model: any Module
+        let resume: TrainingState?
+        let checkpointEvery: Int
+        var lastCheckpoint: Int
+        var failure: Error?
+        var short: String { String(run.id.prefix(8)) }
+
+        init(run: RunRecord, config: RunConfig, data: TrainingData, model: any Module, resume: TrainingState?, checkpointEvery: Int, lastCheckpoint: Int) {
+            self.run = run
+            self.config = config
+            self.trainer = Trainer(config: config.training, frozen: config.frozen)
+            self.data = data
+            self.model = model
+            self.resume = resume
+            self.checkpointEvery = checkpointEvery
+            self.lastCheckpoint = lastCheckpoint
+        }
+    }
+
+    /// Builds a claimed run's model and data, and loads its last checkpoint (verified against the
+    /// store's checksum); metrics recorded after that checkpoint are dropped, to be redone.
+    private func prepare(_ run: RunRecord) throws -> Member {
+        let flat = try FlatConfig.fromCanonicalJSON(run.config)
+        let config = try ConfigSchema.runConfig(flat)
+        let prepared = try data.load(config.data)
+        var model = try config.makeModel(for: prepared)
+        var resume: TrainingState?
+        var lastCheckpoint = 0
+        if let last = try store.checkpoints(runs: [run.id]).last {
+            let url = store.checkpointFolder.appendingPathComponent(last.path)
+            let bytes = try Data(contentsOf: url)
+            guard Identity.sha256(bytes) == last.sha256 else {
+                throw StoreError(description: "\(url.path): checksum does not match the store's record")
+            }
+            let checkpoint = try Checkpoint.read(from: url)
+            try model.load(checkpoint.state.model)
+            resume = checkpoint.state
+            lastCheckpoint = checkpoint.state.epoch
+        }
+        // Epochs after the last checkpoint were lost with the interruption: they are redone.
+        try store.deleteMetrics(run: run.id, after: lastCheckpoint)
+        return Member(run: run, config: config, data: prepared, model: model, resume: resume,
+                      checkpointEvery: flat["checkpoint_every"]?.intValue ?? 1, lastCheckpoint: lastCheckpoint)
+    }
+
+    private func save(_ m: Member, _ state: TrainingState) throws {
+        let url = store.checkpointURL(run: m.run.id, epoch: state.epoch)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try Checkpoint.write(state, config: m.config.json(), to: url)
+        let bytes = try Data(contentsOf: url)
+        try store.recordCheckpoint(run: m.run.id, epoch: state.epoch, sha256: Identity.sha256(bytes), bytes: bytes.count)
+        m.lastCheckpoint = state.epoch
+    }
+
+    /// Records an epoch's metrics and its checkpoint when one is due.
+    private func recordEpoch(_ m: Member, _ metrics: EpochMetrics, _ state: TrainingState, report: (String) -> Void) {
+        guard m.failure == nil else { return }
         do {
-            let flat = try FlatConfig.fromCanonicalJSON(run.config)
-            let config = try ConfigSchema.runConfig(flat)
-            let prepared = try data.load(config.data)
-            var model = try config.makeModel(for: prepared)
-            let every = flat["checkpoint_every"]?.intValue ?? 1
-            var resume: TrainingState?
-            var lastCheckpoint = 0
-            if let last = try store.checkpoints(runs: [run.id]).last {
-                let url = store.checkpointFolder.appendingPathComponent(last.path)
-                let bytes = try Data(contentsOf: url)
-                guard Identity.sha256(bytes) == last.sha256 else {
-                    throw StoreError(description: "\(url.path): checksum does not match the store's record")
-                }
-                let checkpoint = try Checkpoint.read(from: url)
-                try model.load(checkpoint.state.model)
-                resume = checkpoint.state
-                lastCheckpoint = checkpoint.state.epoch
-            }
-            // Epochs after the last checkpoint were lost with the interruption: they are redone.
-            try store.deleteMetrics(run: run.id, after: lastCheckpoint)
-            let json = config.json()
-            var renewed = Date()
-            func save(_ state: TrainingState) throws {
-                let url = store.checkpointURL(run: run.id, epoch: state.epoch)
-                try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-                try Checkpoint.write(state, config: json, to: url)
-                let bytes = try Data(contentsOf: url)
-                try store.recordCheckpoint(run: run.id, epoch: state.epoch, sha256: Identity.sha256(bytes), bytes: bytes.count)
-                lastCheckpoint = state.epoch
-            }
-            var failure: Error?
-            let trainer = Trainer(config: config.training, frozen: config.frozen)
-            let result = trainer.run(model: model, data: prepared, from: resume, observe: { event in
-                guard failure == nil else { return }
-                do {
-                    switch event {
-                    case let .epoch(m, state):
-                        try store.record(Self.metricRecord(run: run.id, m))
-                        if every > 0 && m.epoch % every == 0 { try save(state) }
-                        counters.withLock { $0.epochs += 1 }
-                        try store.renewLease(owner: owner, runs: [run.id], lease: lease)
-                        renewed = Date()
-                        report("\(short) epoch \(m.epoch)/\(config.training.epochs)" + (m.test.map { String(format: " test acc %.2f%%", $0.accuracy * 100) } ?? ""))
-                    case .step:
-                        if Date().timeIntervalSince(renewed) > lease / 4 {
-                            try store.renewLease(owner: owner, runs: [run.id], lease: lease)
-                            renewed = Date()
-                        }
-                    case .diverged:
-                        break
-                    }
-                } catch { failure = error }
-            }, stop: { [self] in self.isStopping || failure != nil })
-            if let failure { throw failure }
-            switch result.status {
+            try store.record(Self.metricRecord(run: m.run.id, metrics))
+            if m.checkpointEvery > 0 && metrics.epoch % m.checkpointEvery == 0 { try save(m, state) }
+            counters.withLock { $0.epochs += 1 }
+            report("\(m.short) epoch \(metrics.epoch)/\(m.config.training.epochs)"
+                   + (metrics.test.map { String(format: " test acc %.2f%%", $0.accuracy * 100) } ?? ""))
+        } catch { m.failure = error }
+    }
+
+    /// Stores how a member's training ended.
+    private func conclude(_ m: Member, _ status: TrainingStatus, _ state: TrainingState, owner: ClaimOwner, report: (String) -> Void) {
+        do {
+            if let failure = m.failure { throw failure }
+            switch status {
             case .completed, .earlyStopped:
-                if result.state.epoch > lastCheckpoint || lastCheckpoint == 0 { try save(result.state) }
-                try store.finish(run: run.id, owner: owner, status: .done)
+                if state.epoch > m.lastCheckpoint || m.lastCheckpoint == 0 { try save(m, state) }
+                try store.finish(run: m.run.id, owner: owner, status: .done)
                 counters.withLock { $0.done += 1 }
-                report("\(short) done")
+                report("\(m.short) done")
             case .diverged:
-                if result.state.epoch > lastCheckpoint { try save(result.state) }
-                try store.finish(run: run.id, owner: owner, status: .diverged, error: "the loss became non-finite in epoch \(result.state.epoch + 1)")
+                if state.epoch > m.lastCheckpoint { try save(m, state) }
+                try store.finish(run: m.run.id, owner: owner, status: .diverged, error: "the loss became non-finite in epoch \(state.epoch + 1)")
                 counters.withLock { $0.done += 1 }
-                report("\(short) diverged")
+                report("\(m.short) diverged")
             case .interrupted:
-                if result.state.epoch > lastCheckpoint { try save(result.state) }
-                try store.release(owner: owner, runs: [run.id])
-                report("\(short) interrupted at epoch \(result.state.epoch); checkpointed and released")
+                if state.epoch > m.lastCheckpoint { try save(m, state) }
+                try store.release(owner: owner, runs: [m.run.id])
+                report("\(m.short) interrupted at epoch \(state.epoch); checkpointed and released")
+            }
+        } catch { fail(m.run, owner: owner, error, report: report) }
+    }
+
+    private func fail(_ run: RunRecord, owner: ClaimOwner, _ error: Error, report: (String) -> Void) {
+        try? store.finish(run: run.id, owner: owner, status: .failed, error: "\(error)")
+        counters.withLock { $0.failed += 1 }
+        report("\(run.id.prefix(8)) failed: \(error)")
+    }
+
+    /// Renews the lease of `runs` when a quarter of it has passed since `last`.
+    private func renewIfDue(_ last: inout Date, owner: ClaimOwner, runs: [String]) throws {
+        if Date().timeIntervalSince(last) > lease / 4 {
+            try store.renewLease(owner: owner, runs: runs, lease: lease)
+            last = Date()
+        }
+    }
+
+    private func trainAlone(_ m: Member, owner: ClaimOwner, report: (String) -> Void) {
+        var renewed = Date()
+        let result = m.trainer.run(model: m.model, data: m.data, from: m.resume, observe: { event in
+            switch event {
+            case let .epoch(metrics, state): recordEpoch(m, metrics, state, report: report)
+            case .step, .diverged: break
+            }
+            do { try renewIfDue(&renewed, owner: owner, runs: [m.run.id]) } catch { m.failure = m.failure ?? error }
+        }, stop: { [self] in self.isStopping || m.failure != nil })
+        conclude(m, result.status, result.state, owner: owner, report: report)
+    }
+
+    private func trainPopulation(_ members: [Member], owner: ClaimOwner, claimed: [String], report: (String) -> Void) {
+        var renewed = Date()
+        var failure: Error?
+        report("population of \(members.count) members (\(members.map(\.short).prefix(4).joined(separator: ", "))…) starts")
+        do {
+            let results = try PopulationTrainer(members: members.map(\.trainer)).run(
+                models: members.map(\.model), data: members[0].data, from: members.map(\.resume),
+                observe: { k, event in
+                    if case let .epoch(metrics, state) = event { recordEpoch(members[k], metrics, state, report: report) }
+                    do { try renewIfDue(&renewed, owner: owner, runs: claimed) } catch { failure = failure ?? error }
+                },
+                stop: { [self] in self.isStopping || failure != nil || members.contains { $0.failure != nil } })
+            for (m, r) in zip(members, results) {
+                if let failure, m.failure == nil { m.failure = failure }
+                conclude(m, r.status, r.state, owner: owner, report: report)
             }
         } catch {
-            try? store.finish(run: run.id, owner: owner, status: .failed, error: "\(error)")
-            counters.withLock { $0.failed += 1 }
-            report("\(short) failed: \(error)")
+            for m in members { fail(m.run, owner: owner, error, report: report) }
         }
     }
 

@@ -113,7 +113,7 @@ public struct PopulationTrainer: Sendable {
                 let contexts = members.map { ForwardContext.training(key: all[$0].trainer.rootKey.derived("dropout").derived(step)) }
                 let logits = population(inputs, contexts: contexts)
                 // Σ over members of each member's mean loss: every member's gradient is its own.
-                let loss = crossEntropy(logits: logits, labels: labels, labelSmoothing: shared.labelSmoothing) * Float(members.count)
+                let loss = crossEntropy(logits: logits, labels: labels, labelSmoothing: shared.labelSmoothing, divisor: batches[0].labels.count)
                 let rows = Self.rowLosses(logits, labels, smoothing: shared.labelSmoothing)
                 let hits = Self.rowHits(logits, labels)
                 let n = batches[0].labels.count
@@ -244,7 +244,8 @@ public struct PopulationTrainer: Sendable {
             let k = models.count
             guard split.count > 0 else { return Array(repeating: SplitMetrics(loss: .nan, accuracy: .nan), count: k) }
             var loss = [Double](repeating: 0, count: k), correct = [Int](repeating: 0, count: k)
-            let batch = max(1, 8192 / k)
+            // A fixed batch per member keeps each member's numbers independent of the population's size.
+            let batch = 100
             withoutGradients {
                 for b in BatchLoader(data: split, batchSize: batch, shuffleKey: nil) {
                     let x = Tensor.concatenated(Array(repeating: b.inputs, count: k))

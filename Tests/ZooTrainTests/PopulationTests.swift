@@ -92,6 +92,22 @@ struct PopulationTests {
         #expect(stackedEpochs[0].last!.train.loss < stackedEpochs[0].first!.train.loss)
     }
 
+    /// A member's numbers do not depend on who else is in its population (so a sweep that an
+    /// interruption split into smaller populations ends bit-identical), on one or two threads.
+    @Test func membersAreBitIdenticalWhateverThePopulation() throws {
+        let trainers = (0..<3).map { k in
+            Trainer(config: TrainingConfig(epochs: 2, batchSize: 16, optimizer: .sgd(SGD(learningRate: 0.03 * Float(k + 1), momentum: 0.9)), seed: UInt64(k)))
+        }
+        let models = try (0..<3).map { try Self.model("zoo-cnn", ["dropout": "0.2"], seed: UInt64($0), input: [1, 20, 20], classes: 4) }
+        for threads in [1, 2] {
+            try BLAS.withThreadCount(threads) {
+                let three = try PopulationTrainer(members: trainers).run(models: models, data: Self.images)
+                let one = try PopulationTrainer(members: [trainers[1]]).run(models: [models[1]], data: Self.images)
+                #expect(three[1].state == one[0].state, "threads \(threads)")
+            }
+        }
+    }
+
     /// A member whose learning rate makes it diverge leaves; the others finish unchanged.
     @Test func aDivergingMemberLeavesTheOthersGoOn() throws {
         let lrs: [Float] = [0.05, 1e9, 0.02]

@@ -22,22 +22,26 @@ public func oneHot(_ labels: [Int], classCount: Int) -> Tensor {
 
 /// Mean cross-entropy of `logits: [N, C]` against integer `labels`, with label smoothing ε as
 /// PyTorch: the target is (1 − ε) · onehot + ε / C.
-public func crossEntropy(logits: Tensor, labels: [Int], labelSmoothing: Float = 0) -> Tensor {
+///
+/// `divisor` replaces N as the count the summed loss is divided by: a stacked population of K
+/// members with batches of B passes B, so the loss is the sum of the members' mean losses and
+/// each row's gradient is exactly what it is for the member alone.
+public func crossEntropy(logits: Tensor, labels: [Int], labelSmoothing: Float = 0, divisor: Int? = nil) -> Tensor {
     precondition(logits.rank == 2, "crossEntropy: logits must be [N, C], got \(logits.shape)")
     precondition(logits.shape[0] == labels.count, "crossEntropy: \(labels.count) labels for logits \(logits.shape)")
     precondition(labelSmoothing >= 0 && labelSmoothing < 1, "crossEntropy: label smoothing \(labelSmoothing) is outside [0, 1)")
     let c = logits.shape[1]
     var target = oneHot(labels, classCount: c)
     if labelSmoothing > 0 { target = target * (1 - labelSmoothing) + labelSmoothing / Float(c) }
-    return crossEntropy(logits: logits, targetProbabilities: target)
+    return crossEntropy(logits: logits, targetProbabilities: target, divisor: divisor)
 }
 
 /// Mean cross-entropy −Σ p log softmax(logits) of `logits: [N, C]` against soft targets `[N, C]`
-/// (mixup, distillation).
-public func crossEntropy(logits: Tensor, targetProbabilities: Tensor) -> Tensor {
+/// (mixup, distillation); `divisor` replaces N as above.
+public func crossEntropy(logits: Tensor, targetProbabilities: Tensor, divisor: Int? = nil) -> Tensor {
     precondition(logits.rank == 2 && targetProbabilities.shape == logits.shape,
                  "crossEntropy: logits \(logits.shape) and targets \(targetProbabilities.shape) must both be [N, C]")
-    let n = Float(Swift.max(logits.shape[0], 1))
+    let n = Float(Swift.max(divisor ?? logits.shape[0], 1))
     return -(targetProbabilities * logSoftmax(logits, axis: 1)).sum() / n
 }
 

@@ -197,17 +197,18 @@ enum ConvolutionKernels {
         return dx
     }
 
-    /// dw = Σₙ dy · colᵀ: the gradient of ⟨conv(x, w), dy⟩ with respect to w. Each thread sums
-    /// its items into its own copy, then the copies are added.
+    /// dw = Σₙ dy · colᵀ: the gradient of ⟨conv(x, w), dy⟩ with respect to w. Each item's product
+    /// goes to its own slot, and the slots are added in chunk order: the result does not depend on
+    /// the thread count nor on how many members are stacked.
     static func weightGradient(_ x: [Float], _ dy: [Float], _ g: ConvGeometry) -> [Float] {
-        let size = g.weightShape.elementCount
-        guard g.positions > 0 && g.batch > 0 else { return [Float](repeating: 0, count: size) }
+        var dw = [Float](repeating: 0, count: g.weightShape.elementCount)
+        guard g.positions > 0 && g.batch > 0 else { return dw }
         let plan = Plan(g), k = g.patchSize, og = plan.og, p = g.positions
-        let scratch = plan.chunk * p, threads = BLAS.threadsFor(plan.items)
-        var partial = [Float](repeating: 0, count: threads * size)
+        let scratch = plan.chunk * p, threads = BLAS.threadsFor(plan.items), slot = og * k
+        var slots = [Float](repeating: 0, count: plan.items * slot)
         x.withUnsafeBufferPointer { px in
             dy.withUnsafeBufferPointer { pdy in
-                partial.withUnsafeMutableBufferPointer { pdw in
+                slots.withUnsafeMutableBufferPointer { ps in
                     let workspace = UnsafeMutablePointer<Float>.allocate(capacity: threads * scratch * (k + og))
                     defer { workspace.deallocate() }
                     BLAS.parallelFor(plan.items) { i, thread in
@@ -215,18 +216,19 @@ enum ConvolutionKernels {
                         let col = workspace + thread * scratch * (k + og), block = col + scratch * k
                         unfold(px.baseAddress!, plan, member: m, group: group, first: first, count: count, into: col)
                         transfer(UnsafeMutablePointer(mutating: pdy.baseAddress!), block, plan, member: m, group: group, first: first, count: count, toBlock: true)
-                        // dW_g [og, k] += dY [og, count·P] · colᵀ [count·P, k]
+                        // slot [og, k] = dY [og, count·P] · colᵀ [count·P, k]
                         BLAS.serialGemm(transposeA: false, transposeB: true, m: og, n: k, k: count * p,
-                                        block, lda: count * p, col, ldb: count * p, beta: 1,
-                                        pdw.baseAddress! + thread * size + (m * g.groups + group) * og * k, ldc: k)
+                                        block, lda: count * p, col, ldb: count * p, ps.baseAddress! + i * slot, ldc: k)
                     }
                 }
             }
         }
-        if threads == 1 { return partial }
-        var dw = Array(partial[0..<size])
-        for t in 1..<threads {
-            for j in 0..<size { dw[j] += partial[t * size + j] }
+        // Items of one (member, group) are consecutive, chunk by chunk.
+        for mg in 0..<g.members * g.groups {
+            for c in 0..<plan.chunksPerGroup {
+                let base = (mg * plan.chunksPerGroup + c) * slot
+                for j in 0..<slot { dw[mg * slot + j] += slots[base + j] }
+            }
         }
         return dw
     }
