@@ -68,13 +68,15 @@ struct Sweep: ParsableCommand {
                 """)
         @Argument(help: "The spec file (YAML).") var spec: String
         @OptionGroup var storeOption: StoreOption
-        @Option(help: "Worker threads (each trains one run at a time).") var workers: Int = 2
+        @Option(help: "Worker threads; each trains a population of compatible runs in one pass (or one run at a time when they do not stack).") var workers: Int = 2
+        @Option(help: "The most runs one worker trains as one population.") var population: Int = 32
         @Flag(name: .customLong("retry-failed"), help: "Put failed runs back in the queue first.") var retryFailed = false
         @Option(name: .customLong("data-dir"), help: "Folder holding Fashion-MNIST.") var dataDirectory: String?
         @Flag(help: "Print nothing but the summary.") var quiet = false
 
         func run() throws {
             guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
+            guard population >= 1 else { throw ValidationError("--population must be at least 1") }
             let data = DataCache(dataDirectory: dataDirectory.map { URL(fileURLWithPath: $0) })
             let plan = try loadPlan(spec, data: data)
             let store = try storeOption.open()
@@ -89,7 +91,7 @@ struct Sweep: ParsableCommand {
             if pending.isEmpty {
                 print("nothing to train: every run of this spec is in the store" + (before.contains { $0.status == .failed } ? " (failed runs: use --retry-failed)" : ""))
             } else {
-                let runner = SweepRunner(store: store, data: data, workers: workers)
+                let runner = SweepRunner(store: store, data: data, workers: workers, populationSize: population)
                 let signals = installStopHandlers { runner.requestStop() }
                 let total = plan.runs.count
                 let quiet = self.quiet

@@ -186,6 +186,31 @@ struct ConvolutionTests {
         #expect(r.passed, "\(r)")
     }
 
+    /// The fused channel bias equals broadcasting, for one network and for stacked members, and
+    /// its gradients (and those of its adjoint, the channel sums) pass finite differences.
+    @Test func channelBiasMatchesBroadcasting() {
+        let key = RandomKey(seed: 37)
+        let x = Tensor.randomNormal([6, 3, 2, 5], key: key.derived("x"))
+        let b = Tensor.randomNormal([3], key: key.derived("b")), stacked = Tensor.randomNormal([2, 3], key: key.derived("s"))
+        #expect(isApproximatelyEqual(addingChannelBias(x, b), x + b.reshaped([1, 3, 1, 1]), absolute: 1e-6))
+        let expected = (x.reshaped([2, 3, 3, 2, 5]) + stacked.reshaped([2, 1, 3, 1, 1])).reshaped([6, 3, 2, 5])
+        #expect(isApproximatelyEqual(addingChannelBias(x, stacked), expected, absolute: 1e-6))
+        let r = checkGradients(of: { addingChannelBias($0[0], $0[1]).tanh() }, at: [x, stacked], maxElements: 80)
+        #expect(r.passed, "\(r)")
+        // Second order through the bias: ∂/∂b of Σ (∂L/∂b)² with L = Σ tanh(x + b).
+        let tb = b.requiringGradient()
+        let g = gradients(of: addingChannelBias(x, tb).tanh().sum(), wrt: [tb], createGraph: true)[0]
+        let h = gradients(of: (g * g).sum(), wrt: [tb])[0]
+        let eps: Float = 1e-2
+        func gradAt(_ s: Float) -> Tensor {
+            let p = (b + Tensor([s, 0, 0])).requiringGradient()
+            let gp = gradients(of: addingChannelBias(x, p).tanh().sum(), wrt: [p])[0]
+            return (gp * gp).sum()
+        }
+        let numeric = (gradAt(eps) - gradAt(-eps)) / (2 * eps)
+        #expect(abs(h.scalars[0] - numeric.scalar) < 2e-2 * max(1, abs(numeric.scalar)), "\(h.scalars[0]) vs \(numeric.scalar)")
+    }
+
     /// A channel mismatch stops the process with a message naming the op and both shapes.
     @Test func shapeErrorsNameTheOpAndShapes() async throws {
         let result = try #require(await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {

@@ -38,6 +38,8 @@ public struct Linear: Module {
         precondition(input.rank >= 1 && input.shape[input.rank - 1] == inputSize,
                      "Linear: input \(input.shape) does not end in inputSize \(inputSize) (weight \(weight.shape))")
         let y = matmul(input, weight.transposed())
-        return bias.map { y + $0 } ?? y
+        guard let b = bias else { return y }
+        // Rows of a matrix: one fused pass; other ranks broadcast.
+        return y.rank == 2 ? addingChannelBias(y, b) : y + b
     }
 }

@@ -122,9 +122,8 @@ public struct Population: Sendable {
         case let l as Linear:
             precondition(x.rank == 2 && x.shape[1] == l.inputSize,
                          "Population: Linear '\(layer.name)' needs [K·N, \(l.inputSize)], got \(x.shape)")
-            var y = matmul(x.reshaped([k, n, l.inputSize]), stacked("weight")!.permuted([0, 2, 1]))
-            if let b = stacked("bias") { y = y + b.reshaped([k, 1, l.outputSize]) }
-            return y.reshaped([k * n, l.outputSize])
+            let y = matmul(x.reshaped([k, n, l.inputSize]), stacked("weight")!.permuted([0, 2, 1])).reshaped([k * n, l.outputSize])
+            return stacked("bias").map { addingChannelBias(y, $0) } ?? y
         case is Dropout:
             let training = contexts.indices.filter { contexts[$0].isTraining && (layer.members[$0] as! Dropout).probability > 0 }
             guard !training.isEmpty else { return x }

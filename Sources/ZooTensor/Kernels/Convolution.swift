@@ -75,13 +75,13 @@ enum ConvolutionKernels {
                         let y = oy * g.strideH - g.padH + ki * g.dilationH
                         let out = dst + oy * ow
                         if y < 0 || y >= h {
-                            out.update(repeating: 0, count: ow)
+                            for ox in 0..<ow { out[ox] = 0 }
                             continue
                         }
                         let src = plane + y * w + xOffset
                         for ox in 0..<lo { out[ox] = 0 }
                         if g.strideW == 1 {
-                            (out + lo).update(from: src + lo, count: hi - lo)
+                            for ox in lo..<hi { out[ox] = src[ox] }
                         } else {
                             for ox in lo..<hi { out[ox] = src[ox * g.strideW] }
                         }
@@ -136,7 +136,7 @@ enum ConvolutionKernels {
             for o in 0..<og {
                 let inY = y + ((member * g.batch + first + s) * g.outChannels + group * og + o) * p
                 let inBlock = block + o * count * p + s * p
-                if toBlock { inBlock.update(from: inY, count: p) } else { inY.update(from: inBlock, count: p) }
+                if toBlock { for j in 0..<p { inBlock[j] = inY[j] } } else { for j in 0..<p { inY[j] = inBlock[j] } }
             }
         }
     }

@@ -132,18 +132,19 @@ extension Tensor {
     /// The logistic function 1 / (1 + e^−x).
     public func sigmoid() -> Tensor {
         let x = self
-        let values = Elementwise.map(scalars) { v in v >= 0 ? 1 / (1 + Foundation.exp(-v)) : Foundation.exp(v) / (1 + Foundation.exp(v)) }
+        let values = Elementwise.map(scalars) { FastMath.sigmoid($0) }
         return Tensor.recorded("sigmoid", shape: shape, scalars: values, inputs: [x]) { g, _ in
-            let s = x.sigmoid()
+            // The output's values, unless the pullback itself must be differentiable.
+            let s = GradientMode.isEnabled ? x.sigmoid() : Tensor(shape: x.shape, scalars: values)
             return [g * s * (1 - s)]
         }
     }
     /// The hyperbolic tangent.
     public func tanh() -> Tensor {
         let x = self
-        let values = Elementwise.map(scalars) { Foundation.tanh($0) }
+        let values = Elementwise.map(scalars) { FastMath.tanh($0) }
         return Tensor.recorded("tanh", shape: shape, scalars: values, inputs: [x]) { g, _ in
-            let t = x.tanh()
+            let t = GradientMode.isEnabled ? x.tanh() : Tensor(shape: x.shape, scalars: values)
             return [g * (1 - t * t)]
         }
     }

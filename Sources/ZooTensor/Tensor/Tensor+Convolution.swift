@@ -19,7 +19,7 @@ public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride:
     var y = convolution(input, weight, g)
     if let b = bias {
         precondition(b.shape == [g.outChannels], "conv2d: bias \(b.shape) does not match \(g.outChannels) output channels (weight \(weight.shape))")
-        y = y + b.reshaped([1, g.outChannels, 1, 1])
+        y = addingChannelBias(y, b)
     }
     return y
 }
@@ -60,8 +60,7 @@ public func stackedConv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, 
     if let b = bias {
         precondition(b.shape == [members, g.outChannels],
                      "stackedConv2d: bias \(b.shape) does not match [\(members), \(g.outChannels)] (weight \(weight.shape))")
-        let n = g.batch, rest = [g.outChannels, g.outHeight, g.outWidth]
-        y = (y.reshaped([members, n] + rest) + b.reshaped([members, 1, g.outChannels, 1, 1])).reshaped([members * n] + rest)
+        y = addingChannelBias(y, b)
     }
     return y
 }

@@ -1,0 +1,52 @@
+/// Vectorizable Float exponential and hyperbolic tangent (the activations' hot loops; glibc's
+/// scalar `tanhf` was a third of a zoo-cnn training step). Both keep NaN and ±∞ behaviour, so
+/// divergence still shows in the loss.
+enum FastMath {
+    /// e^x with a relative error below 3e-7: x = k·ln 2 + r with |r| ≤ ln 2 / 2 (ln 2 split in two
+    /// parts, Cody–Waite), e^r by its degree-7 Taylor polynomial, 2^k through the exponent bits.
+    /// Inputs are clamped to [−87.3, 88.3]: tiny results are ~1e-38 rather than 0 or subnormal.
+    @inline(__always)
+    static func exp(_ x: Float) -> Float {
+        let c = x.isNaN ? 0 : Swift.min(Swift.max(x, -87.3), 88.3)
+        // Adding 1.5·2²³ rounds to an integer held in the low mantissa bits (no trapping conversion).
+        let shifted = c * 1.442_695_04 + 12_582_912
+        let k = shifted - 12_582_912
+        let r = (c - k * 0.693_145_751_953_125) - k * 1.428_606_765_330_187e-6
+        var p: Float = 1.0 / 5040
+        p = p * r + 1.0 / 720
+        p = p * r + 1.0 / 120
+        p = p * r + 1.0 / 24
+        p = p * r + 1.0 / 6
+        p = p * r + 0.5
+        p = p * r + 1
+        p = p * r + 1
+        let scale = Float(bitPattern: (shifted.bitPattern &- 0x4B40_0000 &+ 127) << 23)
+        let y = p * scale
+        return x.isNaN ? x : (x > 88.7 ? .infinity : y)
+    }
+
+    /// tanh x with a relative error below 1e-6: an odd Taylor polynomial to x¹¹ for |x| < 1/4,
+    /// else sign(x) · (1 − 2 / (e^{2|x|} + 1)).
+    @inline(__always)
+    static func tanh(_ x: Float) -> Float {
+        let a = Swift.abs(x), x2 = x * x
+        var p: Float = -1382.0 / 155_925
+        p = p * x2 + 62.0 / 2835
+        p = p * x2 - 17.0 / 315
+        p = p * x2 + 2.0 / 15
+        p = p * x2 - 1.0 / 3
+        let small = x + x * x2 * p
+        let e = exp(Swift.min(2 * a, 40))
+        let large = 1 - 2 / (e + 1)
+        let result = a < 0.25 ? small : (x < 0 ? -large : large)
+        return x.isNaN ? x : result
+    }
+
+    /// 1 / (1 + e^−x), accurate on both tails.
+    @inline(__always)
+    static func sigmoid(_ x: Float) -> Float {
+        let e = exp(-Swift.abs(x))
+        let s = 1 / (1 + e)
+        return x.isNaN ? x : (x >= 0 ? s : e * s)
+    }
+}

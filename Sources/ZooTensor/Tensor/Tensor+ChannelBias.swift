@@ -1,0 +1,60 @@
+// Adding a bias per channel — the last step of every convolution and linear layer — in one pass,
+// and its adjoint, the per-channel sum, without the general broadcasting machinery.
+
+/// `x + bias` with the bias broadcast over every axis but the channel axis 1.
+///
+/// - Parameters:
+///   - x: `[M·N, C, …]`.
+///   - bias: `[C]`, or `[M, C]` for a stacked population of M members (member m's rows are
+///     `m·N ..< (m+1)·N`).
+public func addingChannelBias(_ x: Tensor, _ bias: Tensor) -> Tensor {
+    let (m, c) = channelBiasLayout(x.shape, bias.shape, op: "addingChannelBias")
+    let n = x.shape[0] / m, p = x.count / max(1, x.shape[0] * c)
+    var y = x.scalars
+    y.withUnsafeMutableBufferPointer { py in
+        bias.scalars.withUnsafeBufferPointer { pb in
+            for row in 0..<m * n {
+                let member = row / n
+                for ch in 0..<c {
+                    let v = pb[member * c + ch], base = (row * c + ch) * p
+                    for j in 0..<p { py[base + j] += v }
+                }
+            }
+        }
+    }
+    return Tensor.recorded("addingChannelBias", shape: x.shape, scalars: y, inputs: [x, bias]) { g, needs in
+        [needs[0] ? g : nil, needs[1] ? channelSums(g, like: bias) : nil]
+    }
+}
+
+/// The sum of `x: [M·N, C, …]` over every axis but the channel axis, per member: shaped like
+/// `bias` (`[C]` or `[M, C]`). The adjoint of ``addingChannelBias(_:_:)``.
+func channelSums(_ x: Tensor, like bias: Tensor) -> Tensor {
+    let (m, c) = channelBiasLayout(x.shape, bias.shape, op: "channelSums")
+    let n = x.shape[0] / m, p = x.count / max(1, x.shape[0] * c)
+    var s = [Float](repeating: 0, count: m * c)
+    x.scalars.withUnsafeBufferPointer { px in
+        for row in 0..<m * n {
+            let member = row / n
+            for ch in 0..<c {
+                let base = (row * c + ch) * p
+                var acc: Float = 0
+                for j in 0..<p { acc += px[base + j] }
+                s[member * c + ch] += acc
+            }
+        }
+    }
+    let shape = x.shape
+    return Tensor.recorded("channelSums", shape: bias.shape, scalars: s, inputs: [x]) { g, _ in
+        [addingChannelBias(Tensor.zeros(shape), g)]
+    }
+}
+
+private func channelBiasLayout(_ x: [Int], _ b: [Int], op: String) -> (members: Int, channels: Int) {
+    precondition(x.count >= 2, "\(op): input must be [N, C, …], got \(x)")
+    let c = x[1]
+    if b == [c] { return (1, c) }
+    precondition(b.count == 2 && b[1] == c && b[0] >= 1 && x[0] % b[0] == 0,
+                 "\(op): bias \(b) must be [\(c)] or [M, \(c)] with M dividing \(x[0]) (input \(x))")
+    return (b[0], c)
+}
