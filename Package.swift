@@ -57,7 +57,7 @@ let package = Package(
         /// Module map over Debian's `zlib.h` (package zlib1g-dev), for .gz and .npz files.
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
         /// Release-build timings of the catalog models (`swift run -c release zoo-bench`).
-        .executableTarget(name: "ZooBench", dependencies: ["ZooTensor", "ZooNN", "ZooOptim"]),
+        .executableTarget(name: "ZooBench", dependencies: ["ZooTensor", "ZooNN", "ZooOptim", "ZooData", "ZooTrain"]),
 
         // MARK: - Tests
 

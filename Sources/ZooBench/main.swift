@@ -65,3 +65,10 @@ for name in only {
           + pad(String(format: "%.2f (%.2f)", training.median, training.min), 19)
           + String(format: "%.0f", Double(batch) / training.median * 1000))
 }
+
+if let k = ProcessInfo.processInfo.environment["ZOO_BENCH_POPULATION"].flatMap(Int.init) {
+    for workers in [1, 2] {
+        let r = try populationThroughput(members: k, batch: 32, steps: 30, workers: workers)
+        print(String(format: "population %d zoo-cnn, batch 32, %d worker(s): %.0f member-samples/s (%.2f s)", k, workers, r.samplesPerSecond, r.seconds))
+    }
+}

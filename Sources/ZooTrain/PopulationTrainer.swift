@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import ZooData
 import ZooNN
 import ZooOptim
@@ -17,6 +18,9 @@ import ZooTensor
 /// rounding (kernels sum in a different order).
 public struct PopulationTrainer: Sendable {
     public var members: [Trainer]
+    /// Rows (members × batch size) one slice of the population stacks: slices run on separate
+    /// threads, and a slice's activations stay in cache.
+    public var rowsPerPass = 256
 
     /// - Precondition: the members agree on epochs, max steps, batch size and its schedule, and
     ///   label smoothing (``compatible(_:_:)``).
@@ -59,7 +63,7 @@ public struct PopulationTrainer: Sendable {
         -> [(status: TrainingStatus, model: any Module, state: TrainingState)]
     {
         precondition(models.count == members.count, "PopulationTrainer.run: \(models.count) models for \(members.count) members")
-        var population = try Population(models)
+        _ = try Population(models)  // fails early when the members do not stack
         var all: [Member] = members.indices.map { k in
             var model = models[k]
             let state = resume?[k] ?? members[k].initialState(for: model)
@@ -82,7 +86,6 @@ public struct PopulationTrainer: Sendable {
             let batchSize = shared.batchSizeSchedule.batchSize(atStep: epoch, base: shared.batchSize)
             let active = running()
             if active.isEmpty { break }
-            population = try Population(active.map { k in Self.module(models[k], all[k].parameters) })
             let loaders = active.map { k in
                 BatchLoader(data: data.train, batchSize: batchSize, shuffleKey: all[k].trainer.rootKey.derived("shuffle").derived(epoch),
                             augmentation: data.augmentation, augmentationKey: all[k].trainer.rootKey.derived("augment").derived(epoch))
@@ -93,68 +96,59 @@ public struct PopulationTrainer: Sendable {
             }
             var members = active  // the population's members, in order
             let steps = loaders[0].batchCount
+            let loaderOf = Dictionary(uniqueKeysWithValues: active.enumerated().map { ($1, $0) })
             for b in 0..<steps {
                 if stop() {
                     for k in running() { all[k].state = all[k].epochStart; finish(k, .interrupted) }
                     break epochs
                 }
                 if let m = shared.maxSteps, step >= m { break }
-                let batches = members.map { k in loaders[active.firstIndex(of: k)!].batch(b) }
-                let inputs = Tensor.concatenated(batches.map(\.inputs)), labels = batches.flatMap(\.labels)
                 for k in members {
                     let unit = all[k].trainer.config.scheduleUnit == .epoch ? epoch : step
                     let optimizer = all[k].trainer.config.optimizer.optimizer
                     all[k].learningRate = all[k].trainer.config.schedule.learningRate(atStep: unit, base: optimizer.learningRate)
                 }
-                let tracked = trainableStacked(population.parameters).requiringGradient()
-                var merged = population.parameters
-                for (name, t) in tracked { merged[name] = t }
-                population.parameters = merged
-                let contexts = members.map { ForwardContext.training(key: all[$0].trainer.rootKey.derived("dropout").derived(step)) }
-                let logits = population(inputs, contexts: contexts)
-                // Σ over members of each member's mean loss: every member's gradient is its own.
-                let loss = crossEntropy(logits: logits, labels: labels, labelSmoothing: shared.labelSmoothing, divisor: batches[0].labels.count)
-                let rows = Self.rowLosses(logits, labels, smoothing: shared.labelSmoothing)
-                let hits = Self.rowHits(logits, labels)
-                let n = batches[0].labels.count
-                var diverged: [Int] = []
-                for (slot, k) in members.enumerated() {
-                    let memberLoss = rows[slot * n ..< (slot + 1) * n].reduce(0, +) / Double(n)
-                    if !memberLoss.isFinite {
-                        observe(k, .diverged(epoch: epoch, step: step, loss: Float(memberLoss)))
+                // Slices of members go through forward, backward and update in parallel, one
+                // thread each; a slice is small enough that its activations stay in cache.
+                let perSlice = max(1, rowsPerPass / max(1, batchSize))
+                let slices = stride(from: 0, to: members.count, by: perSlice).map { Array(members[$0 ..< min(members.count, $0 + perSlice)]) }
+                var results = [StepResult?](repeating: nil, count: all.count)
+                let snapshot = all, currentStep = step
+                try results.withUnsafeMutableBufferPointer { out in
+                    let target = UncheckedPointer(out)
+                    let failure = Mutex<Error?>(nil)
+                    BLAS.parallelFor(slices.count) { s, _ in
+                        BLAS.withThreadCount(1) {
+                            do {
+                                let slice = slices[s]
+                                let batches = slice.map { loaders[loaderOf[$0]!].batch(b) }
+                                let stepped = try self.step(slice.map { snapshot[$0] }, models: slice.map { models[$0] }, batches: batches, step: currentStep)
+                                for (k, r) in zip(slice, stepped) { target.buffer[k] = r }
+                            } catch { failure.withLock { $0 = $0 ?? error } }
+                        }
+                    }
+                    if let error = failure.withLock({ $0 }) { throw error }
+                }
+                for k in members {
+                    let r = results[k]!
+                    guard let parameters = r.parameters, let optimizerState = r.optimizerState else {
+                        observe(k, .diverged(epoch: epoch, step: step, loss: Float(r.loss)))
                         all[k].state = all[k].epochStart
                         finish(k, .diverged)
-                        diverged.append(slot)
                         continue
                     }
-                    let memberHits = hits[slot * n ..< (slot + 1) * n].reduce(0, +)
-                    all[k].lossSum += memberLoss * Double(n)
-                    all[k].correct += memberHits
-                    all[k].seen += n
-                }
-                let grads = gradients(of: loss, wrt: tracked)
-                population.parameters = population.parameters.detached()
-                for (slot, k) in members.enumerated() where !diverged.contains(slot) {
-                    var g = Population.unstack(grads, count: members.count, member: slot)
-                    if let c = all[k].trainer.config.gradientClipNorm { g = clipByGlobalNorm(g, maxNorm: c).gradients }
-                    let own = all[k].trainer.trainable(Population.unstack(population.parameters, count: members.count, member: slot))
-                    let updated = all[k].trainer.config.optimizer.optimizer.update(parameters: own, gradients: g, state: all[k].state.optimizer,
-                                                                                  learningRate: all[k].learningRate)
-                    var next = Population.unstack(population.parameters, count: members.count, member: slot)
-                    for (name, t) in updated.parameters { next[name] = t }
-                    all[k].parameters = next
-                    all[k].state.optimizer = updated.state
+                    all[k].lossSum += r.loss * Double(r.count)
+                    all[k].correct += r.hits
+                    all[k].seen += r.count
+                    all[k].parameters = parameters
+                    all[k].state.optimizer = optimizerState
                     all[k].state.step += 1
-                    observe(k, .step(epoch: epoch, step: all[k].state.step, stepsInEpoch: steps, batchIndex: b,
-                                     loss: Float(rows[slot * n ..< (slot + 1) * n].reduce(0, +) / Double(n)),
-                                     accuracy: Float(hits[slot * n ..< (slot + 1) * n].reduce(0, +)) / Float(n),
-                                     learningRate: all[k].learningRate))
+                    observe(k, .step(epoch: epoch, step: all[k].state.step, stepsInEpoch: steps, batchIndex: b, loss: Float(r.loss),
+                                     accuracy: Float(r.hits) / Float(r.count), learningRate: all[k].learningRate))
                 }
                 step += 1
                 members = members.filter { all[$0].status == nil }
                 if members.isEmpty { break epochs }
-                population.parameters = Population.stack(members.map { all[$0].parameters })
-                if !diverged.isEmpty { population = try Population(members.map { Self.module(models[$0], all[$0].parameters) }) }
             }
             epoch += 1
             // Evaluate the survivors together, then report and check early stopping per member.
@@ -192,6 +186,46 @@ public struct PopulationTrainer: Sendable {
         }
         return all.map { m in
             (m.status ?? .completed, Self.module(models[m.index], m.state.model), m.state)
+        }
+    }
+
+    /// What one member's step produced; no parameters when its loss was not finite.
+    private struct StepResult {
+        var loss: Double
+        var hits: Int
+        var count: Int
+        var parameters: NamedTensors?
+        var optimizerState: NamedTensors?
+    }
+
+    /// One step of a slice of members: stacked forward and backward, then each member's own update.
+    private func step(_ slice: [Member], models: [any Module], batches: [Batch], step: Int) throws -> [StepResult] {
+        var population = try Population(zip(models, slice).map { Self.module($0, $1.parameters) })
+        let inputs = Tensor.concatenated(batches.map(\.inputs)), labels = batches.flatMap(\.labels)
+        let tracked = trainableStacked(population.parameters).requiringGradient()
+        var merged = population.parameters
+        for (name, t) in tracked { merged[name] = t }
+        population.parameters = merged
+        let contexts = slice.map { ForwardContext.training(key: $0.trainer.rootKey.derived("dropout").derived(step)) }
+        let logits = population(inputs, contexts: contexts)
+        let n = batches[0].labels.count
+        // Σ over members of each member's mean loss: every member's gradient is its own.
+        let loss = crossEntropy(logits: logits, labels: labels, labelSmoothing: members[0].config.labelSmoothing, divisor: n)
+        let rows = Self.rowLosses(logits, labels, smoothing: members[0].config.labelSmoothing)
+        let hits = Self.rowHits(logits, labels)
+        let grads = gradients(of: loss, wrt: tracked)
+        let current = population.parameters.detached()
+        return slice.enumerated().map { slot, m in
+            let memberLoss = rows[slot * n ..< (slot + 1) * n].reduce(0, +) / Double(n)
+            let memberHits = hits[slot * n ..< (slot + 1) * n].reduce(0, +)
+            guard memberLoss.isFinite else { return StepResult(loss: memberLoss, hits: memberHits, count: n) }
+            var g = Population.unstack(grads, count: slice.count, member: slot)
+            if let c = m.trainer.config.gradientClipNorm { g = clipByGlobalNorm(g, maxNorm: c).gradients }
+            var next = Population.unstack(current, count: slice.count, member: slot)
+            let updated = m.trainer.config.optimizer.optimizer.update(parameters: m.trainer.trainable(next), gradients: g,
+                                                                      state: m.state.optimizer, learningRate: m.learningRate)
+            for (name, t) in updated.parameters { next[name] = t }
+            return StepResult(loss: memberLoss, hits: memberHits, count: n, parameters: next, optimizerState: updated.state)
         }
     }
 
@@ -234,33 +268,53 @@ public struct PopulationTrainer: Sendable {
     }
 
     /// Evaluation-mode loss and accuracy of every member on the held-out splits (and on the
-    /// training set when asked), the members stacked over shared batches.
+    /// training set when asked): slices of members stacked over shared batches, in parallel.
     static func evaluate(_ models: [any Module], data: TrainingData, trainFull: Bool) throws
         -> (train: [SplitMetrics]?, validation: [SplitMetrics]?, test: [SplitMetrics]?)
     {
         guard !models.isEmpty else { return (nil, nil, nil) }
-        let population = try Population(models)
+        // A fixed batch per member keeps each member's numbers independent of the population's size.
+        let batch = 100, perSlice = 8
+        let slices = stride(from: 0, to: models.count, by: perSlice).map { $0 ..< min(models.count, $0 + perSlice) }
+        let populations = try slices.map { try Population(Array(models[$0])) }
         func on(_ split: LabeledData) -> [SplitMetrics] {
             let k = models.count
             guard split.count > 0 else { return Array(repeating: SplitMetrics(loss: .nan, accuracy: .nan), count: k) }
-            var loss = [Double](repeating: 0, count: k), correct = [Int](repeating: 0, count: k)
-            // A fixed batch per member keeps each member's numbers independent of the population's size.
-            let batch = 100
-            withoutGradients {
-                for b in BatchLoader(data: split, batchSize: batch, shuffleKey: nil) {
-                    let x = Tensor.concatenated(Array(repeating: b.inputs, count: k))
-                    let labels = Array([[Int]](repeating: b.labels, count: k).joined())
-                    let logits = population(x, contexts: Array(repeating: .inference, count: k))
-                    let rows = rowLosses(logits, labels, smoothing: 0), hits = rowHits(logits, labels)
-                    let n = b.labels.count
-                    for m in 0..<k {
-                        loss[m] += rows[m * n ..< (m + 1) * n].reduce(0, +)
-                        correct[m] += hits[m * n ..< (m + 1) * n].reduce(0, +)
+            var metrics = [SplitMetrics](repeating: SplitMetrics(loss: .nan, accuracy: .nan), count: k)
+            metrics.withUnsafeMutableBufferPointer { out in
+                let target = UncheckedPointer(out)
+                BLAS.parallelFor(slices.count) { s, _ in
+                    BLAS.withThreadCount(1) {
+                        let range = slices[s], population = populations[s], count = range.count
+                        var loss = [Double](repeating: 0, count: count), correct = [Int](repeating: 0, count: count)
+                        withoutGradients {
+                            for b in BatchLoader(data: split, batchSize: batch, shuffleKey: nil) {
+                                let x = Tensor.concatenated(Array(repeating: b.inputs, count: count))
+                                let labels = Array([[Int]](repeating: b.labels, count: count).joined())
+                                let logits = population(x, contexts: Array(repeating: .inference, count: count))
+                                let rows = rowLosses(logits, labels, smoothing: 0), hits = rowHits(logits, labels)
+                                let n = b.labels.count
+                                for m in 0..<count {
+                                    loss[m] += rows[m * n ..< (m + 1) * n].reduce(0, +)
+                                    correct[m] += hits[m * n ..< (m + 1) * n].reduce(0, +)
+                                }
+                            }
+                        }
+                        for m in 0..<count {
+                            target.buffer[range.lowerBound + m] = SplitMetrics(loss: Float(loss[m] / Double(split.count)),
+                                                                               accuracy: Float(correct[m]) / Float(split.count))
+                        }
                     }
                 }
             }
-            return (0..<k).map { SplitMetrics(loss: Float(loss[$0] / Double(split.count)), accuracy: Float(correct[$0]) / Float(split.count)) }
+            return metrics
         }
         return (trainFull ? on(data.train) : nil, data.validation.map(on), data.test.map(on))
     }
+}
+
+/// A buffer the slices of one step write to, each at its own members' indices.
+private struct UncheckedPointer<T>: @unchecked Sendable {
+    let buffer: UnsafeMutableBufferPointer<T>
+    init(_ buffer: UnsafeMutableBufferPointer<T>) { self.buffer = buffer }
 }

@@ -9,7 +9,13 @@ import Synchronization
 /// So a sweep with two workers sets one thread each, and nothing is ever oversubscribed.
 public enum BLAS {
     private static let threads = Atomic<Int>(2)
-    private static let configureOpenBLAS: Void = { openblas_set_num_threads(1) }()
+    /// Once per process: OpenBLAS single-threaded, and malloc keeps large blocks for reuse instead
+    /// of returning them to the kernel (every op allocates its output; fresh pages fault and zero).
+    private static let configureOpenBLAS: Void = {
+        openblas_set_num_threads(1)
+        _ = mallopt(M_MMAP_THRESHOLD, 1 << 30)
+        _ = mallopt(M_TRIM_THRESHOLD, 1 << 30)
+    }()
 
     /// Sets how many threads one computation uses (1 when several workers run in parallel).
     public static func setThreadCount(_ n: Int) {
@@ -32,7 +38,7 @@ public enum BLAS {
     /// Runs `body(i)` for every `i` in `0..<count`, spread round-robin over ``threadCount``
     /// threads; `body` also receives the index of the thread (`0..<min(threadCount, count)`),
     /// for per-thread scratch space.
-    static func parallelFor(_ count: Int, _ body: (_ item: Int, _ thread: Int) -> Void) {
+    public static func parallelFor(_ count: Int, _ body: (_ item: Int, _ thread: Int) -> Void) {
         let t = min(threadCount, count)
         if t <= 1 {
             for i in 0..<count { body(i, 0) }

@@ -49,4 +49,20 @@ enum FastMath {
         let s = 1 / (1 + e)
         return x.isNaN ? x : (x >= 0 ? s : e * s)
     }
+
+    /// `f` over a buffer in one loop the compiler can vectorize (a closure passed through
+    /// `Elementwise.map` stays an opaque call per element).
+    @inline(__always)
+    private static func apply(_ a: [Float], _ f: (Float) -> Float) -> [Float] {
+        [Float](unsafeUninitializedCapacity: a.count) { out, n in
+            a.withUnsafeBufferPointer { pa in
+                let src = pa.baseAddress!, dst = out.baseAddress!
+                for i in 0..<pa.count { dst[i] = f(src[i]) }
+            }
+            n = a.count
+        }
+    }
+
+    static func tanh(_ a: [Float]) -> [Float] { a.isEmpty ? [] : apply(a, tanh) }
+    static func sigmoid(_ a: [Float]) -> [Float] { a.isEmpty ? [] : apply(a, sigmoid) }
 }

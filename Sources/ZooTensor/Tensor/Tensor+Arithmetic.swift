@@ -132,7 +132,7 @@ extension Tensor {
     /// The logistic function 1 / (1 + e^−x).
     public func sigmoid() -> Tensor {
         let x = self
-        let values = Elementwise.map(scalars) { FastMath.sigmoid($0) }
+        let values = FastMath.sigmoid(scalars)
         return Tensor.recorded("sigmoid", shape: shape, scalars: values, inputs: [x]) { g, _ in
             // The output's values, unless the pullback itself must be differentiable.
             let s = GradientMode.isEnabled ? x.sigmoid() : Tensor(shape: x.shape, scalars: values)
@@ -142,7 +142,7 @@ extension Tensor {
     /// The hyperbolic tangent.
     public func tanh() -> Tensor {
         let x = self
-        let values = Elementwise.map(scalars) { FastMath.tanh($0) }
+        let values = FastMath.tanh(scalars)
         return Tensor.recorded("tanh", shape: shape, scalars: values, inputs: [x]) { g, _ in
             let t = GradientMode.isEnabled ? x.tanh() : Tensor(shape: x.shape, scalars: values)
             return [g * (1 - t * t)]
