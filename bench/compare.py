@@ -46,7 +46,7 @@ class BenchError(Exception):
 def ensure_venv():
     """Creates bench/.venv with torch and numpy when it is missing or cannot import torch."""
     if not os.path.exists(VENV_PYTHON):
-        log(f"creating {os.path.relpath(os.path.dirname(os.path.dirname(VENV_PYTHON)), ROOT)} (python3 -m venv; pip install torch numpy)")
+        log(f"creating {os.path.join(BENCH, '.venv')} (python3 -m venv, then pip install torch numpy)")
         subprocess.run([sys.executable, "-m", "venv", os.path.join(BENCH, ".venv")], check=True)
     if subprocess.run([VENV_PYTHON, "-c", "import torch, numpy"], capture_output=True).returncode != 0:
         subprocess.run([VENV_PYTHON, "-m", "pip", "install", "torch", "numpy"], check=True)
