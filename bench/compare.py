@@ -55,7 +55,7 @@ def ensure_venv():
 def build_zoo_bench():
     """Builds zoo-bench in release mode; returns the path of the binary."""
     log("swift build -c release --product zoo-bench")
-    subprocess.run(["swift", "build", "-c", "release", "--product", "zoo-bench"], cwd=ROOT, check=True)
+    subprocess.run(["swift", "build", "-c", "release", "--product", "zoo-bench"], cwd=ROOT, check=True, stdout=sys.stderr)
     bin_dir = subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=ROOT, check=True,
                              capture_output=True, text=True).stdout.strip()
     return os.path.join(bin_dir, "zoo-bench")
@@ -174,7 +174,7 @@ def add_peak_fractions(entries):
 
 
 def print_table(entries, peak, threads, repeats):
-    fmt = lambda v, d=0: "—" if v is None else f"{v:,.{d}f}"
+    fmt = lambda v, d=None: "—" if v is None else f"{v:,.{d if d is not None else (1 if abs(v) < 100 else 0)}f}"
     span = lambda e, s: "unsupported" if e[f"{s}_samples_per_s"] is None else \
         f"{fmt(e[f'{s}_samples_per_s'])} ({fmt(e[f'{s}_min'])}–{fmt(e[f'{s}_max'])})"
     print(f"\nsamples/s, median (min–max) of {repeats} run{'s' if repeats > 1 else ''}, {threads} threads; peak RSS in MB")
