@@ -56,8 +56,11 @@ let package = Package(
         .systemLibrary(name: "CZooBLAS", providers: [.apt(["libopenblas-dev"])]),
         /// Module map over Debian's `zlib.h` (package zlib1g-dev), for .gz and .npz files.
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
-        /// Release-build timings of the catalog models (`swift run -c release zoo-bench`).
-        .executableTarget(name: "ZooBench", dependencies: ["ZooTensor", "ZooNN", "ZooOptim", "ZooData", "ZooTrain"]),
+        /// Release-build timings of the catalog models and the benchmark configurations shared with
+        /// bench/torch_bench.py (`swift run -c release zoo-bench --help`).
+        .executableTarget(name: "ZooBench", dependencies: [
+            "ZooTensor", "ZooNN", "ZooOptim", "ZooData", "ZooTrain", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
 
         // MARK: - Tests
 

@@ -3,3 +3,7 @@
 #include <cblas.h>
 // mallopt: the engine asks malloc to keep large freed blocks for reuse (see BLAS.swift).
 #include <malloc.h>
+// Flush-to-zero and denormals-are-zero for the calling thread's SSE/AVX arithmetic: tiny
+// gradients otherwise hit the CPU's slow microcoded path for subnormal numbers.
+#include <xmmintrin.h>
+static inline void zoo_flush_denormals(void) { _mm_setcsr(_mm_getcsr() | 0x8040); }

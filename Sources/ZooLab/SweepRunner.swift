@@ -70,6 +70,7 @@ public final class SweepRunner: Sendable {
         for w in 0..<workers {
             group.enter()
             let thread = Thread { [self] in
+                BLAS.prepareCurrentThread()
                 self.work(worker: w, total: total, started: started, progress: progress)
                 group.leave()
             }

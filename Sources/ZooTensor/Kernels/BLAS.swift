@@ -17,12 +17,19 @@ public enum BLAS {
         _ = mallopt(M_TRIM_THRESHOLD, 1 << 30)
     }()
 
-    /// Sets how many threads one computation uses (1 when several workers run in parallel).
+    /// Sets how many threads one computation uses (1 when several workers run in parallel), and
+    /// prepares the calling thread (``prepareCurrentThread()``).
     public static func setThreadCount(_ n: Int) {
         precondition(n >= 1, "BLAS.setThreadCount: needs at least 1 thread, got \(n)")
         _ = configureOpenBLAS
         threads.store(n, ordering: .relaxed)
+        prepareCurrentThread()
     }
+
+    /// Makes the calling thread flush subnormal floats to zero (FTZ and DAZ): tiny gradients
+    /// otherwise take the CPU's slow path for subnormals, several times slower. Zoo's own
+    /// worker threads do this themselves; call it on a thread of yours that trains.
+    public static func prepareCurrentThread() { zoo_flush_denormals() }
 
     /// The number of threads one computation uses: the task's override, else the process's setting.
     public static var threadCount: Int { threadOverride ?? threads.load(ordering: .relaxed) }
@@ -32,6 +39,7 @@ public enum BLAS {
     /// Runs `body` with `n` threads per computation in this task only (tests compare thread counts).
     public static func withThreadCount<T>(_ n: Int, _ body: () throws -> T) rethrows -> T {
         precondition(n >= 1, "BLAS.withThreadCount: needs at least 1 thread, got \(n)")
+        prepareCurrentThread()
         return try $threadOverride.withValue(n, operation: body)
     }
 
@@ -41,12 +49,14 @@ public enum BLAS {
     public static func parallelFor(_ count: Int, _ body: (_ item: Int, _ thread: Int) -> Void) {
         let t = min(threadCount, count)
         if t <= 1 {
+            zoo_flush_denormals()
             for i in 0..<count { body(i, 0) }
             return
         }
         withoutActuallyEscaping(body) { body in
             let shared = UncheckedSendable(body)
             DispatchQueue.concurrentPerform(iterations: t) { thread in
+                zoo_flush_denormals()
                 for i in stride(from: thread, to: count, by: t) { shared.value(i, thread) }
             }
         }

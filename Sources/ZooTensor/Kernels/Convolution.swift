@@ -60,34 +60,58 @@ enum ConvolutionKernels {
 
     /// Unfolds channels `[c0, c0 + C/g)` of one sample into `col`, whose rows are `rowStride` apart.
     static func im2col(_ x: UnsafePointer<Float>, _ g: ConvGeometry, channelOffset c0: Int, rowStride: Int, into col: UnsafeMutablePointer<Float>) {
+        // Geometry in locals and wrapping arithmetic: the rows are short (ow floats), so the
+        // bookkeeping per row is most of the cost.
         let (h, w, oh, ow) = (g.height, g.width, g.outHeight, g.outWidth)
+        let (kh, kw, sh, sw, ph, pw, dh, dw) = (g.kernelHeight, g.kernelWidth, g.strideH, g.strideW, g.padH, g.padW, g.dilationH, g.dilationW)
+        let cg = g.inChannels / g.groups
+        if sh == 1 && sw == 1 && ph == 0 && pw == 0 && dh == 1 && dw == 1 {
+            // Every window lies inside the image: each row of col is oh runs of ow contiguous inputs.
+            var dst = col
+            for c in 0..<cg {
+                let plane = x + (c0 &+ c) &* h &* w
+                for ki in 0..<kh {
+                    for kj in 0..<kw {
+                        var src = plane + (ki &* w &+ kj)
+                        var out = dst
+                        for _ in 0..<oh {
+                            for ox in 0..<ow { out[ox] = src[ox] }
+                            out += ow
+                            src += w
+                        }
+                        dst += rowStride
+                    }
+                }
+            }
+            return
+        }
         var row = 0
-        for c in 0..<g.inChannels / g.groups {
-            let plane = x + (c0 + c) * h * w
-            for ki in 0..<g.kernelHeight {
-                for kj in 0..<g.kernelWidth {
-                    let dst = col + row * rowStride
-                    let xOffset = kj * g.dilationW - g.padW
+        for c in 0..<cg {
+            let plane = x + (c0 &+ c) &* h &* w
+            for ki in 0..<kh {
+                for kj in 0..<kw {
+                    let dst = col + row &* rowStride
+                    let xOffset = kj &* dw &- pw
                     // Output columns whose input column lies inside the image: [lo, hi).
-                    let lo = xOffset >= 0 ? 0 : min(ow, (-xOffset + g.strideW - 1) / g.strideW)
-                    let hi = max(lo, min(ow, (w - 1 - xOffset) >= 0 ? (w - 1 - xOffset) / g.strideW + 1 : 0))
+                    let lo = xOffset >= 0 ? 0 : min(ow, (-xOffset &+ sw &- 1) / sw)
+                    let hi = max(lo, min(ow, (w &- 1 &- xOffset) >= 0 ? (w &- 1 &- xOffset) / sw &+ 1 : 0))
                     for oy in 0..<oh {
-                        let y = oy * g.strideH - g.padH + ki * g.dilationH
-                        let out = dst + oy * ow
+                        let y = oy &* sh &- ph &+ ki &* dh
+                        let out = dst + oy &* ow
                         if y < 0 || y >= h {
                             for ox in 0..<ow { out[ox] = 0 }
                             continue
                         }
-                        let src = plane + y * w + xOffset
+                        let src = plane + (y &* w &+ xOffset)
                         for ox in 0..<lo { out[ox] = 0 }
-                        if g.strideW == 1 {
+                        if sw == 1 {
                             for ox in lo..<hi { out[ox] = src[ox] }
                         } else {
-                            for ox in lo..<hi { out[ox] = src[ox * g.strideW] }
+                            for ox in lo..<hi { out[ox] = src[ox &* sw] }
                         }
                         for ox in hi..<ow { out[ox] = 0 }
                     }
-                    row += 1
+                    row &+= 1
                 }
             }
         }
@@ -97,23 +121,44 @@ enum ConvolutionKernels {
     /// sample: the adjoint of ``im2col(_:_:channelOffset:rowStride:into:)``.
     static func col2im(_ col: UnsafePointer<Float>, _ g: ConvGeometry, channelOffset c0: Int, rowStride: Int, into x: UnsafeMutablePointer<Float>) {
         let (h, w, oh, ow) = (g.height, g.width, g.outHeight, g.outWidth)
-        var row = 0
-        for c in 0..<g.inChannels / g.groups {
-            let plane = x + (c0 + c) * h * w
-            for ki in 0..<g.kernelHeight {
-                for kj in 0..<g.kernelWidth {
-                    let src = col + row * rowStride
-                    let xOffset = kj * g.dilationW - g.padW
-                    let lo = xOffset >= 0 ? 0 : min(ow, (-xOffset + g.strideW - 1) / g.strideW)
-                    let hi = max(lo, min(ow, (w - 1 - xOffset) >= 0 ? (w - 1 - xOffset) / g.strideW + 1 : 0))
-                    for oy in 0..<oh {
-                        let y = oy * g.strideH - g.padH + ki * g.dilationH
-                        if y < 0 || y >= h { continue }
-                        let dst = plane + y * w + xOffset
-                        let input = src + oy * ow
-                        for ox in lo..<hi { dst[ox * g.strideW] += input[ox] }
+        let (kh, kw, sh, sw, ph, pw, dh, dw) = (g.kernelHeight, g.kernelWidth, g.strideH, g.strideW, g.padH, g.padW, g.dilationH, g.dilationW)
+        let cg = g.inChannels / g.groups
+        if sh == 1 && sw == 1 && ph == 0 && pw == 0 && dh == 1 && dw == 1 {
+            var src = col
+            for c in 0..<cg {
+                let plane = x + (c0 &+ c) &* h &* w
+                for ki in 0..<kh {
+                    for kj in 0..<kw {
+                        var dst = plane + (ki &* w &+ kj)
+                        var input = src
+                        for _ in 0..<oh {
+                            for ox in 0..<ow { dst[ox] += input[ox] }
+                            input += ow
+                            dst += w
+                        }
+                        src += rowStride
                     }
-                    row += 1
+                }
+            }
+            return
+        }
+        var row = 0
+        for c in 0..<cg {
+            let plane = x + (c0 &+ c) &* h &* w
+            for ki in 0..<kh {
+                for kj in 0..<kw {
+                    let src = col + row &* rowStride
+                    let xOffset = kj &* dw &- pw
+                    let lo = xOffset >= 0 ? 0 : min(ow, (-xOffset &+ sw &- 1) / sw)
+                    let hi = max(lo, min(ow, (w &- 1 &- xOffset) >= 0 ? (w &- 1 &- xOffset) / sw &+ 1 : 0))
+                    for oy in 0..<oh {
+                        let y = oy &* sh &- ph &+ ki &* dh
+                        if y < 0 || y >= h { continue }
+                        let dst = plane + (y &* w &+ xOffset)
+                        let input = src + oy &* ow
+                        for ox in lo..<hi { dst[ox &* sw] += input[ox] }
+                    }
+                    row &+= 1
                 }
             }
         }

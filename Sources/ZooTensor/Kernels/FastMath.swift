@@ -50,19 +50,26 @@ enum FastMath {
         return x.isNaN ? x : (x >= 0 ? s : e * s)
     }
 
-    /// `f` over a buffer in one loop the compiler can vectorize (a closure passed through
-    /// `Elementwise.map` stays an opaque call per element).
-    @inline(__always)
-    private static func apply(_ a: [Float], _ f: (Float) -> Float) -> [Float] {
+    // Whole-buffer loops, written out: a function passed as a closure stays an opaque call per
+    // element, which the compiler does not vectorize.
+
+    static func tanh(_ a: [Float]) -> [Float] {
         [Float](unsafeUninitializedCapacity: a.count) { out, n in
             a.withUnsafeBufferPointer { pa in
-                let src = pa.baseAddress!, dst = out.baseAddress!
-                for i in 0..<pa.count { dst[i] = f(src[i]) }
+                guard let src = pa.baseAddress, let dst = out.baseAddress else { return }
+                for i in 0..<pa.count { dst[i] = tanh(src[i]) }
             }
             n = a.count
         }
     }
 
-    static func tanh(_ a: [Float]) -> [Float] { a.isEmpty ? [] : apply(a, tanh) }
-    static func sigmoid(_ a: [Float]) -> [Float] { a.isEmpty ? [] : apply(a, sigmoid) }
+    static func sigmoid(_ a: [Float]) -> [Float] {
+        [Float](unsafeUninitializedCapacity: a.count) { out, n in
+            a.withUnsafeBufferPointer { pa in
+                guard let src = pa.baseAddress, let dst = out.baseAddress else { return }
+                for i in 0..<pa.count { dst[i] = sigmoid(src[i]) }
+            }
+            n = a.count
+        }
+    }
 }

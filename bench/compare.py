@@ -1,0 +1,260 @@
+#!/usr/bin/env python3
+"""Zoo against PyTorch, configuration by configuration, as separate processes.
+
+    python3 bench/compare.py [--configs a,b] [--repeats N] [--threads T] [--quick] [--out PATH]
+
+For each configuration it runs `zoo-bench --config NAME --json` and `bench/torch_bench.py
+--config NAME` interleaved (zoo, torch, zoo, torch, …): one untimed warm-up round, then
+`--repeats` rounds. Each process's peak RSS comes from os.wait4. It prints one line per
+configuration and writes every figure to bench/results.json. Standard library only: it creates
+bench/.venv (torch, numpy) when missing and builds zoo-bench in release mode first.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(BENCH)
+VENV_PYTHON = os.path.join(BENCH, ".venv", "bin", "python")
+
+# name -> (timed steps, warm-up steps) of a normal run; --quick uses QUICK_STEPS.
+CONFIGS = {
+    "zoo-cnn-b32": (200, 10),
+    "zoo-cnn-b128": (100, 5),
+    "lenet5-b128": (50, 5),
+    "mlp-b128": (100, 5),
+    "resnet20-b128": (5, 1),
+    "cnn1d-b128": (200, 10),
+    "zoo-cnn-infer-b1024": (20, 2),
+    "gemm-peak": (10, 2),
+    "population-zoo-cnn-64": (20, 2),
+}
+QUICK_STEPS = (3, 1)
+POPULATION_WAYS = ("sequential", "vmap", "procs")
+TRAINING_FLOPS_PER_FORWARD = 3  # forward + backward (gradients of inputs and of weights)
+
+
+class BenchError(Exception):
+    pass
+
+
+def ensure_venv():
+    """Creates bench/.venv with torch and numpy when it is missing or cannot import torch."""
+    if not os.path.exists(VENV_PYTHON):
+        log(f"creating {os.path.join(BENCH, '.venv')} (python3 -m venv, then pip install torch numpy)")
+        subprocess.run([sys.executable, "-m", "venv", os.path.join(BENCH, ".venv")], check=True)
+    if subprocess.run([VENV_PYTHON, "-c", "import torch, numpy"], capture_output=True).returncode != 0:
+        subprocess.run([VENV_PYTHON, "-m", "pip", "install", "torch", "numpy"], check=True)
+
+
+def build_zoo_bench():
+    """Builds zoo-bench in release mode; returns the path of the binary."""
+    log("swift build -c release --product zoo-bench")
+    subprocess.run(["swift", "build", "-c", "release", "--product", "zoo-bench"], cwd=ROOT, check=True, stdout=sys.stderr)
+    bin_dir = subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=ROOT, check=True,
+                             capture_output=True, text=True).stdout.strip()
+    return os.path.join(bin_dir, "zoo-bench")
+
+
+def run_child(command, threads):
+    """Runs `command` to completion; returns its standard output and its peak RSS in MB.
+
+    The child is reaped with os.wait4, whose rusage is that one child's (with its own waited-for
+    children): RUSAGE_CHILDREN of this process would give the largest peak of all children so far."""
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    with tempfile.TemporaryFile() as stderr:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, env=env, cwd=ROOT)
+        output = process.stdout.read().decode()
+        process.stdout.close()
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)  # reaped here, so Popen must not wait
+        if process.returncode != 0:
+            stderr.seek(0)
+            tail = stderr.read().decode(errors="replace").strip().splitlines()[-5:]
+            raise BenchError(f"{' '.join(command)} exited with {process.returncode}:\n  " + "\n  ".join(tail))
+    return output, usage.ru_maxrss / 1024  # kilobytes on Linux
+
+
+def run_process(command, threads):
+    """Runs one benchmark process; returns its JSON line with `peak_rss_mb` added (for a process
+    that starts others, the sum of their peaks when it reports `total_peak_rss_mb`)."""
+    output, rss = run_child(command, threads)
+    lines = [l for l in output.splitlines() if l.startswith("{")]
+    if not lines:
+        raise BenchError(f"{' '.join(command)} printed no JSON line; output: {output[-300:]!r}")
+    result = json.loads(lines[-1])
+    result["peak_rss_mb"] = result.get("total_peak_rss_mb", rss)
+    return result
+
+
+def sides(config, zoo_bench, steps, warmup, threads):
+    """The processes to compare for `config`: name -> command, Zoo first."""
+    common = ["--steps", str(steps), "--warmup", str(warmup), "--threads", str(threads)]
+    torch = [VENV_PYTHON, os.path.join(BENCH, "torch_bench.py")]
+    out = {"zoo": [zoo_bench, "--config", config, "--json"] + common}
+    if config.startswith("population-"):
+        for way in POPULATION_WAYS:
+            out[f"torch-{way}"] = torch + ["--config", f"{config}-torch-{way}"] + common
+    else:
+        out["torch"] = torch + ["--config", config] + common
+    return out
+
+
+def measure(config, commands, repeats, warm_up_round, threads):
+    """Runs the sides interleaved: an optional warm-up round, then `repeats` rounds."""
+    runs = {name: [] for name in commands}
+    for round_ in range(-1 if warm_up_round else 0, repeats):
+        for name, command in commands.items():
+            result = run_process(command, threads)
+            label = "warm-up" if round_ < 0 else f"{round_ + 1}/{repeats}"
+            rate = "unsupported" if result.get("unsupported") else f"{result['samples_per_s']:.1f}/s"
+            log(f"  {config:24} {name:16} {label:8} {rate:>14}  {result['peak_rss_mb']:.0f} MB")
+            if round_ >= 0:
+                runs[name].append(result)
+    return runs
+
+
+def summarize(runs):
+    """Median, min and max of samples/s, and the largest peak RSS, of one side's runs."""
+    if not runs or any(r.get("unsupported") for r in runs):
+        return {"samples_per_s": None, "min": None, "max": None, "peak_rss_mb": max((r["peak_rss_mb"] for r in runs), default=None)}
+    rates = [r["samples_per_s"] for r in runs]
+    s = {"samples_per_s": statistics.median(rates), "min": min(rates), "max": max(rates),
+         "peak_rss_mb": max(r["peak_rss_mb"] for r in runs)}
+    if "gflops" in runs[0]:
+        s["gflops"] = statistics.median(r["gflops"] for r in runs)
+    return s
+
+
+def entry(config, runs, steps, warmup, threads, repeats):
+    """One object of results.json."""
+    zoo = summarize(runs["zoo"])
+    ways = {name.removeprefix("torch-"): summarize(r) for name, r in runs.items() if name.startswith("torch-")}
+    best_way = max(ways, key=lambda w: ways[w]["samples_per_s"]) if ways else None
+    torch = ways[best_way] if ways else summarize(runs["torch"])
+    e = {"config": config,
+         "zoo_samples_per_s": zoo["samples_per_s"], "zoo_min": zoo["min"], "zoo_max": zoo["max"],
+         "torch_samples_per_s": torch["samples_per_s"], "torch_min": torch["min"], "torch_max": torch["max"],
+         "ratio": zoo["samples_per_s"] / torch["samples_per_s"] if zoo["samples_per_s"] and torch["samples_per_s"] else None,
+         "zoo_peak_rss_mb": zoo["peak_rss_mb"], "torch_peak_rss_mb": torch["peak_rss_mb"],
+         "steps": steps, "warmup": warmup, "threads": threads, "repeats": repeats}
+    if ways:
+        e["torch_best_way"], e["torch_ways"] = best_way, ways
+        e["zoo_unsupported"] = bool(runs["zoo"] and runs["zoo"][0].get("unsupported"))
+    if "gflops" in zoo:
+        e["zoo_gflops"], e["torch_gflops"] = zoo["gflops"], torch.get("gflops")
+    first_torch = (runs.get("torch") or [{}])[0]
+    if "forward_flops_per_sample" in first_torch:
+        e["forward_flops_per_sample"] = first_torch["forward_flops_per_sample"]
+        e["train_flops_per_sample"] = TRAINING_FLOPS_PER_FORWARD * first_torch["forward_flops_per_sample"]
+    zoo_params, torch_params = runs["zoo"][0].get("params") if runs["zoo"] else None, first_torch.get("params")
+    if zoo_params is not None and torch_params is not None:
+        e["params"], e["params_match"] = zoo_params, zoo_params == torch_params
+    e["zoo_runs"], e["torch_runs"] = runs["zoo"], {k: v for k, v in runs.items() if k != "zoo"}
+    return e
+
+
+def add_peak_fractions(entries):
+    """Achieved fraction of the measured GEMM peak (the better of Zoo's and PyTorch's) per training config."""
+    gemm = next((e for e in entries if e["config"] == "gemm-peak" and e.get("zoo_gflops")), None)
+    if gemm is None:
+        return None
+    peak = max(g for g in (gemm["zoo_gflops"], gemm["torch_gflops"]) if g)
+    for e in entries:
+        if "train_flops_per_sample" in e:
+            for side in ("zoo", "torch"):
+                rate = e[f"{side}_samples_per_s"]
+                e[f"{side}_fraction_of_peak"] = rate * e["train_flops_per_sample"] / (peak * 1e9) if rate else None
+    return peak
+
+
+def print_table(entries, peak, threads, repeats):
+    fmt = lambda v, d=None: "—" if v is None else f"{v:,.{d if d is not None else (1 if abs(v) < 100 else 0)}f}"
+    span = lambda e, s: "unsupported" if e[f"{s}_samples_per_s"] is None else \
+        f"{fmt(e[f'{s}_samples_per_s'])} ({fmt(e[f'{s}_min'])}–{fmt(e[f'{s}_max'])})"
+    print(f"\nsamples/s, median (min–max) of {repeats} run{'s' if repeats > 1 else ''}, {threads} threads; peak RSS in MB")
+    print(f"{'config':24} {'zoo samples/s':>28} {'torch samples/s':>28} {'zoo/torch':>9} {'zoo MB':>7} {'torch MB':>8}")
+    for e in entries:
+        ratio = "—" if e["ratio"] is None else f"{e['ratio']:.2f}"
+        print(f"{e['config']:24} {span(e, 'zoo'):>28} {span(e, 'torch'):>28} {ratio:>9} "
+              f"{fmt(e['zoo_peak_rss_mb']):>7} {fmt(e['torch_peak_rss_mb']):>8}")
+        for way, w in e.get("torch_ways", {}).items():
+            best = "  (best)" if way == e["torch_best_way"] else ""
+            print(f"  torch {way:17} {'':>28} {fmt(w['samples_per_s']):>28} {'':>9} {'':>7} {fmt(w['peak_rss_mb']):>8}{best}")
+        if e.get("params_match") is False:
+            print(f"  WARNING: parameter counts differ: zoo {e['params']}, torch {e['torch_runs']['torch'][0].get('params')}")
+    gemm = next((e for e in entries if e["config"] == "gemm-peak"), None)
+    if gemm:
+        print(f"\nGEMM 2048³ peak: zoo {fmt(gemm.get('zoo_gflops'), 1)} GFLOP/s, torch {fmt(gemm.get('torch_gflops'), 1)} GFLOP/s")
+    for e in entries:
+        if e["config"] == "resnet20-b128":
+            if peak is None:
+                print("resnet20: fraction of peak needs gemm-peak in --configs")
+            else:
+                pct = lambda f: "—" if f is None else f"{100 * f:.1f}%"
+                print(f"resnet20 training ≈ {e['train_flops_per_sample'] / 1e6:.0f} MFLOP/sample (3 × forward): "
+                      f"zoo {pct(e.get('zoo_fraction_of_peak'))}, torch {pct(e.get('torch_fraction_of_peak'))} of {peak:.1f} GFLOP/s")
+
+
+def log(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--configs", default=",".join(CONFIGS), help="comma-separated subset of: " + ", ".join(CONFIGS))
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs of each side per configuration (default 5)")
+    parser.add_argument("--threads", type=int, default=2, help="threads of both sides (default 2)")
+    parser.add_argument("--steps", type=int, help="timed steps of every configuration (default: per configuration)")
+    parser.add_argument("--warmup", type=int, help="warm-up steps inside each process (default: per configuration)")
+    parser.add_argument("--quick", action="store_true", help=f"smoke run: 1 run, no warm-up round, {QUICK_STEPS[0]} steps")
+    parser.add_argument("--no-build", action="store_true", help="use the existing release zoo-bench")
+    parser.add_argument("--out", default=os.path.join(BENCH, "results.json"), help="where to write the results (JSON list)")
+    args = parser.parse_args()
+    configs = [c.strip() for c in args.configs.split(",") if c.strip()]
+    unknown = [c for c in configs if c not in CONFIGS]
+    if unknown:
+        parser.error(f"unknown config {unknown[0]!r}; choose from {', '.join(CONFIGS)}")
+    if args.repeats < 1 or args.threads < 1:
+        parser.error("--repeats and --threads must be at least 1")
+    repeats = 1 if args.quick else args.repeats
+
+    ensure_venv()
+    zoo_bench = os.path.join(ROOT, ".build", "release", "zoo-bench") if args.no_build else build_zoo_bench()
+    load_before = os.getloadavg()
+    entries, failed = [], []
+    for config in configs:
+        steps, warmup = QUICK_STEPS if args.quick else CONFIGS[config]
+        steps, warmup = args.steps or steps, args.warmup if args.warmup is not None else warmup
+        try:
+            runs = measure(config, sides(config, zoo_bench, steps, warmup, args.threads), repeats, not args.quick, args.threads)
+        except BenchError as error:
+            log(f"FAILED {config}: {error}")
+            failed.append(config)
+            continue
+        entries.append(entry(config, runs, steps, warmup, args.threads, repeats))
+    load_after = os.getloadavg()
+    torch_baseline_mb = run_child([VENV_PYTHON, "-c", "import torch"], args.threads)[1]
+    peak = add_peak_fractions(entries)
+    for e in entries:
+        e["loadavg_1min_before"], e["loadavg_1min_after"] = load_before[0], load_after[0]
+        e["torch_import_rss_mb"] = torch_baseline_mb
+    with open(args.out, "w") as f:
+        json.dump(entries, f, indent=1)
+    print_table(entries, peak, args.threads, repeats)
+    print(f"peak RSS of a process that only imports torch: {torch_baseline_mb:.0f} MB")
+    print(f"\nload average (1 min) {load_before[0]:.2f} before, {load_after[0]:.2f} after, on {os.cpu_count()} CPUs"
+          + ("  — the machine was busy: timings are noisy" if max(load_before[0], load_after[0]) > 0.5 * (os.cpu_count() or 1) else ""))
+    print(f"wrote {args.out}")
+    if failed:
+        print(f"FAILED: {', '.join(failed)}")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
