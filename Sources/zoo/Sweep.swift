@@ -111,7 +111,11 @@ struct Sweep: ParsableCommand {
                 }
             }
             let rows = try RunRows(store: store, sweep: plan.sweepID)
-            print("\n" + Reports.summaryBySeed(rows).render())
+            var summary = Reports.summaryBySeed(rows)
+            // A key that does not apply to a config (momentum under adam) has no value: show "-",
+            // which also keeps the columns aligned when the first cells of a row would be empty.
+            summary.rows = summary.rows.map { $0.map { $0.isEmpty ? "-" : $0 } }
+            print("\n" + summary.render())
             if try store.runs(ids: ids).contains(where: { $0.status == .failed }) {
                 print("\nsome runs failed: see `zoo ls --store \(storeOption.store) --status failed` and `zoo show RUN`")
                 throw ExitCode(1)

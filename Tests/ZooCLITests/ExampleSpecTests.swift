@@ -1,0 +1,40 @@
+import Foundation
+import Testing
+
+/// Every spec in `examples/` plans with the built `zoo` (no training): it parses, every config
+/// is valid, every model builds for its data, and it expands to the member count its comment
+/// promises. A broken or silently resized example fails here.
+@Suite("examples/ specs")
+struct ExampleSpecTests {
+    static let folder = CLITests.root.appendingPathComponent("examples")
+
+    /// Each example's file name and the number of distinct runs it plans.
+    static let expected: [(file: String, runs: Int)] = [
+        ("batch-size-vs-decay.yaml", 6),   // 3 zipped schedules × 2 seeds
+        ("fantastic-nin.yaml", 12),        // 3 zipped optimizers × 4 random samples
+        ("hyperparameter-zoo.yaml", 24),   // 2 seeds × 12 random samples
+        ("random-labels.yaml", 7),         // 6 label-noise levels + random labels
+        ("readme-zoo.yaml", 32),           // 8 seeds × 4 learning rates
+        ("seed-zoo.yaml", 8),              // 8 seeds
+    ]
+
+    @Test func everyExampleIsListed() throws {
+        let files = try FileManager.default.contentsOfDirectory(atPath: Self.folder.path).filter { $0.hasSuffix(".yaml") }.sorted()
+        #expect(files == Self.expected.map(\.file).sorted(), "add new examples to ExampleSpecTests.expected with their run count")
+    }
+
+    @Test(arguments: expected)
+    func plans(file: String, runs: Int) throws {
+        let spec = Self.folder.appendingPathComponent(file)
+        let text = try String(contentsOf: spec, encoding: .utf8)
+        #expect(text.hasPrefix("# "), "\(file) should open with a comment block: the paper, the question, what to look at, how to scale up")
+        // A store path that does not exist, so that no earlier results count as done.
+        let store = FileManager.default.temporaryDirectory.appendingPathComponent("zoo-examples-\(UUID()).sqlite")
+        let r = try CLITests.zoo(["sweep", "plan", spec.path, "--store", store.path])
+        #expect(r.status == 0, "zoo sweep plan \(file) failed: \(r.stderr)")
+        let name = spec.deletingPathExtension().lastPathComponent
+        #expect(r.stdout.contains("\n\(name): \(runs) runs in "), "\(file): expected '\(name): \(runs) runs'; got:\n\(r.stdout.suffix(400))")
+        #expect(!r.stdout.contains("duplicate"), "\(file) plans duplicate configs:\n\(r.stdout.suffix(400))")
+        #expect(!FileManager.default.fileExists(atPath: store.path), "planning must not create a store")
+    }
+}
