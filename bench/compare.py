@@ -32,7 +32,7 @@ CONFIGS = {
     "cnn1d-b128": (200, 10),
     "zoo-cnn-infer-b1024": (20, 2),
     "gemm-peak": (10, 2),
-    "population-zoo-cnn-64": (20, 2),
+    "population-zoo-cnn-64": (50, 2),
 }
 QUICK_STEPS = (3, 1)
 POPULATION_WAYS = ("sequential", "vmap", "procs")

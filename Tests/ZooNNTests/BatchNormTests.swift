@@ -45,6 +45,32 @@ struct BatchNormTests {
         #expect(!out.runningMean.requiresGradient)
     }
 
+    /// The fused op's backward pass switches to tensor ops under create-graph: a Hessian-vector
+    /// product through training-mode batch norm matches finite differences of gradients.
+    @Test func secondOrderThroughTrainingMode() {
+        let key = RandomKey(seed: 72)
+        let x = Tensor.randomNormal([3, 2, 2, 3], key: key.derived("x")), t = Tensor.randomNormal([3, 2, 2, 3], key: key.derived("t"))
+        let w = Tensor.randomNormal([2], mean: 1, standardDeviation: 0.3, key: key.derived("w")), b = Tensor.randomNormal([2], key: key.derived("b"))
+        let vs = [Tensor.randomNormal([3, 2, 2, 3], key: key.derived("vx")), Tensor.randomNormal([2], key: key.derived("vw"))]
+        func loss(_ p: [Tensor]) -> Tensor {
+            let y = batchNorm(p[0], weight: p[1], bias: b, runningMean: .zeros([2]), runningVariance: .ones([2]), training: true).output
+            return ((y - t) * (y - t) * y.tanh()).mean()
+        }
+        let tracked = [x, w].map { $0.requiringGradient() }
+        let g = gradients(of: loss(tracked), wrt: tracked, createGraph: true)
+        let hv = gradients(of: zip(g, vs).map { ($0 * $1).sum() }.reduce(Tensor(0), +), wrt: tracked)
+        let eps: Float = 1e-2
+        func grad(_ s: Float) -> [Tensor] {
+            let p = zip([x, w], vs).map { ($0 + s * $1).requiringGradient() }
+            return gradients(of: loss(p), wrt: p)
+        }
+        let (plus, minus) = (grad(eps), grad(-eps))
+        for i in 0..<2 {
+            let numeric = (plus[i] - minus[i]) / (2 * eps)
+            #expect(isApproximatelyEqual(hv[i], numeric, absolute: 3e-3, relative: 3e-2), "Hv[\(i)] max diff \(maxAbsoluteDifference(hv[i], numeric))")
+        }
+    }
+
     @Test func layerTracksStatisticsOnlyInTraining() {
         var bn = BatchNorm(channels: 2)
         let x = Tensor.randomNormal([8, 2, 3, 3], mean: 3, key: RandomKey(seed: 72))

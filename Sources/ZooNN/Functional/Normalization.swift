@@ -28,22 +28,129 @@ public func batchNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean: 
     if training {
         let n = x.count / c
         precondition(n > 1, "batchNorm: training needs more than one value per channel, got input \(x.shape)")
-        let mean = x.mean(alongAxes: axes, keepingDimensions: true)
-        let centered = x - mean
-        let variance = (centered * centered).mean(alongAxes: axes, keepingDimensions: true)
-        normalized = centered / (variance + epsilon).sqrt()
-        let batchMean = mean.detached().reshaped([c])
-        let unbiased = variance.detached().reshaped([c]) * (Float(n) / Float(n - 1))
+        let fused = batchNormTraining(x, weight: weight, bias: bias, epsilon: epsilon)
+        let batchMean = Tensor(shape: [c], scalars: fused.mean)
+        let unbiased = Tensor(shape: [c], scalars: fused.variance) * (Float(n) / Float(n - 1))
         withoutGradients {
             newMean = runningMean * (1 - momentum) + batchMean * momentum
             newVariance = runningVariance * (1 - momentum) + unbiased * momentum
         }
+        return BatchNormOutput(output: fused.output, runningMean: newMean.detached(), runningVariance: newVariance.detached())
     } else {
         normalized = (x - runningMean.reshaped(broadcast)) / (runningVariance.reshaped(broadcast) + epsilon).sqrt()
     }
     if let w = weight { normalized = normalized * w.reshaped(broadcast) }
     if let b = bias { normalized = normalized + b.reshaped(broadcast) }
     return BatchNormOutput(output: normalized, runningMean: newMean.detached(), runningVariance: newVariance.detached())
+}
+
+/// Training-mode batch normalization as one op: a fused forward pass (per channel: mean, biased
+/// variance, then y = γ·x̂ + β) and a fused backward pass
+/// (dx = γ/σ · (g − mean(g) − x̂ · mean(g·x̂)), dγ = Σ g·x̂, dβ = Σ g), channels over Zoo's threads.
+/// When the backward pass must itself be differentiable, it is written with tensor ops instead.
+func batchNormTraining(_ x: Tensor, weight: Tensor?, bias: Tensor?, epsilon: Float) -> (output: Tensor, mean: [Float], variance: [Float]) {
+    let c = x.shape[1], rows = x.shape[0], p = x.count / max(1, rows * c), n = rows * p
+    var mean = [Float](repeating: 0, count: c), variance = [Float](repeating: 0, count: c)
+    var y = [Float](repeating: 0, count: x.count)
+    let gamma = weight?.scalars, beta = bias?.scalars
+    x.scalars.withUnsafeBufferPointer { px in
+        y.withUnsafeMutableBufferPointer { py in
+            mean.withUnsafeMutableBufferPointer { pm in
+                variance.withUnsafeMutableBufferPointer { pv in
+                    let (xs, ys, ms, vs) = (px.baseAddress!, py.baseAddress!, pm.baseAddress!, pv.baseAddress!)
+                    BLAS.parallelFor(c) { ch, _ in
+                        var sum = 0.0
+                        for r in 0..<rows {
+                            let base = xs + (r * c + ch) * p
+                            var s: Float = 0
+                            for j in 0..<p { s += base[j] }
+                            sum += Double(s)
+                        }
+                        let m = Float(sum / Double(n))
+                        var squares = 0.0
+                        for r in 0..<rows {
+                            let base = xs + (r * c + ch) * p
+                            var s: Float = 0
+                            for j in 0..<p { let d = base[j] - m; s += d * d }
+                            squares += Double(s)
+                        }
+                        let v = Float(squares / Double(n))
+                        ms[ch] = m
+                        vs[ch] = v
+                        let scale = (gamma?[ch] ?? 1) / (v + epsilon).squareRoot(), shift = beta?[ch] ?? 0
+                        for r in 0..<rows {
+                            let src = xs + (r * c + ch) * p, dst = ys + (r * c + ch) * p
+                            for j in 0..<p { dst[j] = (src[j] - m) * scale + shift }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let inputs = [x] + (weight.map { [$0] } ?? []) + (bias.map { [$0] } ?? [])
+    let (batchMean, batchVariance) = (mean, variance)
+    let output = Tensor.recorded("batchNorm", shape: x.shape, scalars: y, inputs: inputs) { g, needs in
+        let grads = GradientMode.isEnabled
+            ? batchNormBackwardOps(x, g, weight: weight, epsilon: epsilon)
+            : batchNormBackwardKernel(x, g, gamma: gamma, mean: batchMean, variance: batchVariance, epsilon: epsilon)
+        var out: [Tensor?] = [needs[0] ? grads.x : nil]
+        if weight != nil { out.append(needs[1] ? grads.weight : nil) }
+        if bias != nil { out.append(needs[out.count] ? grads.bias : nil) }
+        return out
+    }
+    return (output, mean, variance)
+}
+
+/// The fused backward pass of training-mode batch norm.
+private func batchNormBackwardKernel(_ x: Tensor, _ g: Tensor, gamma: [Float]?, mean: [Float], variance: [Float], epsilon: Float)
+    -> (x: Tensor, weight: Tensor, bias: Tensor)
+{
+    let c = x.shape[1], rows = x.shape[0], p = x.count / max(1, rows * c), n = Float(rows * p)
+    var dx = [Float](repeating: 0, count: x.count), dgamma = [Float](repeating: 0, count: c), dbeta = [Float](repeating: 0, count: c)
+    x.scalars.withUnsafeBufferPointer { px in
+        g.scalars.withUnsafeBufferPointer { pg in
+            dx.withUnsafeMutableBufferPointer { pdx in
+                dgamma.withUnsafeMutableBufferPointer { pdg in
+                    dbeta.withUnsafeMutableBufferPointer { pdb in
+                        let (xs, gs, dxs, dgs, dbs) = (px.baseAddress!, pg.baseAddress!, pdx.baseAddress!, pdg.baseAddress!, pdb.baseAddress!)
+                        BLAS.parallelFor(c) { ch, _ in
+                            let m = mean[ch], inv = 1 / (variance[ch] + epsilon).squareRoot()
+                            var sg = 0.0, sgx = 0.0
+                            for r in 0..<rows {
+                                let xr = xs + (r * c + ch) * p, gr = gs + (r * c + ch) * p
+                                var a: Float = 0, b: Float = 0
+                                for j in 0..<p { a += gr[j]; b += gr[j] * (xr[j] - m) }
+                                sg += Double(a)
+                                sgx += Double(b)
+                            }
+                            let sumG = Float(sg), sumGX = Float(sgx) * inv  // Σ g, Σ g·x̂
+                            dbs[ch] = sumG
+                            dgs[ch] = sumGX
+                            let k = (gamma?[ch] ?? 1) * inv, meanG = sumG / n, meanGX = sumGX / n
+                            for r in 0..<rows {
+                                let xr = xs + (r * c + ch) * p, gr = gs + (r * c + ch) * p, dr = dxs + (r * c + ch) * p
+                                for j in 0..<p { dr[j] = k * (gr[j] - meanG - (xr[j] - m) * inv * meanGX) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    return (Tensor(shape: x.shape, scalars: dx), Tensor(shape: [c], scalars: dgamma), Tensor(shape: [c], scalars: dbeta))
+}
+
+/// The backward pass of training-mode batch norm in differentiable ops (for gradients of gradients).
+private func batchNormBackwardOps(_ x: Tensor, _ g: Tensor, weight: Tensor?, epsilon: Float) -> (x: Tensor, weight: Tensor, bias: Tensor) {
+    let c = x.shape[1]
+    let broadcast = [1, c] + [Int](repeating: 1, count: x.rank - 2)
+    let axes = [0] + Array(2..<x.rank)
+    let centered = x - x.mean(alongAxes: axes, keepingDimensions: true)
+    let inv = 1 / ((centered * centered).mean(alongAxes: axes, keepingDimensions: true) + epsilon).sqrt()
+    let xhat = centered * inv
+    let scale = weight.map { $0.reshaped(broadcast) * inv } ?? inv
+    let dx = scale * (g - g.mean(alongAxes: axes, keepingDimensions: true) - xhat * (g * xhat).mean(alongAxes: axes, keepingDimensions: true))
+    return (dx, (g * xhat).sum(alongAxes: axes), g.sum(alongAxes: axes))
 }
 
 /// Layer normalization (Ba et al. 2016) over the last `normalizedAxes` axes, with optional
