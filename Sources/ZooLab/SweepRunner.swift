@@ -66,12 +66,14 @@ public final class SweepRunner: Sendable {
     public func run(total: Int, progress: @escaping @Sendable (SweepProgress) -> Void = { _ in }) -> SweepOutcome {
         BLAS.setThreadCount(workers == 1 ? 2 : 1)
         let started = Date()
+        let pending = (try? store.runs(status: [.pending, .running]).count) ?? 1
+        let share = max(1, min(populationSize, (pending + workers - 1) / workers))
         let group = DispatchGroup()
         for w in 0..<workers {
             group.enter()
             let thread = Thread { [self] in
                 BLAS.prepareCurrentThread()
-                self.work(worker: w, total: total, started: started, progress: progress)
+                self.work(worker: w, total: total, share: share, started: started, progress: progress)
                 group.leave()
             }
             thread.stackSize = 16 << 20
@@ -83,7 +85,7 @@ public final class SweepRunner: Sendable {
                             seconds: Date().timeIntervalSince(started))
     }
 
-    private func work(worker: Int, total: Int, started: Date, progress: @Sendable (SweepProgress) -> Void) {
+    private func work(worker: Int, total: Int, share: Int, started: Date, progress: @Sendable (SweepProgress) -> Void) {
         let owner = ClaimOwner(worker: worker)
         func report(_ message: String) {
             let done = (try? store.runs(status: [.done, .diverged]).count) ?? 0
@@ -93,9 +95,8 @@ public final class SweepRunner: Sendable {
         while !isStopping {
             let claimed: [RunRecord]
             do {
-                // Share the pending runs among the workers, at most `populationSize` per claim.
-                let pending = try store.runs(status: [.pending]).count
-                claimed = try store.claim(owner: owner, limit: max(1, min(populationSize, (pending + workers - 1) / workers)), lease: lease)
+                // An even share of what was pending at the start, at most `populationSize` per claim.
+                claimed = try store.claim(owner: owner, limit: share, lease: lease)
             } catch {
                 report("worker \(worker): cannot claim runs: \(error)")
                 return

@@ -16,7 +16,8 @@ public enum Reports {
             guard !values.isEmpty else { return "" }
             let mean = values.reduce(0, +) / Double(values.count)
             let sd = values.count > 1 ? (values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(values.count - 1)).squareRoot() : 0
-            return String(format: "%.2f ± %.2f", mean * 100, sd * 100)
+            // One seed has no spread to show.
+            return values.count > 1 ? String(format: "%.2f ± %.2f", mean * 100, sd * 100) : String(format: "%.2f", mean * 100)
         }
         let ordered = groups.sorted { a, b in
             let ma = a.value.compactMap { final[$0]?.values["test_accuracy"] }.reduce(0, +) / Double(max(a.value.count, 1))

@@ -95,11 +95,15 @@ struct Sweep: ParsableCommand {
                 let signals = installStopHandlers { runner.requestStop() }
                 let total = plan.runs.count
                 let quiet = self.quiet
+                // Member-epochs left: each pending run's epochs after its last recorded one.
+                let epochsOf = Dictionary(uniqueKeysWithValues: plan.runs.map { ($0.id, $0.config["epochs"]?.intValue ?? 1) })
+                let remaining = pending.reduce(0) { $0 + max(0, (epochsOf[$1.id] ?? 1) - $1.epochsDone) }
                 let outcome = runner.run(total: total) { p in
                     guard !quiet else { return }
-                    let eta = p.memberEpochsPerSecond > 0 ? "" : ""
-                    print(String(format: "[%d/%d runs · %.2f member-epochs/s · %@] %@", p.runsDone, p.runsTotal, p.memberEpochsPerSecond,
-                                 formatDuration(p.seconds), p.message) + eta)
+                    let left = max(0, remaining - p.memberEpochs)
+                    let eta = p.memberEpochsPerSecond > 0 ? formatDuration(Double(left) / p.memberEpochsPerSecond) : "?"
+                    print(String(format: "[%d/%d runs · %d/%d member-epochs · %.2f/s · %@ · ETA %@] %@", p.runsDone, p.runsTotal,
+                                 p.memberEpochs, remaining, p.memberEpochsPerSecond, formatDuration(p.seconds), eta, p.message))
                 }
                 _ = signals
                 print(String(format: "trained %d member-epochs in %@ (%.1f member-epochs/min); %d run(s) finished, %d failed",

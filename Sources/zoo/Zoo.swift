@@ -1,4 +1,5 @@
 import ArgumentParser
+@preconcurrency import Glibc
 import ZooTrain
 
 @main
@@ -12,6 +13,12 @@ struct Zoo: ParsableCommand {
             """,
         subcommands: [Train.self, Eval.self, Sweep.self, List.self, Show.self, Export.self, Models.self, Datasets.self]
     )
+
+    /// Progress lines reach a pipe or a log file as they are printed, not when the buffer fills.
+    static func main() {
+        setvbuf(stdout, nil, _IOLBF, 0)
+        main(nil)
+    }
 }
 
 /// `key=value` pairs from repeated options, with an error naming the option.
