@@ -104,6 +104,40 @@ struct SweepCLITests {
         #expect(Set(a.checkpoints.filter { $0.contains(" 6 ") }) == Set(b.checkpoints.filter { $0.contains(" 6 ") }))
     }
 
+    /// SIGTERM (a scheduler's preemption) mid-sweep: the process checkpoints, releases its
+    /// claims and exits 0; nothing is left claimed, every checkpoint is valid, and the same
+    /// command then finishes with the store an uninterrupted run gives.
+    @Test func sigtermCheckpointsReleasesAndExitsCleanly() throws {
+        let dir = Self.folder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let spec = try Self.write(Self.spec(seeds: [0, 1], epochs: 8), in: dir)
+        let reference = dir.appendingPathComponent("reference.sqlite").path
+        try #require(try CLITests.zoo(["sweep", "run", spec, "--store", reference]).status == 0)
+        let stopped = dir.appendingPathComponent("stopped.sqlite").path
+        let process = try Self.launch(["sweep", "run", spec, "--store", stopped])
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline {
+            if let s = try? SQLiteStore(path: URL(fileURLWithPath: stopped)), let n = try? s.metrics().count, n >= 2 { break }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        #expect(process.terminationReason == .exit && process.terminationStatus == 0)
+        let store = try SQLiteStore(path: URL(fileURLWithPath: stopped))
+        let runs = try store.runs()
+        #expect(runs.allSatisfy { $0.status == .pending || $0.status == .done }, "\(runs.map(\.status))")
+        #expect(runs.contains { $0.status == .pending }, "the sweep finished before SIGTERM; the test proves nothing")
+        // Every recorded epoch of a stopped run has its checkpoint (the spec checkpoints every epoch).
+        let checkpoints = try store.checkpoints()
+        for r in runs where r.status == .pending {
+            let last = checkpoints.filter { $0.runID == r.id }.map(\.epoch).max() ?? 0
+            #expect(try store.metrics(runs: [r.id]).map(\.epoch).max() ?? 0 == last)
+        }
+        try #require(try CLITests.zoo(["sweep", "run", spec, "--store", stopped]).status == 0)
+        let a = try Self.fingerprint(reference), b = try Self.fingerprint(stopped)
+        #expect(a.runs == b.runs && a.metrics == b.metrics)
+    }
+
     @Test func rerunTrainsNothingAndWideningTrainsOnlyTheNew() throws {
         let dir = Self.folder()
         defer { try? FileManager.default.removeItem(at: dir) }
