@@ -20,7 +20,7 @@ public struct PopulationTrainer: Sendable {
     public var members: [Trainer]
     /// Rows (members × batch size) one slice of the population stacks: slices run on separate
     /// threads, and a slice's activations stay in cache.
-    public var rowsPerPass = 256
+    public var rowsPerPass = 128
 
     /// - Precondition: the members agree on epochs, max steps, batch size and its schedule, and
     ///   label smoothing (``compatible(_:_:)``).
