@@ -6,6 +6,9 @@ package struct PoolingPlan: Sendable {
     let starts: [Int]
     let offsets: [Int32]
     let divisors: [Float]
+    /// Non-overlapping 2×2 windows with stride 2 and no padding (the common max pool), which the
+    /// kernels handle without the offset tables.
+    var isPairs = false
 
     var inputPlane: Int { inputHeight * inputWidth }
     var outputPlane: Int { outputHeight * outputWidth }
@@ -14,9 +17,11 @@ package struct PoolingPlan: Sendable {
     /// (zeros of the padding count, PyTorch's default `count_include_pad=True`).
     static func sliding(height h: Int, width w: Int, kernel: (Int, Int), stride: (Int, Int), padding: (Int, Int)) -> PoolingPlan {
         let oh = (h + 2 * padding.0 - kernel.0) / stride.0 + 1, ow = (w + 2 * padding.1 - kernel.1) / stride.1 + 1
-        return make(h, w, oh, ow, divisor: { _, _ in Float(kernel.0 * kernel.1) }) { oy, ox in
+        var plan = make(h, w, oh, ow, divisor: { _, _ in Float(kernel.0 * kernel.1) }) { oy, ox in
             (oy * stride.0 - padding.0, oy * stride.0 - padding.0 + kernel.0, ox * stride.1 - padding.1, ox * stride.1 - padding.1 + kernel.1)
         }
+        plan.isPairs = kernel == (2, 2) && stride == (2, 2) && padding == (0, 0)
+        return plan
     }
 
     /// Adaptive pooling to `oh × ow`: window i spans `⌊i·H/oh⌋ ..< ⌈(i+1)·H/oh⌉` (PyTorch's rule).
@@ -54,6 +59,7 @@ package struct PoolingPlan: Sendable {
 enum PoolingKernels {
     /// For every plane and window, the flat input index of the maximum (the first on ties).
     static func argmax(_ x: [Float], planes: Int, _ plan: PoolingPlan) -> [Int32] {
+        if plan.isPairs { return pairArgmax(x, planes: planes, plan) }
         var out = [Int32](repeating: 0, count: planes * plan.outputPlane)
         x.withUnsafeBufferPointer { px in
             plan.offsets.withUnsafeBufferPointer { off in
@@ -67,6 +73,40 @@ enum PoolingKernels {
                             bestValue = px[base + best]
                         }
                         out[p * plan.outputPlane + o] = Int32(base + best)
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// ``argmax(_:planes:_:)`` for 2×2 windows with stride 2: four comparisons in window order
+    /// (top-left, top-right, bottom-left, bottom-right), planes over Zoo's threads.
+    private static func pairArgmax(_ x: [Float], planes: Int, _ plan: PoolingPlan) -> [Int32] {
+        let (w, oh, ow) = (plan.inputWidth, plan.outputHeight, plan.outputWidth)
+        let inPlane = plan.inputPlane, outPlane = plan.outputPlane
+        var out = [Int32](repeating: 0, count: planes * outPlane)
+        x.withUnsafeBufferPointer { px in
+            out.withUnsafeMutableBufferPointer { po in
+                let (src, dst) = (px.baseAddress!, po.baseAddress!)
+                let blocks = min(planes, 64), perBlock = (planes + blocks - 1) / blocks
+                BLAS.parallelFor(blocks) { b, _ in
+                    for p in min(planes, b * perBlock) ..< min(planes, (b + 1) * perBlock) {
+                        let base = p &* inPlane
+                        var o = p &* outPlane
+                        for oy in 0..<oh {
+                            let row = base &+ 2 &* oy &* w
+                            for ox in 0..<ow {
+                                var best = row &+ 2 &* ox
+                                var value = src[best]
+                                if src[best &+ 1] > value { value = src[best &+ 1]; best = best &+ 1 }
+                                let down = row &+ 2 &* ox &+ w
+                                if src[down] > value { value = src[down]; best = down }
+                                if src[down &+ 1] > value { best = down &+ 1 }
+                                dst[o] = Int32(truncatingIfNeeded: best)
+                                o &+= 1
+                            }
+                        }
                     }
                 }
             }
