@@ -39,6 +39,29 @@ struct MatmulTests {
         #expect(r.passed, "\(r)")
     }
 
+    /// The transposing products equal products with materialized transposes, and pass finite
+    /// differences; a second-order product through them matches finite differences of gradients.
+    @Test func transposingProducts() {
+        let key = RandomKey(seed: 10)
+        let a = Tensor.randomNormal([5, 3], key: key.derived("a")), b = Tensor.randomNormal([4, 3], key: key.derived("b"))
+        let c = Tensor.randomNormal([5, 4], key: key.derived("c"))
+        #expect(isApproximatelyEqual(matmulTransposingB(a, b), matmul(a, b.transposed()), absolute: 1e-5))
+        #expect(isApproximatelyEqual(matmulTransposingA(a, c), matmul(a.transposed(), c), absolute: 1e-5))
+        #expect(checkGradients(of: { matmulTransposingB($0[0], $0[1]).tanh() }, at: [a, b]).passed)
+        #expect(checkGradients(of: { matmulTransposingA($0[0], $0[1]).tanh() }, at: [a, c]).passed)
+        // ∂/∂b of ‖∂L/∂a‖² with L = Σ tanh(a · bᵀ), against central differences in b.
+        func gradNormSquared(_ bb: Tensor) -> (Tensor, Tensor) {
+            let (ta, tb) = (a.requiringGradient(), bb.requiringGradient())
+            let ga = gradients(of: matmulTransposingB(ta, tb).tanh().sum(), wrt: [ta], createGraph: true)[0]
+            let q = (ga * ga).sum()
+            return (q, gradients(of: q, wrt: [tb])[0])
+        }
+        let analytic = gradNormSquared(b).1
+        let v = Tensor.randomNormal(b.shape, key: key.derived("v")), eps: Float = 1e-2
+        let numeric = (gradNormSquared(b + eps * v).0 - gradNormSquared(b - eps * v).0) / (2 * eps)
+        #expect(abs((analytic * v).sum().scalar - numeric.scalar) < 2e-2 * max(1, abs(numeric.scalar)))
+    }
+
     /// A product split over two threads equals the single-threaded one.
     @Test func threadCountIsSettableAndSplitsAgree() {
         let key = RandomKey(seed: 9)

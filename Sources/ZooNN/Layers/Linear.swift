@@ -37,9 +37,12 @@ public struct Linear: Module {
     public func callAsFunction(_ input: Tensor, context: ForwardContext) -> Tensor {
         precondition(input.rank >= 1 && input.shape[input.rank - 1] == inputSize,
                      "Linear: input \(input.shape) does not end in inputSize \(inputSize) (weight \(weight.shape))")
+        // Rows of a matrix: x · Wᵀ without a transposed copy, the bias in one pass.
+        if input.rank == 2 {
+            let y = matmulTransposingB(input, weight)
+            return bias.map { addingChannelBias(y, $0) } ?? y
+        }
         let y = matmul(input, weight.transposed())
-        guard let b = bias else { return y }
-        // Rows of a matrix: one fused pass; other ranks broadcast.
-        return y.rank == 2 ? addingChannelBias(y, b) : y + b
+        return bias.map { y + $0 } ?? y
     }
 }

@@ -19,8 +19,8 @@ public func matmul(_ a: Tensor, _ b: Tensor) -> Tensor {
         let outShape = Array(a.shape.dropLast()) + [n]
         let out = Kernels.gemm(a.scalars, b.scalars, m: rows, n: n, k: k, transposeA: false, transposeB: false)
         return Tensor.recorded("matmul", shape: outShape, scalars: out, inputs: [a, b]) { g, needs in
-            [needs[0] ? matmul(g, b.transposed()) : nil,
-             needs[1] ? matmul(a.reshaped([-1, k]).transposed(), g.reshaped([-1, n])) : nil]
+            [needs[0] ? matmulTransposingB(g.reshaped([-1, n]), b).reshaped(a.shape) : nil,
+             needs[1] ? matmulTransposingA(a.reshaped([-1, k]), g.reshaped([-1, n])) : nil]
         }
     }
     let batchA = Array(a.shape.dropLast(2)), batchB = Array(b.shape.dropLast(2))
@@ -43,6 +43,30 @@ public func matmul(_ a: Tensor, _ b: Tensor) -> Tensor {
     }
     return Tensor.recorded("batchedMatmul", shape: batchA + [m, n], scalars: out, inputs: [a, b]) { g, needs in
         [needs[0] ? matmul(g, b.transposed()) : nil, needs[1] ? matmul(a.transposed(), g) : nil]
+    }
+}
+
+/// a · bᵀ for `a: [m, k]`, `b: [n, k]` → `[m, n]`, without materializing the transpose: a
+/// linear layer's forward pass (`x · Wᵀ`) and the input gradient of ``matmul(_:_:)``.
+public func matmulTransposingB(_ a: Tensor, _ b: Tensor) -> Tensor {
+    precondition(a.rank == 2 && b.rank == 2 && a.shape[1] == b.shape[1],
+                 "matmulTransposingB: needs [m, k] and [n, k], got \(a.shape) and \(b.shape)")
+    let (m, k, n) = (a.shape[0], a.shape[1], b.shape[0])
+    let out = Kernels.gemm(a.scalars, b.scalars, m: m, n: n, k: k, transposeA: false, transposeB: true)
+    return Tensor.recorded("matmulTransposingB", shape: [m, n], scalars: out, inputs: [a, b]) { g, needs in
+        [needs[0] ? matmul(g, b) : nil, needs[1] ? matmulTransposingA(g, a) : nil]
+    }
+}
+
+/// aᵀ · b for `a: [k, m]`, `b: [k, n]` → `[m, n]`, without materializing the transpose: the
+/// weight gradient of a linear layer and of ``matmul(_:_:)``.
+public func matmulTransposingA(_ a: Tensor, _ b: Tensor) -> Tensor {
+    precondition(a.rank == 2 && b.rank == 2 && a.shape[0] == b.shape[0],
+                 "matmulTransposingA: needs [k, m] and [k, n], got \(a.shape) and \(b.shape)")
+    let (k, m, n) = (a.shape[0], a.shape[1], b.shape[1])
+    let out = Kernels.gemm(a.scalars, b.scalars, m: m, n: n, k: k, transposeA: true, transposeB: false)
+    return Tensor.recorded("matmulTransposingA", shape: [m, n], scalars: out, inputs: [a, b]) { g, needs in
+        [needs[0] ? matmulTransposingB(b, g) : nil, needs[1] ? matmul(a, g) : nil]
     }
 }
 
