@@ -37,7 +37,7 @@ let package = Package(
         /// Layers, activations, initializers, losses, the model catalog.
         .target(name: "ZooNN", dependencies: ["ZooTensor"], swiftSettings: kernelSettings),
         /// Optimizers as values and learning-rate / batch-size schedules.
-        .target(name: "ZooOptim", dependencies: ["ZooTensor"]),
+        .target(name: "ZooOptim", dependencies: ["ZooTensor"], swiftSettings: kernelSettings),
         /// File formats, data sets, modifiers, augmentation, seeded batching.
         .target(name: "ZooData", dependencies: ["ZooTensor", "CZlib"]),
         /// The training loop, events, checkpoints.

@@ -49,7 +49,14 @@ func fusedUpdate(parameters: NamedTensors, gradients: NamedTensors, state: Named
         let n = pv.count
         g.scalars.withUnsafeBufferPointer { pg in
             pv.withUnsafeMutableBufferPointer { pp in
-                if n > 0 { body(pp.baseAddress!, pg.baseAddress!, buffers.map { $0.baseAddress! }, n) }
+                guard n > 0 else { return }
+                // Elementwise, so large tensors split into chunks over Zoo's threads.
+                let chunk = 1 << 15, chunks = (n + chunk - 1) / chunk
+                let (p0, g0, s0) = (pp.baseAddress!, pg.baseAddress!, buffers.map { $0.baseAddress! })
+                BLAS.parallelFor(chunks) { c, _ in
+                    let start = c * chunk
+                    body(p0 + start, g0 + start, s0.map { $0 + start }, min(chunk, n - start))
+                }
             }
         }
         newParameters[name] = Tensor(shape: p.shape, scalars: pv)
