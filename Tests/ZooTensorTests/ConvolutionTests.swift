@@ -25,6 +25,9 @@ struct ConvolutionTests {
         Case(name: "pointwise 1×1", input: [3, 4, 4, 5], weight: [5, 4, 1, 1]),
         Case(name: "5×5 like zoo-cnn", input: [2, 1, 12, 12], weight: [8, 1, 5, 5]),
         Case(name: "batch split into chunks", input: [7, 3, 40, 40], weight: [4, 3, 5, 5], padding: (2, 1)),
+        // Direct kernels (stride 1, no padding, output rows of 8k columns):
+        Case(name: "direct, a partial block of output channels", input: [3, 3, 10, 12], weight: [11, 3, 3, 5]),
+        Case(name: "direct, groups 2, two vectors per row", input: [2, 4, 9, 18], weight: [6, 2, 2, 3], groups: 2),
     ]
 
     /// The definition, as loops: y[n,o,i,j] = Σ_{c,a,b} x[n, g·C/g + c, i·s − p + a·d, j·s − p + b·d] · w[o, c, a, b].
@@ -148,7 +151,7 @@ struct ConvolutionTests {
 
     /// A stacked population: member m's outputs and gradients are those of conv2d on its own
     /// samples with its own weights, on one and on two threads.
-    @Test("stacked members equal separate convolutions", arguments: [cases[0], cases[2], cases[5], cases[9]])
+    @Test("stacked members equal separate convolutions", arguments: [cases[0], cases[2], cases[5], cases[9], cases[10], cases[11]])
     func stackedMembersEqualSeparateConvolutions(c: Case) {
         let key = RandomKey(seed: 35), members = 3
         let xs = (0..<members).map { Tensor.randomNormal(c.input, key: key.derived("x\($0)")) }

@@ -188,6 +188,7 @@ enum ConvolutionKernels {
 
     /// y = conv(x, w) without bias.
     static func forward(_ x: [Float], _ w: [Float], _ g: ConvGeometry) -> [Float] {
+        if g.batch > 0 && DirectConvolution.applies(g) { return DirectConvolution.forward(x, w, g) }
         var y = [Float](repeating: 0, count: g.outputShape.elementCount)
         guard g.positions > 0 && g.batch > 0 else { return y }
         let plan = Plan(g), k = g.patchSize, og = plan.og
@@ -246,6 +247,7 @@ enum ConvolutionKernels {
     /// goes to its own slot, and the slots are added in chunk order: the result does not depend on
     /// the thread count nor on how many members are stacked.
     static func weightGradient(_ x: [Float], _ dy: [Float], _ g: ConvGeometry) -> [Float] {
+        if g.batch > 0 && DirectConvolution.applies(g) { return DirectConvolution.weightGradient(x, dy, g) }
         var dw = [Float](repeating: 0, count: g.weightShape.elementCount)
         guard g.positions > 0 && g.batch > 0 else { return dw }
         let plan = Plan(g), k = g.patchSize, og = plan.og, p = g.positions
