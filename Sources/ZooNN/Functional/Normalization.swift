@@ -60,20 +60,10 @@ func batchNormTraining(_ x: Tensor, weight: Tensor?, bias: Tensor?, epsilon: Flo
                     let (xs, ys, ms, vs) = (px.baseAddress!, py.baseAddress!, pm.baseAddress!, pv.baseAddress!)
                     BLAS.parallelFor(c) { ch, _ in
                         var sum = 0.0
-                        for r in 0..<rows {
-                            let base = xs + (r * c + ch) * p
-                            var s: Float = 0
-                            for j in 0..<p { s += base[j] }
-                            sum += Double(s)
-                        }
+                        for r in 0..<rows { sum += Double(Reduce.sum(xs + (r * c + ch) * p, p)) }
                         let m = Float(sum / Double(n))
                         var squares = 0.0
-                        for r in 0..<rows {
-                            let base = xs + (r * c + ch) * p
-                            var s: Float = 0
-                            for j in 0..<p { let d = base[j] - m; s += d * d }
-                            squares += Double(s)
-                        }
+                        for r in 0..<rows { squares += Double(Reduce.centeredSquares(xs + (r * c + ch) * p, shift: m, p)) }
                         let v = Float(squares / Double(n))
                         ms[ch] = m
                         vs[ch] = v
@@ -118,10 +108,8 @@ private func batchNormBackwardKernel(_ x: Tensor, _ g: Tensor, gamma: [Float]?, 
                             var sg = 0.0, sgx = 0.0
                             for r in 0..<rows {
                                 let xr = xs + (r * c + ch) * p, gr = gs + (r * c + ch) * p
-                                var a: Float = 0, b: Float = 0
-                                for j in 0..<p { a += gr[j]; b += gr[j] * (xr[j] - m) }
-                                sg += Double(a)
-                                sgx += Double(b)
+                                sg += Double(Reduce.sum(gr, p))
+                                sgx += Double(Reduce.centeredDot(gr, xr, shift: m, p))  // Σ g·(x − m)
                             }
                             let sumG = Float(sg), sumGX = Float(sgx) * inv  // Σ g, Σ g·x̂
                             dbs[ch] = sumG

@@ -73,3 +73,72 @@ enum FastMath {
         }
     }
 }
+
+/// Float reductions with eight running partial sums (a plain `+=` loop is one dependent add per
+/// element: the compiler may not reorder float additions, so it cannot vectorize it).
+package enum Reduce {
+    /// Σ p[0 ..< n].
+    @inline(__always)
+    package static func sum(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
+        var acc = SIMD8<Float>()
+        var i = 0
+        let raw = UnsafeRawPointer(p)
+        while i &+ 8 <= n {
+            acc += raw.loadUnaligned(fromByteOffset: i &* 4, as: SIMD8<Float>.self)
+            i &+= 8
+        }
+        var s = acc.sum()
+        while i < n { s += p[i]; i &+= 1 }
+        return s
+    }
+
+    /// Σ a[i] · b[i] over `0 ..< n`.
+    @inline(__always)
+    package static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+        var acc = SIMD8<Float>()
+        var i = 0
+        let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b)
+        while i &+ 8 <= n {
+            acc.addProduct(ra.loadUnaligned(fromByteOffset: i &* 4, as: SIMD8<Float>.self),
+                           rb.loadUnaligned(fromByteOffset: i &* 4, as: SIMD8<Float>.self))
+            i &+= 8
+        }
+        var s = acc.sum()
+        while i < n { s += a[i] * b[i]; i &+= 1 }
+        return s
+    }
+
+    /// Σ a[i] · (b[i] − shift) over `0 ..< n` (a centered dot product, without cancellation).
+    @inline(__always)
+    package static func centeredDot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, shift: Float, _ n: Int) -> Float {
+        var acc = SIMD8<Float>()
+        let m = SIMD8<Float>(repeating: shift)
+        var i = 0
+        let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b)
+        while i &+ 8 <= n {
+            acc.addProduct(ra.loadUnaligned(fromByteOffset: i &* 4, as: SIMD8<Float>.self),
+                           rb.loadUnaligned(fromByteOffset: i &* 4, as: SIMD8<Float>.self) - m)
+            i &+= 8
+        }
+        var s = acc.sum()
+        while i < n { s += a[i] * (b[i] - shift); i &+= 1 }
+        return s
+    }
+
+    /// Σ (a[i] − shift)² over `0 ..< n`.
+    @inline(__always)
+    package static func centeredSquares(_ a: UnsafePointer<Float>, shift: Float, _ n: Int) -> Float {
+        var acc = SIMD8<Float>()
+        let m = SIMD8<Float>(repeating: shift)
+        var i = 0
+        let ra = UnsafeRawPointer(a)
+        while i &+ 8 <= n {
+            let d = ra.loadUnaligned(fromByteOffset: i &* 4, as: SIMD8<Float>.self) - m
+            acc.addProduct(d, d)
+            i &+= 8
+        }
+        var s = acc.sum()
+        while i < n { let d = a[i] - shift; s += d * d; i &+= 1 }
+        return s
+    }
+}

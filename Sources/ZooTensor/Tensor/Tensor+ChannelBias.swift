@@ -37,10 +37,7 @@ func channelSums(_ x: Tensor, like bias: Tensor) -> Tensor {
         for row in 0..<m * n {
             let member = row / n
             for ch in 0..<c {
-                let base = (row * c + ch) * p
-                var acc: Float = 0
-                for j in 0..<p { acc += px[base + j] }
-                s[member * c + ch] += acc
+                s[member * c + ch] += Reduce.sum(px.baseAddress! + (row * c + ch) * p, p)
             }
         }
     }
