@@ -23,7 +23,7 @@ struct ZooBench: ParsableCommand {
     @Option(help: "Untimed warm-up steps of a configuration, before the timed ones.")
     var warmup = 3
 
-    @Option(help: "OpenBLAS threads.")
+    @Option(help: "Compute threads (Zoo's own; OpenBLAS runs single-threaded inside them).")
     var threads = 2
 
     @Flag(help: "Print a configuration's result as one JSON line.")

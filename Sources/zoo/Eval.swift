@@ -21,7 +21,7 @@ struct Eval: ParsableCommand {
     var dataOptions: [String] = []
     @Option(name: .customLong("data-dir"), help: "Folder holding Fashion-MNIST.") var dataDirectory: String?
     @Option(help: "Which split to evaluate.") var split: Split = .test
-    @Option(help: "BLAS threads.") var threads: Int = 2
+    @Option(help: "Compute threads (convolutions, matrix products and updates are split over them).") var threads: Int = 2
 
     enum Split: String, ExpressibleByArgument, CaseIterable { case train, validation, test }
 

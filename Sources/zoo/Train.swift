@@ -88,7 +88,7 @@ struct Train: ParsableCommand {
     @Option(help: "Output folder.") var out: String = "runs/latest"
     @Option(name: .customLong("save-every"), help: "Write OUT/epoch-N.safetensors every N epochs (0: only final).") var saveEvery: Int = 0
     @Option(help: "Continue from this checkpoint (its config must match).") var resume: String?
-    @Option(help: "BLAS threads.") var threads: Int = 2
+    @Option(help: "Compute threads (convolutions, matrix products and updates are split over them).") var threads: Int = 2
     @Option(help: "Progress display.") var progress: ProgressStyle = .auto
 
     func trainingConfig() throws -> TrainingConfig {
