@@ -12,7 +12,7 @@ struct ModelTable {
     var models: [String]
 
     func run() throws {
-        print("batch \(batch), \(repeats) repeats (median, min), BLAS threads \(threads)")
+        print("batch \(batch), \(repeats) repeats (median, min), threads \(threads)")
         print("model      params     forward ms         fwd+bwd ms         fwd+bwd samples/s")
         for name in models { try printRow(name) }
     }
