@@ -58,7 +58,7 @@ func batchNormTraining(_ x: Tensor, weight: Tensor?, bias: Tensor?, epsilon: Flo
             mean.withUnsafeMutableBufferPointer { pm in
                 variance.withUnsafeMutableBufferPointer { pv in
                     let (xs, ys, ms, vs) = (px.baseAddress!, py.baseAddress!, pm.baseAddress!, pv.baseAddress!)
-                    BLAS.parallelFor(c) { ch, _ in
+                    BLAS.parallelFor(c, work: 3 * x.count) { ch, _ in
                         var sum = 0.0
                         for r in 0..<rows { sum += Double(Reduce.sum(xs + (r * c + ch) * p, p)) }
                         let m = Float(sum / Double(n))
@@ -103,7 +103,7 @@ private func batchNormBackwardKernel(_ x: Tensor, _ g: Tensor, gamma: [Float]?, 
                 dgamma.withUnsafeMutableBufferPointer { pdg in
                     dbeta.withUnsafeMutableBufferPointer { pdb in
                         let (xs, gs, dxs, dgs, dbs) = (px.baseAddress!, pg.baseAddress!, pdx.baseAddress!, pdg.baseAddress!, pdb.baseAddress!)
-                        BLAS.parallelFor(c) { ch, _ in
+                        BLAS.parallelFor(c, work: 3 * x.count) { ch, _ in
                             let m = mean[ch], inv = 1 / (variance[ch] + epsilon).squareRoot()
                             var sg = 0.0, sgx = 0.0
                             for r in 0..<rows {

@@ -46,8 +46,11 @@ public enum BLAS {
     /// Runs `body(i)` for every `i` in `0..<count`, spread round-robin over ``threadCount``
     /// threads; `body` also receives the index of the thread (`0..<min(threadCount, count)`),
     /// for per-thread scratch space.
-    public static func parallelFor(_ count: Int, _ body: (_ item: Int, _ thread: Int) -> Void) {
-        let t = min(threadCount, count)
+    ///
+    /// `work` estimates the whole job in scalar operations: below ``minimumParallelWork``, waking
+    /// another thread costs more than it saves, and the items run on the calling thread.
+    public static func parallelFor(_ count: Int, work: Int = .max, _ body: (_ item: Int, _ thread: Int) -> Void) {
+        let t = work < minimumParallelWork ? 1 : min(threadCount, count)
         if t <= 1 {
             zoo_flush_denormals()
             for i in 0..<count { body(i, 0) }
@@ -62,8 +65,12 @@ public enum BLAS {
         }
     }
 
-    /// How many threads ``parallelFor(_:_:)`` uses for `count` items.
+    /// How many threads ``parallelFor(_:work:_:)`` uses for `count` items.
     static func threadsFor(_ count: Int) -> Int { max(1, min(threadCount, count)) }
+
+    /// Jobs smaller than this many scalar operations run on one thread (a thread wake-up costs
+    /// several microseconds).
+    public static let minimumParallelWork = 1 << 16
 
     /// C = alpha · op(A) · op(B) + beta · C, all row-major; op(A) is m×k, op(B) k×n. Large
     /// products are split by rows (or columns) of C over ``threadCount`` threads.
@@ -113,7 +120,7 @@ public enum BLAS {
     }
 }
 
-/// A value handed to the threads of ``BLAS/parallelFor(_:_:)``, whose items touch disjoint memory.
+/// A value handed to the threads of ``BLAS/parallelFor(_:work:_:)``, whose items touch disjoint memory.
 private struct UncheckedSendable<T>: @unchecked Sendable {
     let value: T
     init(_ value: T) { self.value = value }

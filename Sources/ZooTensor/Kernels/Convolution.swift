@@ -198,7 +198,7 @@ enum ConvolutionKernels {
                 y.withUnsafeMutableBufferPointer { py in
                     let workspace = UnsafeMutablePointer<Float>.allocate(capacity: BLAS.threadsFor(plan.items) * scratch * (k + og))
                     defer { workspace.deallocate() }
-                    BLAS.parallelFor(plan.items) { i, thread in
+                    BLAS.parallelFor(plan.items, work: plan.items * plan.chunk * k * og * g.positions) { i, thread in
                         let (m, group, first, count) = plan.item(i)
                         let col = workspace + thread * scratch * (k + og), out = col + scratch * k
                         unfold(px.baseAddress!, plan, member: m, group: group, first: first, count: count, into: col)
@@ -224,7 +224,7 @@ enum ConvolutionKernels {
                 dx.withUnsafeMutableBufferPointer { pdx in
                     let workspace = UnsafeMutablePointer<Float>.allocate(capacity: BLAS.threadsFor(plan.items) * scratch * (k + og))
                     defer { workspace.deallocate() }
-                    BLAS.parallelFor(plan.items) { i, thread in
+                    BLAS.parallelFor(plan.items, work: plan.items * plan.chunk * k * og * g.positions) { i, thread in
                         let (m, group, first, count) = plan.item(i)
                         let col = workspace + thread * scratch * (k + og), block = col + scratch * k
                         transfer(UnsafeMutablePointer(mutating: pdy.baseAddress!), block, plan, member: m, group: group, first: first, count: count, toBlock: true)
@@ -258,7 +258,7 @@ enum ConvolutionKernels {
                 slots.withUnsafeMutableBufferPointer { ps in
                     let workspace = UnsafeMutablePointer<Float>.allocate(capacity: threads * scratch * (k + og))
                     defer { workspace.deallocate() }
-                    BLAS.parallelFor(plan.items) { i, thread in
+                    BLAS.parallelFor(plan.items, work: plan.items * plan.chunk * k * og * g.positions) { i, thread in
                         let (m, group, first, count) = plan.item(i)
                         let col = workspace + thread * scratch * (k + og), block = col + scratch * k
                         unfold(px.baseAddress!, plan, member: m, group: group, first: first, count: count, into: col)

@@ -44,7 +44,7 @@ enum DirectConvolution {
         x.withUnsafeBufferPointer { px in
             y.withUnsafeMutableBufferPointer { py in
                 let (xs, ys) = (px.baseAddress!, py.baseAddress!)
-                BLAS.parallelFor(items) { i, _ in
+                BLAS.parallelFor(items, work: py.count * taps) { i, _ in
                     let n = i % g.batch, mg = i / g.batch, member = mg / g.groups, group = mg % g.groups
                     let sample = member * g.batch + n
                     let input = xs + (sample * g.inChannels + group * (g.inChannels / g.groups)) * g.height * g.width
@@ -107,7 +107,7 @@ enum DirectConvolution {
             dy.withUnsafeBufferPointer { pdy in
                 dw.withUnsafeMutableBufferPointer { pdw in
                     let (xs, dys, dws) = (UnsafeRawPointer(px.baseAddress!), UnsafeRawPointer(pdy.baseAddress!), pdw.baseAddress!)
-                    BLAS.parallelFor(g.members * g.groups * blocks * taps) { i, _ in
+                    BLAS.parallelFor(g.members * g.groups * blocks * taps, work: dy.count * taps) { i, _ in
                         let t = i % taps, b = (i / taps) % blocks, mg = i / (taps * blocks)
                         let member = mg / g.groups, group = mg % g.groups
                         let c = t / (kh * kw), ki = (t / kw) % kh, kj = t % kw

@@ -90,7 +90,7 @@ enum PoolingKernels {
             out.withUnsafeMutableBufferPointer { po in
                 let (src, dst) = (px.baseAddress!, po.baseAddress!)
                 let blocks = min(planes, 64), perBlock = (planes + blocks - 1) / blocks
-                BLAS.parallelFor(blocks) { b, _ in
+                BLAS.parallelFor(blocks, work: planes * inPlane) { b, _ in
                     for p in min(planes, b * perBlock) ..< min(planes, (b + 1) * perBlock) {
                         let base = p &* inPlane
                         var o = p &* outPlane

@@ -33,7 +33,7 @@ public func matmul(_ a: Tensor, _ b: Tensor) -> Tensor {
     a.scalars.withUnsafeBufferPointer { pa in
         b.scalars.withUnsafeBufferPointer { pb in
             out.withUnsafeMutableBufferPointer { po in
-                BLAS.parallelFor(batch) { i, _ in
+                BLAS.parallelFor(batch, work: batch * m * n * k) { i, _ in
                     BLAS.serialGemm(transposeA: false, transposeB: false, m: m, n: n, k: k,
                                     pa.baseAddress! + i * m * k, lda: k, pb.baseAddress! + i * k * n, ldb: n,
                                     po.baseAddress! + i * m * n, ldc: n)
