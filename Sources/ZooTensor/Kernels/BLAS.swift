@@ -43,9 +43,9 @@ public enum BLAS {
         return try $threadOverride.withValue(n, operation: body)
     }
 
-    /// Runs `body(i)` for every `i` in `0..<count`, spread round-robin over ``threadCount``
-    /// threads; `body` also receives the index of the thread (`0..<min(threadCount, count)`),
-    /// for per-thread scratch space.
+    /// Runs `body(i)` for every `i` in `0..<count` on up to ``threadCount`` threads of the
+    /// engine's pool (which thread runs which item varies); `body` also receives the index of the
+    /// thread (`0..<min(threadCount, count)`), for per-thread scratch space.
     ///
     /// `work` estimates the whole job in scalar operations: below ``minimumParallelWork``, waking
     /// another thread costs more than it saves, and the items run on the calling thread.
@@ -56,13 +56,10 @@ public enum BLAS {
             for i in 0..<count { body(i, 0) }
             return
         }
-        withoutActuallyEscaping(body) { body in
-            let shared = UncheckedSendable(body)
-            DispatchQueue.concurrentPerform(iterations: t) { thread in
-                zoo_flush_denormals()
-                for i in stride(from: thread, to: count, by: t) { shared.value(i, thread) }
-            }
-        }
+        if ThreadPool.shared.run(count, threads: t, body) { return }
+        // The pool is busy (another caller's job, or this is a job inside a job): run here.
+        zoo_flush_denormals()
+        for i in 0..<count { body(i, 0) }
     }
 
     /// How many threads ``parallelFor(_:work:_:)`` uses for `count` items.
@@ -118,10 +115,4 @@ public enum BLAS {
         cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
-}
-
-/// A value handed to the threads of ``BLAS/parallelFor(_:work:_:)``, whose items touch disjoint memory.
-private struct UncheckedSendable<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
 }
