@@ -57,8 +57,9 @@ package struct PoolingPlan: Sendable {
 }
 
 enum PoolingKernels {
-    /// For every plane and window, the flat input index of the maximum (the first on ties).
-    static func argmax(_ x: [Float], planes: Int, _ plan: PoolingPlan) -> [Int32] {
+    /// For every plane and window, the flat input index of the maximum (the first on ties), and
+    /// the maximum.
+    static func argmax(_ x: [Float], planes: Int, _ plan: PoolingPlan) -> (indices: [Int32], values: [Float]) {
         if plan.isPairs { return pairArgmax(x, planes: planes, plan) }
         var out = [Int32](repeating: 0, count: planes * plan.outputPlane)
         x.withUnsafeBufferPointer { px in
@@ -77,41 +78,46 @@ enum PoolingKernels {
                 }
             }
         }
-        return out
+        let values = x.withUnsafeBufferPointer { px in out.map { px[Int($0)] } }
+        return (out, values)
     }
 
     /// ``argmax(_:planes:_:)`` for 2×2 windows with stride 2: four comparisons in window order
     /// (top-left, top-right, bottom-left, bottom-right), planes over Zoo's threads.
-    private static func pairArgmax(_ x: [Float], planes: Int, _ plan: PoolingPlan) -> [Int32] {
+    private static func pairArgmax(_ x: [Float], planes: Int, _ plan: PoolingPlan) -> (indices: [Int32], values: [Float]) {
         let (w, oh, ow) = (plan.inputWidth, plan.outputHeight, plan.outputWidth)
         let inPlane = plan.inputPlane, outPlane = plan.outputPlane
-        var out = [Int32](repeating: 0, count: planes * outPlane)
+        var indices = [Int32](repeating: 0, count: planes * outPlane)
+        var maxima = [Float](repeating: 0, count: planes * outPlane)
         x.withUnsafeBufferPointer { px in
-            out.withUnsafeMutableBufferPointer { po in
-                let (src, dst) = (px.baseAddress!, po.baseAddress!)
-                let blocks = min(planes, 64), perBlock = (planes + blocks - 1) / blocks
-                BLAS.parallelFor(blocks, work: planes * inPlane) { b, _ in
-                    for p in min(planes, b * perBlock) ..< min(planes, (b + 1) * perBlock) {
-                        let base = p &* inPlane
-                        var o = p &* outPlane
-                        for oy in 0..<oh {
-                            let row = base &+ 2 &* oy &* w
-                            for ox in 0..<ow {
-                                var best = row &+ 2 &* ox
-                                var value = src[best]
-                                if src[best &+ 1] > value { value = src[best &+ 1]; best = best &+ 1 }
-                                let down = row &+ 2 &* ox &+ w
-                                if src[down] > value { value = src[down]; best = down }
-                                if src[down &+ 1] > value { best = down &+ 1 }
-                                dst[o] = Int32(truncatingIfNeeded: best)
-                                o &+= 1
+            indices.withUnsafeMutableBufferPointer { pi in
+                maxima.withUnsafeMutableBufferPointer { pm in
+                    let (src, index, top) = (px.baseAddress!, pi.baseAddress!, pm.baseAddress!)
+                    let blocks = min(planes, 64), perBlock = (planes + blocks - 1) / blocks
+                    BLAS.parallelFor(blocks, work: planes * inPlane) { b, _ in
+                        for p in min(planes, b * perBlock) ..< min(planes, (b + 1) * perBlock) {
+                            let base = p &* inPlane
+                            var o = p &* outPlane
+                            for oy in 0..<oh {
+                                let row = base &+ 2 &* oy &* w
+                                for ox in 0..<ow {
+                                    var best = row &+ 2 &* ox
+                                    var value = src[best]
+                                    if src[best &+ 1] > value { value = src[best &+ 1]; best = best &+ 1 }
+                                    let down = row &+ 2 &* ox &+ w
+                                    if src[down] > value { value = src[down]; best = down }
+                                    if src[down &+ 1] > value { value = src[down &+ 1]; best = down &+ 1 }
+                                    index[o] = Int32(truncatingIfNeeded: best)
+                                    top[o] = value
+                                    o &+= 1
+                                }
                             }
                         }
                     }
                 }
             }
         }
-        return out
+        return (indices, maxima)
     }
 
     /// The average over each window.

@@ -75,8 +75,11 @@ private func adaptivePlan(_ x: Tensor, _ o: (Int, Int), op: String) -> PoolingPl
 }
 
 private func maxPool(_ x: Tensor, _ plan: PoolingPlan) -> Tensor {
-    let indices = PoolingKernels.argmax(x.scalars, planes: x.shape[0] * x.shape[1], plan)
-    return gatherFlat(x, indices, shape: [x.shape[0], x.shape[1], plan.outputHeight, plan.outputWidth])
+    let (indices, values) = PoolingKernels.argmax(x.scalars, planes: x.shape[0] * x.shape[1], plan)
+    // The gather of the maxima, whose values the kernel already has.
+    return Tensor.recorded("gather", shape: [x.shape[0], x.shape[1], plan.outputHeight, plan.outputWidth], scalars: values, inputs: [x]) { g, _ in
+        [scatterAddFlat(g, indices, shape: x.shape)]
+    }
 }
 
 private func averagePool(_ x: Tensor, _ plan: PoolingPlan) -> Tensor {
