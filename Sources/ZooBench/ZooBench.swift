@@ -4,6 +4,12 @@ import ZooTensor
 
 @main
 struct ZooBench: ParsableCommand {
+    /// OpenBLAS's own threads must not start (see ``BLAS/restartWithoutOpenBLASThreads()``).
+    static func main() {
+        BLAS.restartWithoutOpenBLASThreads()
+        main(nil)
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "zoo-bench",
         abstract: "Release-build timings of Zoo: a table of catalog models, or one benchmark configuration.",

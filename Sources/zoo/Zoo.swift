@@ -1,5 +1,6 @@
 import ArgumentParser
 @preconcurrency import Glibc
+import ZooTensor
 import ZooTrain
 
 @main
@@ -16,6 +17,7 @@ struct Zoo: ParsableCommand {
 
     /// Progress lines reach a pipe or a log file as they are printed, not when the buffer fills.
     static func main() {
+        BLAS.restartWithoutOpenBLASThreads()
         setvbuf(stdout, nil, _IOLBF, 0)
         main(nil)
     }

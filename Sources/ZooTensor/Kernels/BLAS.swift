@@ -1,4 +1,5 @@
 import CZooBLAS
+import Foundation
 import Dispatch
 import Synchronization
 
@@ -24,6 +25,17 @@ public enum BLAS {
         _ = configureOpenBLAS
         threads.store(n, ordering: .relaxed)
         prepareCurrentThread()
+    }
+
+    /// OpenBLAS starts its own worker threads when it is loaded, before any code of Zoo runs,
+    /// unless `OPENBLAS_NUM_THREADS` is set; idle, they still compete with Zoo's threads (a
+    /// batch-32 zoo-cnn step measured 1.5× slower with them). A command-line tool calls this
+    /// first thing: when the variable is unset, it sets it to 1 and re-executes the process
+    /// (same arguments), so that OpenBLAS never starts them. If re-executing fails, it returns.
+    public static func restartWithoutOpenBLASThreads() {
+        guard getenv("OPENBLAS_NUM_THREADS") == nil else { return }
+        setenv("OPENBLAS_NUM_THREADS", "1", 1)
+        execv("/proc/self/exe", CommandLine.unsafeArgv)
     }
 
     /// Makes the calling thread flush subnormal floats to zero (FTZ and DAZ): tiny gradients
