@@ -85,35 +85,53 @@ enum ConvolutionKernels {
             }
             return
         }
-        var row = 0
-        for c in 0..<cg {
-            let plane = x + (c0 &+ c) &* h &* w
-            for ki in 0..<kh {
-                for kj in 0..<kw {
-                    let dst = col + row &* rowStride
-                    let xOffset = kj &* dw &- pw
-                    // Output columns whose input column lies inside the image: [lo, hi).
-                    let lo = xOffset >= 0 ? 0 : min(ow, (-xOffset &+ sw &- 1) / sw)
-                    let hi = max(lo, min(ow, (w &- 1 &- xOffset) >= 0 ? (w &- 1 &- xOffset) / sw &+ 1 : 0))
-                    for oy in 0..<oh {
-                        let y = oy &* sh &- ph &+ ki &* dh
-                        let out = dst + oy &* ow
-                        if y < 0 || y >= h {
-                            for ox in 0..<ow { out[ox] = 0 }
-                            continue
+        columnBounds(g) { bounds in
+            var row = 0
+            for c in 0..<cg {
+                let plane = x + (c0 &+ c) &* h &* w
+                for ki in 0..<kh {
+                    for kj in 0..<kw {
+                        let dst = col + row &* rowStride
+                        let xOffset = kj &* dw &- pw
+                        let lo = bounds[2 &* kj], hi = bounds[2 &* kj &+ 1]
+                        for oy in 0..<oh {
+                            let y = oy &* sh &- ph &+ ki &* dh
+                            let out = dst + oy &* ow
+                            if y < 0 || y >= h {
+                                for ox in 0..<ow { out[ox] = 0 }
+                                continue
+                            }
+                            let src = plane + (y &* w &+ xOffset)
+                            for ox in 0..<lo { out[ox] = 0 }
+                            if sw == 1 {
+                                for ox in lo..<hi { out[ox] = src[ox] }
+                            } else {
+                                for ox in lo..<hi { out[ox] = src[ox &* sw] }
+                            }
+                            for ox in hi..<ow { out[ox] = 0 }
                         }
-                        let src = plane + (y &* w &+ xOffset)
-                        for ox in 0..<lo { out[ox] = 0 }
-                        if sw == 1 {
-                            for ox in lo..<hi { out[ox] = src[ox] }
-                        } else {
-                            for ox in lo..<hi { out[ox] = src[ox &* sw] }
-                        }
-                        for ox in hi..<ow { out[ox] = 0 }
+                        row &+= 1
                     }
-                    row &+= 1
                 }
             }
+        }
+    }
+
+    /// For each kernel column kj, the output columns `[lo, hi)` whose input column lies inside
+    /// the image, as `bounds[2·kj]`, `bounds[2·kj + 1]` (computed once per call: the divisions
+    /// per row were a large part of im2col for 1-D convolutions).
+    @inline(__always)
+    static func columnBounds(_ g: ConvGeometry, _ body: (UnsafeMutablePointer<Int>) -> Void) {
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: 2 * g.kernelWidth) { buffer in
+            let b = buffer.baseAddress!
+            let (w, ow, sw) = (g.width, g.outWidth, g.strideW)
+            for kj in 0..<g.kernelWidth {
+                let xOffset = kj * g.dilationW - g.padW
+                let lo = xOffset >= 0 ? 0 : min(ow, (-xOffset + sw - 1) / sw)
+                b[2 * kj] = lo
+                b[2 * kj + 1] = max(lo, min(ow, (w - 1 - xOffset) >= 0 ? (w - 1 - xOffset) / sw + 1 : 0))
+            }
+            body(b)
         }
     }
 
@@ -142,23 +160,24 @@ enum ConvolutionKernels {
             }
             return
         }
-        var row = 0
-        for c in 0..<cg {
-            let plane = x + (c0 &+ c) &* h &* w
-            for ki in 0..<kh {
-                for kj in 0..<kw {
-                    let src = col + row &* rowStride
-                    let xOffset = kj &* dw &- pw
-                    let lo = xOffset >= 0 ? 0 : min(ow, (-xOffset &+ sw &- 1) / sw)
-                    let hi = max(lo, min(ow, (w &- 1 &- xOffset) >= 0 ? (w &- 1 &- xOffset) / sw &+ 1 : 0))
-                    for oy in 0..<oh {
-                        let y = oy &* sh &- ph &+ ki &* dh
-                        if y < 0 || y >= h { continue }
-                        let dst = plane + (y &* w &+ xOffset)
-                        let input = src + oy &* ow
-                        for ox in lo..<hi { dst[ox &* sw] += input[ox] }
+        columnBounds(g) { bounds in
+            var row = 0
+            for c in 0..<cg {
+                let plane = x + (c0 &+ c) &* h &* w
+                for ki in 0..<kh {
+                    for kj in 0..<kw {
+                        let src = col + row &* rowStride
+                        let xOffset = kj &* dw &- pw
+                        let lo = bounds[2 &* kj], hi = bounds[2 &* kj &+ 1]
+                        for oy in 0..<oh {
+                            let y = oy &* sh &- ph &+ ki &* dh
+                            if y < 0 || y >= h { continue }
+                            let dst = plane + (y &* w &+ xOffset)
+                            let input = src + oy &* ow
+                            for ox in lo..<hi { dst[ox &* sw] += input[ox] }
+                        }
+                        row &+= 1
                     }
-                    row &+= 1
                 }
             }
         }
