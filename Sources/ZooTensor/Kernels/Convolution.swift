@@ -86,6 +86,25 @@ enum ConvolutionKernels {
             return
         }
         columnBounds(g) { bounds in
+            if h == 1 && kh == 1 && ph == 0 {
+                // 1-D: each row of col is one (strided) run of the input with zeros at the ends.
+                var dst = col
+                for c in 0..<cg {
+                    let line = x + (c0 &+ c) &* w
+                    for kj in 0..<kw {
+                        let lo = bounds[2 &* kj], hi = bounds[2 &* kj &+ 1], first = lo &* sw &+ kj &* dw &- pw
+                        for ox in 0..<lo { dst[ox] = 0 }
+                        var src = line + first
+                        for ox in lo..<hi {
+                            dst[ox] = src.pointee
+                            src += sw
+                        }
+                        for ox in hi..<ow { dst[ox] = 0 }
+                        dst += rowStride
+                    }
+                }
+                return
+            }
             var row = 0
             for c in 0..<cg {
                 let plane = x + (c0 &+ c) &* h &* w
@@ -161,6 +180,22 @@ enum ConvolutionKernels {
             return
         }
         columnBounds(g) { bounds in
+            if h == 1 && kh == 1 && ph == 0 {
+                var src = col
+                for c in 0..<cg {
+                    let line = x + (c0 &+ c) &* w
+                    for kj in 0..<kw {
+                        let lo = bounds[2 &* kj], hi = bounds[2 &* kj &+ 1]
+                        var dst = line + (lo &* sw &+ kj &* dw &- pw)
+                        for ox in lo..<hi {
+                            dst.pointee += src[ox]
+                            dst += sw
+                        }
+                        src += rowStride
+                    }
+                }
+                return
+            }
             var row = 0
             for c in 0..<cg {
                 let plane = x + (c0 &+ c) &* h &* w
