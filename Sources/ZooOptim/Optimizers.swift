@@ -31,14 +31,21 @@ public struct SGD: Optimizer {
         let first = (state["step"]?.scalar ?? 0) == 0
         let (mu, tau, wd, nesterov) = (momentum, dampening, weightDecay, nesterov)
         return fusedUpdate(parameters: parameters, gradients: gradients, state: state, slots: momentum == 0 ? [] : ["momentum"]) { p, g, s, n in
-            for i in 0..<n {
-                var d = g[i] + wd * p[i]
-                if mu != 0 {
-                    let b = first ? d : mu * s[0][i] + (1 - tau) * d
-                    s[0][i] = b
-                    d = nesterov ? d + mu * b : b
-                }
-                p[i] -= lr * d
+            // One branch-free loop per case, so that each vectorizes.
+            guard mu != 0 else {
+                for i in 0..<n { p[i] -= lr * (g[i] + wd * p[i]) }
+                return
+            }
+            let buffer = s[0]
+            switch (first, nesterov) {
+            case (true, false):
+                for i in 0..<n { let d = g[i] + wd * p[i]; buffer[i] = d; p[i] -= lr * d }
+            case (true, true):
+                for i in 0..<n { let d = g[i] + wd * p[i]; buffer[i] = d; p[i] -= lr * (d + mu * d) }
+            case (false, false):
+                for i in 0..<n { let d = g[i] + wd * p[i]; let b = mu * buffer[i] + (1 - tau) * d; buffer[i] = b; p[i] -= lr * b }
+            case (false, true):
+                for i in 0..<n { let d = g[i] + wd * p[i]; let b = mu * buffer[i] + (1 - tau) * d; buffer[i] = b; p[i] -= lr * (d + mu * b) }
             }
         }
     }
