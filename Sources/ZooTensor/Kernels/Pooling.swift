@@ -101,14 +101,15 @@ enum PoolingKernels {
                             for oy in 0..<oh {
                                 let row = base &+ 2 &* oy &* w
                                 for ox in 0..<ow {
-                                    var best = row &+ 2 &* ox
-                                    var value = src[best]
-                                    if src[best &+ 1] > value { value = src[best &+ 1]; best = best &+ 1 }
-                                    let down = row &+ 2 &* ox &+ w
-                                    if src[down] > value { value = src[down]; best = down }
-                                    if src[down &+ 1] > value { value = src[down &+ 1]; best = down &+ 1 }
-                                    index[o] = Int32(truncatingIfNeeded: best)
-                                    top[o] = value
+                                    // Selects, not branches: on real activations the comparisons
+                                    // are unpredictable, and mispredictions dominated this loop.
+                                    let up = row &+ 2 &* ox, down = up &+ w
+                                    let (a, b, c, d) = (src[up], src[up &+ 1], src[down], src[down &+ 1])
+                                    let top1 = b > a ? b : a, i1 = b > a ? up &+ 1 : up
+                                    let top2 = d > c ? d : c, i2 = d > c ? down &+ 1 : down
+                                    let last = top2 > top1
+                                    index[o] = Int32(truncatingIfNeeded: last ? i2 : i1)
+                                    top[o] = last ? top2 : top1
                                     o &+= 1
                                 }
                             }
