@@ -77,6 +77,7 @@ public struct PopulationTrainer: Sendable {
                      "PopulationTrainer.run: members must resume from the same epoch and step")
         let shared = members[0].config
         var epoch = startEpoch, step = startStep
+        var stacks: [[Int]: Population] = [:]
         func running() -> [Int] { all.indices.filter { all[$0].status == nil } }
         func finish(_ k: Int, _ status: TrainingStatus) { all[k].status = status }
 
@@ -112,6 +113,11 @@ public struct PopulationTrainer: Sendable {
                 // thread each; a slice is small enough that its activations stay in cache.
                 let perSlice = max(1, rowsPerPass / max(1, batchSize))
                 let slices = stride(from: 0, to: members.count, by: perSlice).map { Array(members[$0 ..< min(members.count, $0 + perSlice)]) }
+                // A slice's structure is built once and reused while its members stay the same.
+                for slice in slices where stacks[slice] == nil {
+                    stacks[slice] = try Population(slice.map { Self.module(models[$0], all[$0].parameters) })
+                }
+                let populations = slices.map { stacks[$0]! }
                 var results = [StepResult?](repeating: nil, count: all.count)
                 let snapshot = all, currentStep = step
                 try results.withUnsafeMutableBufferPointer { out in
@@ -122,7 +128,7 @@ public struct PopulationTrainer: Sendable {
                             do {
                                 let slice = slices[s]
                                 let batches = slice.map { loaders[loaderOf[$0]!].batch(b) }
-                                let stepped = try self.step(slice.map { snapshot[$0] }, models: slice.map { models[$0] }, batches: batches, step: currentStep)
+                                let stepped = try self.step(slice.map { snapshot[$0] }, population: populations[s], batches: batches, step: currentStep)
                                 for (k, r) in zip(slice, stepped) { target.buffer[k] = r }
                             } catch { failure.withLock { $0 = $0 ?? error } }
                         }
@@ -199,8 +205,9 @@ public struct PopulationTrainer: Sendable {
     }
 
     /// One step of a slice of members: stacked forward and backward, then each member's own update.
-    private func step(_ slice: [Member], models: [any Module], batches: [Batch], step: Int) throws -> [StepResult] {
-        var population = try Population(zip(models, slice).map { Self.module($0, $1.parameters) })
+    private func step(_ slice: [Member], population stack: Population, batches: [Batch], step: Int) throws -> [StepResult] {
+        var population = stack
+        population.parameters = Population.stack(slice.map(\.parameters))
         let inputs = Tensor.concatenated(batches.map(\.inputs)), labels = batches.flatMap(\.labels)
         let tracked = trainableStacked(population.parameters).requiringGradient()
         var merged = population.parameters
