@@ -4,9 +4,9 @@ import ZooTensor
 
 @main
 struct ZooBench: ParsableCommand {
-    /// OpenBLAS's own threads must not start (see ``BLAS/restartWithoutOpenBLASThreads()``).
+    /// OpenBLAS's settings come from the environment (see ``BLAS/restartWithEngineSettings()``).
     static func main() {
-        BLAS.restartWithoutOpenBLASThreads()
+        BLAS.restartWithEngineSettings()
         main(nil)
     }
 

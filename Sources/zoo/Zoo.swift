@@ -17,7 +17,7 @@ struct Zoo: ParsableCommand {
 
     /// Progress lines reach a pipe or a log file as they are printed, not when the buffer fills.
     static func main() {
-        BLAS.restartWithoutOpenBLASThreads()
+        BLAS.restartWithEngineSettings()
         setvbuf(stdout, nil, _IOLBF, 0)
         main(nil)
     }

@@ -27,15 +27,36 @@ public enum BLAS {
         prepareCurrentThread()
     }
 
-    /// OpenBLAS starts its own worker threads when it is loaded, before any code of Zoo runs,
-    /// unless `OPENBLAS_NUM_THREADS` is set; idle, they still compete with Zoo's threads (a
-    /// batch-32 zoo-cnn step measured 1.5× slower with them). A command-line tool calls this
-    /// first thing: when the variable is unset, it sets it to 1 and re-executes the process
-    /// (same arguments), so that OpenBLAS never starts them. If re-executing fails, it returns.
-    public static func restartWithoutOpenBLASThreads() {
-        guard getenv("OPENBLAS_NUM_THREADS") == nil else { return }
-        setenv("OPENBLAS_NUM_THREADS", "1", 1)
-        execv("/proc/self/exe", CommandLine.unsafeArgv)
+    /// OpenBLAS reads its settings from the environment when it is loaded, before any code of Zoo
+    /// runs. A command-line tool calls this first thing; when a setting is missing it sets it
+    /// and re-executes the process (same arguments), once:
+    /// - `OPENBLAS_NUM_THREADS=1`: otherwise OpenBLAS starts its own worker threads, which stay
+    ///   idle (Zoo owns its threads) but still slowed a batch-32 zoo-cnn step 1.5×;
+    /// - `OPENBLAS_CORETYPE=SkylakeX` when the CPU has AVX-512 (F, CD, BW, DQ, VL): Debian's
+    ///   OpenBLAS 0.3.21 does not know AMD Zen 4 and falls back to its AVX2 kernels, at half the
+    ///   GEMM rate.
+    /// If re-executing fails, it returns and the process goes on as it is.
+    public static func restartWithEngineSettings() {
+        var changed = false
+        if getenv("OPENBLAS_NUM_THREADS") == nil {
+            setenv("OPENBLAS_NUM_THREADS", "1", 1)
+            changed = true
+        }
+        if getenv("OPENBLAS_CORETYPE") == nil && cpuHasAVX512() {
+            setenv("OPENBLAS_CORETYPE", "SkylakeX", 1)
+            changed = true
+        }
+        if changed { execv("/proc/self/exe", CommandLine.unsafeArgv) }
+    }
+
+    /// Whether /proc/cpuinfo lists the AVX-512 subsets OpenBLAS's SkylakeX kernels use.
+    static func cpuHasAVX512() -> Bool {
+        // /proc files report size 0: read to the end rather than by size.
+        guard let data = FileHandle(forReadingAtPath: "/proc/cpuinfo")?.readDataToEndOfFile(),
+              let flags = String(decoding: data, as: UTF8.self).split(separator: "\n").first(where: { $0.hasPrefix("flags") })
+        else { return false }
+        let set = Set(flags.split(separator: " ").map(String.init))
+        return ["avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"].allSatisfy(set.contains)
     }
 
     /// Makes the calling thread flush subnormal floats to zero (FTZ and DAZ): tiny gradients
