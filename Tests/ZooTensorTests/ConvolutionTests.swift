@@ -89,6 +89,17 @@ struct ConvolutionTests {
         #expect(isApproximatelyEqual(grads[1], dw, absolute: 1e-4), "\(c.name) dw: \(maxAbsoluteDifference(grads[1], dw))")
     }
 
+    /// With a bias, the result is the convolution plus the bias (the direct kernels start from it).
+    @Test("bias adds per channel", arguments: cases)
+    func biasAddsPerChannel(c: Case) {
+        let key = RandomKey(seed: 38)
+        let x = Tensor.randomNormal(c.input, key: key.derived("x")), w = Tensor.randomNormal(c.weight, key: key.derived("w"))
+        let b = Tensor.randomNormal([c.weight[0]], key: key.derived("b"))
+        let with = conv2d(x, weight: w, bias: b, stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups)
+        let without = conv2d(x, weight: w, stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups)
+        #expect(isApproximatelyEqual(with, without + b.reshaped([1, c.weight[0], 1, 1]), absolute: 1e-5), "\(c.name)")
+    }
+
     @Test("finite differences", arguments: cases)
     func finiteDifferences(c: Case) {
         let key = RandomKey(seed: 32)

@@ -26,7 +26,8 @@ enum DirectConvolution {
     }
 
     /// y = conv(x, w) without bias; samples (per member and group) over Zoo's threads.
-    static func forward(_ x: [Float], _ w: [Float], _ g: ConvGeometry) -> [Float] {
+    /// With `bias` (`[M·O]`, member-major), the accumulators start from it: conv + bias in one pass.
+    static func forward(_ x: [Float], _ w: [Float], _ g: ConvGeometry, bias: [Float]? = nil) -> [Float] {
         var y = [Float](repeating: 0, count: g.outputShape.elementCount)
         let og = g.outChannels / g.groups, blocks = (og + 7) / 8, taps = g.patchSize
         let items = g.members * g.groups * g.batch
@@ -50,7 +51,14 @@ enum DirectConvolution {
                     let input = xs + (sample * g.inChannels + group * (g.inChannels / g.groups)) * g.height * g.width
                     for b in 0..<blocks {
                         let output = ys + (sample * g.outChannels + group * og + b * 8) * g.outHeight * g.outWidth
-                        tile(input, packed + (mg * blocks + b) * taps * 8, g, channels: min(8, og - b * 8), into: output)
+                        let channels = min(8, og - b * 8)
+                        var start = (V(), V(), V(), V(), V(), V(), V(), V())
+                        if let bias {
+                            let o0 = member * g.outChannels + group * og + b * 8
+                            func at(_ i: Int) -> V { i < channels ? V(repeating: bias[o0 + i]) : V() }
+                            start = (at(0), at(1), at(2), at(3), at(4), at(5), at(6), at(7))
+                        }
+                        tile(input, packed + (mg * blocks + b) * taps * 8, g, channels: channels, start: start, into: output)
                     }
                 }
             }
@@ -61,7 +69,7 @@ enum DirectConvolution {
     /// One sample, one block of up to 8 output channels: every output row in 8-column vectors.
     @inline(__always)
     private static func tile(_ x: UnsafePointer<Float>, _ pk: UnsafePointer<Float>, _ g: ConvGeometry, channels: Int,
-                             into y: UnsafeMutablePointer<Float>) {
+                             start: (V, V, V, V, V, V, V, V), into y: UnsafeMutablePointer<Float>) {
         let (h, w, oh, ow, kh, kw) = (g.height, g.width, g.outHeight, g.outWidth, g.kernelHeight, g.kernelWidth)
         let cg = g.inChannels / g.groups, plane = oh &* ow
         let raw = UnsafeRawPointer(x)
@@ -71,7 +79,7 @@ enum DirectConvolution {
             var ox = 0
             while ox < ow {
                 if ox &+ 8 > ow { ox = ow &- 8 }
-                var a0 = V(), a1 = V(), a2 = V(), a3 = V(), a4 = V(), a5 = V(), a6 = V(), a7 = V()
+                var (a0, a1, a2, a3, a4, a5, a6, a7) = start
                 var t = 0
                 for c in 0..<cg {
                     for ki in 0..<kh {

@@ -16,12 +16,10 @@
 public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0),
                    dilation: (Int, Int) = (1, 1), groups: Int = 1) -> Tensor {
     let g = convGeometry(input.shape, weight.shape, stride: stride, padding: padding, dilation: dilation, groups: groups, op: "conv2d")
-    var y = convolution(input, weight, g)
     if let b = bias {
         precondition(b.shape == [g.outChannels], "conv2d: bias \(b.shape) does not match \(g.outChannels) output channels (weight \(weight.shape))")
-        y = addingChannelBias(y, b)
     }
-    return y
+    return convolution(input, weight, bias: bias, g)
 }
 
 /// 1-D convolution, PyTorch's `conv1d`: input `[N, C, L]`, weight `[O, C / groups, k]`, bias `[O]`.
@@ -56,13 +54,11 @@ public func stackedConv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, 
     var g = convGeometry(x, Array(weight.shape.dropFirst()), stride: stride, padding: padding, dilation: dilation, groups: groups, op: "stackedConv2d")
     g.members = members
     let w = members == 1 ? weight.reshaped(g.weightShape) : weight
-    var y = convolution(input, w, g)
     if let b = bias {
         precondition(b.shape == [members, g.outChannels],
                      "stackedConv2d: bias \(b.shape) does not match [\(members), \(g.outChannels)] (weight \(weight.shape))")
-        y = addingChannelBias(y, b)
     }
-    return y
+    return convolution(input, w, bias: bias, g)
 }
 
 /// Validates the shapes and options of a 2-D convolution, naming the op and shapes on failure.
@@ -81,6 +77,19 @@ func convGeometry(_ x: [Int], _ w: [Int], stride: (Int, Int), padding: (Int, Int
     precondition(g.height + 2 * g.padH >= g.dilationH * (g.kernelHeight - 1) + 1 && g.width + 2 * g.padW >= g.dilationW * (g.kernelWidth - 1) + 1,
                  "\(op): kernel \(w[2])×\(w[3]) with dilation \(dilation) does not fit input \(x) padded by \(padding)")
     return g
+}
+
+/// conv(x, w) + bias. Where the direct kernels apply, one op that starts its accumulators from
+/// the bias (its gradient is the channel sums of the output gradient); otherwise a convolution
+/// followed by ``addingChannelBias(_:_:)``.
+func convolution(_ x: Tensor, _ w: Tensor, bias: Tensor?, _ g: ConvGeometry) -> Tensor {
+    guard let b = bias else { return convolution(x, w, g) }
+    guard g.batch > 0 && DirectConvolution.applies(g) else { return addingChannelBias(convolution(x, w, g), b) }
+    let y = DirectConvolution.forward(x.scalars, w.scalars, g, bias: b.scalars)
+    return Tensor.recorded("conv2dBias", shape: g.outputShape, scalars: y, inputs: [x, w, b]) { gy, needs in
+        [needs[0] ? convolutionInputGradient(gy, w, g) : nil, needs[1] ? convolutionWeightGradient(x, gy, g) : nil,
+         needs[2] ? channelSums(gy, like: b) : nil]
+    }
 }
 
 /// conv(x, w) without bias, on the tape.
