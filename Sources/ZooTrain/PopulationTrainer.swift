@@ -164,7 +164,7 @@ public struct PopulationTrainer: Sendable {
             for (slot, k) in survivors.enumerated() {
                 var m = all[k]
                 m.state.epoch = epoch
-                m.state.model = Self.module(models[k], m.parameters).state
+                m.state.model = m.parameters
                 let train = evaluation.train?[slot] ?? (m.seen == 0 ? SplitMetrics(loss: .nan, accuracy: .nan)
                     : SplitMetrics(loss: Float(m.lossSum / Double(m.seen)), accuracy: Float(m.correct) / Float(m.seen)))
                 let validation = evaluation.validation?[slot], test = evaluation.test?[slot]
@@ -209,7 +209,7 @@ public struct PopulationTrainer: Sendable {
         var population = stack
         population.parameters = Population.stack(slice.map(\.parameters))
         let inputs = Tensor.concatenated(batches.map(\.inputs)), labels = batches.flatMap(\.labels)
-        let tracked = trainableStacked(population.parameters).requiringGradient()
+        let tracked = members[0].trainable(population.parameters).requiringGradient()
         var merged = population.parameters
         for (name, t) in tracked { merged[name] = t }
         population.parameters = merged
@@ -236,17 +236,10 @@ public struct PopulationTrainer: Sendable {
         }
     }
 
-    /// The stacked parameters that train (frozen patterns removed).
-    private func trainableStacked(_ stacked: NamedTensors) -> NamedTensors {
-        members[0].frozen.isEmpty ? stacked : stacked.filter { name in !members[0].frozen.contains { globMatches($0, name) } }
-    }
-
+    /// `model` carrying `parameters` (stackable models have no buffers: parameters are the state).
     private static func module(_ model: any Module, _ parameters: NamedTensors) -> any Module {
         var m = model
-        var p = parameters
-        // A state dict (parameters and buffers) or just parameters.
-        if p.names.count != m.parameters.names.count { p = NamedTensors(m.parameters.names.map { ($0, parameters[$0]!) }) }
-        m.parameters = p
+        m.parameters = parameters
         return m
     }
 

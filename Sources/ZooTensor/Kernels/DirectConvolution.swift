@@ -8,7 +8,7 @@ enum DirectConvolution {
     typealias V = SIMD8<Float>
 
     /// Whether these kernels apply to `g` (otherwise im2col + GEMM does): output rows of a
-    /// multiple of 8 columns (with a ragged end, overlapping vectors measured slower than GEMM).
+    /// multiple of 8 columns (for a ragged end, overlapping vectors were tried: slower than GEMM).
     static func applies(_ g: ConvGeometry) -> Bool {
         g.strideH == 1 && g.strideW == 1 && g.padH == 0 && g.padW == 0 && g.dilationH == 1 && g.dilationW == 1
             && g.outWidth >= 8 && g.outWidth % 8 == 0
@@ -74,11 +74,9 @@ enum DirectConvolution {
         let cg = g.inChannels / g.groups, plane = oh &* ow
         let raw = UnsafeRawPointer(x)
         for oy in 0..<oh {
-            // Vectors at 0, 8, 16, …, and a last one ending at OW (overlapping the one before when
-            // 8 does not divide OW: those columns are computed twice, identically).
+            // Vectors at 0, 8, 16, … (``applies(_:)``: 8 divides OW).
             var ox = 0
             while ox < ow {
-                if ox &+ 8 > ow { ox = ow &- 8 }
                 var (a0, a1, a2, a3, a4, a5, a6, a7) = start
                 var t = 0
                 for c in 0..<cg {

@@ -12,7 +12,8 @@
 ///   - bias: `[O]`, optional.
 /// - Returns: `[N, O, OH, OW]`, `OH = ⌊(H + 2·padding.0 − dilation.0·(kh − 1) − 1) / stride.0⌋ + 1`.
 /// - Complexity: im2col per sample and group, then one OpenBLAS GEMM of
-///   `(O/g) × (C/g·kh·kw) × (OH·OW)`; 1×1 stride-1 convolutions skip im2col.
+///   `(O/g) × (C/g·kh·kw) × (chunk·OH·OW)` per chunk of samples; unpadded stride-1
+///   convolutions with rows of 8k outputs use direct kernels instead (`DirectConvolution`).
 public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0),
                    dilation: (Int, Int) = (1, 1), groups: Int = 1) -> Tensor {
     let g = convGeometry(input.shape, weight.shape, stride: stride, padding: padding, dilation: dilation, groups: groups, op: "conv2d")
