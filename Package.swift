@@ -33,7 +33,7 @@ let package = Package(
         // MARK: - Public API
 
         /// Tensors, kernels, counter-based random numbers, the autodiff tape, NamedTensors, safetensors.
-        .target(name: "ZooTensor", dependencies: ["CZooBLAS"], swiftSettings: kernelSettings),
+        .target(name: "ZooTensor", dependencies: ["CZooBLAS", "CZooKernels"], swiftSettings: kernelSettings),
         /// Layers, activations, initializers, losses, the model catalog.
         .target(name: "ZooNN", dependencies: ["ZooTensor"], swiftSettings: kernelSettings),
         /// Optimizers as values and learning-rate / batch-size schedules.
@@ -60,6 +60,10 @@ let package = Package(
 
         // MARK: - Implementation details
 
+        /// AVX-512 kernels in C (each function compiled for AVX-512, chosen at run time): Swift cannot
+        /// compile one function for a wider instruction set than the rest of the program.
+        /// Optimized in debug builds too, so the debug test suite stays fast.
+        .target(name: "CZooKernels", cSettings: [.unsafeFlags(["-O2"])]),
         /// Module map over Debian's OpenBLAS `cblas.h` (package libopenblas-dev).
         .systemLibrary(name: "CZooBLAS", providers: [.apt(["libopenblas-dev"])]),
         /// Module map over Debian's `zlib.h` (package zlib1g-dev), for .gz and .npz files.
@@ -74,7 +78,7 @@ let package = Package(
 
         /// Finite-difference gradient checks, naive reference kernels, approximate equality.
         .target(name: "ZooTestSupport", dependencies: ["ZooTensor"]),
-        .testTarget(name: "ZooTensorTests", dependencies: ["ZooTensor", "ZooTestSupport"]),
+        .testTarget(name: "ZooTensorTests", dependencies: ["ZooTensor", "CZooKernels", "ZooTestSupport"]),
         .testTarget(name: "ZooNNTests", dependencies: ["ZooNN", "ZooTestSupport"]),
         .testTarget(name: "ZooOptimTests", dependencies: ["ZooOptim", "ZooTestSupport"]),
         .testTarget(name: "ZooDataTests", dependencies: ["ZooData", "ZooTestSupport"]),

@@ -22,26 +22,21 @@ public func batchNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean: 
     precondition(weight.map { $0.shape == [c] } ?? true && bias.map { $0.shape == [c] } ?? true,
                  "batchNorm: weight \(weight?.shape ?? []) / bias \(bias?.shape ?? []) do not match the \(c) channels of \(x.shape)")
     let broadcast = [1, c] + [Int](repeating: 1, count: x.rank - 2)
-    let axes = [0] + Array(2..<x.rank)
-    var normalized: Tensor
-    var newMean = runningMean, newVariance = runningVariance
     if training {
         let n = x.count / c
         precondition(n > 1, "batchNorm: training needs more than one value per channel, got input \(x.shape)")
         let fused = batchNormTraining(x, weight: weight, bias: bias, epsilon: epsilon)
         let batchMean = Tensor(shape: [c], scalars: fused.mean)
         let unbiased = Tensor(shape: [c], scalars: fused.variance) * (Float(n) / Float(n - 1))
-        withoutGradients {
-            newMean = runningMean * (1 - momentum) + batchMean * momentum
-            newVariance = runningVariance * (1 - momentum) + unbiased * momentum
+        let (newMean, newVariance) = withoutGradients {
+            (runningMean * (1 - momentum) + batchMean * momentum, runningVariance * (1 - momentum) + unbiased * momentum)
         }
         return BatchNormOutput(output: fused.output, runningMean: newMean.detached(), runningVariance: newVariance.detached())
-    } else {
-        normalized = (x - runningMean.reshaped(broadcast)) / (runningVariance.reshaped(broadcast) + epsilon).sqrt()
     }
+    var normalized = (x - runningMean.reshaped(broadcast)) / (runningVariance.reshaped(broadcast) + epsilon).sqrt()
     if let w = weight { normalized = normalized * w.reshaped(broadcast) }
     if let b = bias { normalized = normalized + b.reshaped(broadcast) }
-    return BatchNormOutput(output: normalized, runningMean: newMean.detached(), runningVariance: newVariance.detached())
+    return BatchNormOutput(output: normalized, runningMean: runningMean.detached(), runningVariance: runningVariance.detached())
 }
 
 /// Training-mode batch normalization as one op: a fused forward pass (per channel: mean, biased

@@ -1,4 +1,5 @@
 import CZooBLAS
+import CZooKernels
 import Foundation
 import Dispatch
 import Synchronization
@@ -132,6 +133,14 @@ public enum BLAS {
         }
     }
 
+    /// Whether matrix products use Zoo's own AVX-512 GEMM (`CZooKernels`) instead of OpenBLAS:
+    /// when the processor has AVX-512, unless `ZOO_KERNELS=baseline` asks for the portable path
+    /// (to compare them, or to rule the kernels out).
+    package static let useAVX512: Bool = {
+        if let setting = getenv("ZOO_KERNELS").map({ String(cString: $0) }), setting == "baseline" { return false }
+        return zoo_cpu_has_avx512()
+    }()
+
     /// ``gemm`` on the calling thread only.
     @inline(__always)
     static func serialGemm(
@@ -143,6 +152,10 @@ public enum BLAS {
         _ = configureOpenBLAS
         if k == 0 {
             if beta == 0 { for i in 0..<m { for j in 0..<n { c[i * ldc + j] = 0 } } }
+            return
+        }
+        if useAVX512 {
+            zoo_sgemm_avx512(transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
             return
         }
         cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,

@@ -1,0 +1,12 @@
+// Run-time processor check, compiled for the baseline instruction set.
+#include "zoo_kernels.h"
+
+bool zoo_cpu_has_avx512(void) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
+        && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+#else
+    return false;
+#endif
+}

@@ -1,0 +1,122 @@
+import CZooKernels
+import Testing
+import ZooTensor
+
+/// Zoo's AVX-512 GEMM (`CZooKernels`) against a double-precision triple loop, on shapes that hit
+/// every edge of its blocking (partial register tiles, several depth / row / column blocks),
+/// transposes, leading dimensions wider than the matrix, alpha and beta.
+@Suite("AVX-512 GEMM kernel", .enabled(if: zoo_cpu_has_avx512(), "the processor has no AVX-512"))
+struct GemmKernelTests {
+    struct Product: CustomStringConvertible {
+        var m, n, k: Int
+        var transA = false, transB = false
+        var alpha: Float = 1, beta: Float = 0
+        var description: String { "\(m)×\(n)×\(k) transA \(transA) transB \(transB) α \(alpha) β \(beta)" }
+    }
+
+    /// Deterministic values in [-1, 1).
+    static func values(_ count: Int, seed: UInt64) -> [Float] {
+        var state = seed &* 0x9E37_79B9_7F4A_7C15 | 1
+        return (0..<count).map { _ in
+            state ^= state << 13; state ^= state >> 7; state ^= state << 17
+            return Float(state >> 40) / Float(1 << 23) - 1
+        }
+    }
+
+    /// C after the kernel, and the reference with its error bound, for `p` (leading dimensions padded by 3).
+    static func run(_ p: Product, split: (rows: Int, columns: Int)? = nil) -> (c: [Float], reference: [Double], bound: [Double]) {
+        let (rowsA, colsA) = p.transA ? (p.k, p.m) : (p.m, p.k)
+        let (rowsB, colsB) = p.transB ? (p.n, p.k) : (p.k, p.n)
+        let (lda, ldb, ldc) = (colsA + 3, colsB + 3, p.n + 3)
+        let a = values(rowsA * lda, seed: 1), b = values(rowsB * ldb, seed: 2)
+        let start = values(p.m * ldc, seed: 3)
+        // With β = 0 the kernel must not read C: NaN there must not leak into the result.
+        var c = p.beta == 0 ? [Float](repeating: .nan, count: p.m * ldc) : start
+        var reference = [Double](repeating: 0, count: p.m * ldc), bound = reference
+        for i in 0..<p.m {
+            for j in 0..<p.n {
+                var s = 0.0, magnitude = 0.0
+                for q in 0..<p.k {
+                    let x = Double(p.transA ? a[q * lda + i] : a[i * lda + q]), y = Double(p.transB ? b[j * ldb + q] : b[q * ldb + j])
+                    s += x * y
+                    magnitude += abs(x * y)
+                }
+                let old = p.beta == 0 ? 0 : Double(start[i * ldc + j])
+                reference[i * ldc + j] = Double(p.alpha) * s + Double(p.beta) * old
+                bound[i * ldc + j] = 1e-6 * Double(p.k + 2) * (abs(Double(p.alpha)) * magnitude + abs(Double(p.beta) * old)) + 1e-30
+            }
+        }
+        a.withUnsafeBufferPointer { pa in
+            b.withUnsafeBufferPointer { pb in
+                c.withUnsafeMutableBufferPointer { pc in
+                    let (A, B, C) = (pa.baseAddress!, pb.baseAddress!, pc.baseAddress!)
+                    func product(rows: Range<Int>, columns: Range<Int>) {
+                        guard !rows.isEmpty && !columns.isEmpty else { return }
+                        let aStart = p.transA ? A + rows.lowerBound : A + rows.lowerBound * lda
+                        let bStart = p.transB ? B + columns.lowerBound * ldb : B + columns.lowerBound
+                        zoo_sgemm_avx512(p.transA, p.transB, rows.count, columns.count, p.k, p.alpha, aStart, lda, bStart, ldb,
+                                         p.beta, C + rows.lowerBound * ldc + columns.lowerBound, ldc)
+                    }
+                    if let split {
+                        for rows in [0..<split.rows, split.rows..<p.m] {
+                            for columns in [0..<split.columns, split.columns..<p.n] { product(rows: rows, columns: columns) }
+                        }
+                    } else {
+                        product(rows: 0..<p.m, columns: 0..<p.n)
+                    }
+                }
+            }
+        }
+        return (c, reference, bound)
+    }
+
+    static let products: [Product] = {
+        let shapes = [(1, 1, 1), (5, 3, 2), (16, 16, 16), (17, 33, 7), (37, 53, 300), (130, 20, 513), (3, 1100, 40), (200, 70, 20)]
+        var all: [Product] = []
+        for (index, (m, n, k)) in shapes.enumerated() {
+            for transA in [false, true] {
+                for transB in [false, true] {
+                    let (alpha, beta): (Float, Float) = [(1, 0), (0.5, 1), (-2, -0.25)][(index + (transA ? 1 : 0) + (transB ? 2 : 0)) % 3]
+                    all.append(Product(m: m, n: n, k: k, transA: transA, transB: transB, alpha: alpha, beta: beta))
+                }
+            }
+        }
+        return all
+    }()
+
+    @Test("matches a double-precision product", arguments: products)
+    func matchesReference(_ p: Product) {
+        let (c, reference, bound) = Self.run(p)
+        let ldc = p.n + 3
+        var worst = 0.0
+        for i in 0..<p.m {
+            for j in 0..<p.n { worst = max(worst, abs(Double(c[i * ldc + j]) - reference[i * ldc + j]) / bound[i * ldc + j]) }
+            // The padding between rows is never written.
+            if p.beta != 0 { for j in p.n..<ldc { #expect(c[i * ldc + j] == Self.values(p.m * ldc, seed: 3)[i * ldc + j]) } }
+        }
+        #expect(worst <= 1, "\(p): error \(worst)× the bound")
+    }
+
+    /// Products computed in four blocks (rows and columns split) equal the whole bit for bit: the
+    /// engine splits products over threads, and a population's members must not change each other.
+    @Test("splitting rows or columns changes no bit", arguments: [
+        Product(m: 37, n: 53, k: 300), Product(m: 130, n: 40, k: 513, transA: true),
+        Product(m: 20, n: 70, k: 33, transB: true, alpha: 0.5, beta: 1),
+    ])
+    func splitsAreExact(_ p: Product) {
+        let whole = Self.run(p).c, parts = Self.run(p, split: (rows: 7, columns: 21)).c
+        let ldc = p.n + 3
+        let differing = (0..<p.m).flatMap { i in (0..<p.n).map { i * ldc + $0 } }.filter { whole[$0].bitPattern != parts[$0].bitPattern }
+        #expect(differing.isEmpty, "\(p): \(differing.count) elements differ")
+    }
+
+    @Test func emptyDepthScalesC() {
+        var c: [Float] = [1, 2, .nan, 4]
+        let none: [Float] = [0]
+        zoo_sgemm_avx512(false, false, 2, 2, 0, 1, none, 1, none, 1, 0, &c, 2)
+        #expect(c == [0, 0, 0, 0])
+        c = [1, 2, 3, 4]
+        zoo_sgemm_avx512(false, false, 2, 2, 0, 1, none, 1, none, 1, 0.5, &c, 2)
+        #expect(c == [0.5, 1, 1.5, 2])
+    }
+}
