@@ -5,3 +5,6 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 swift build --build-tests
 swift test --skip-build
+# On a processor with AVX-512 the run above used Zoo's AVX-512 kernels; the kernel and
+# population tests run once more on the portable kernels (OpenBLAS, 8-wide Swift vectors).
+ZOO_KERNELS=baseline swift test --skip-build --filter 'ZooTensorTests|PopulationTests'

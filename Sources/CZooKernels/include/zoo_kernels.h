@@ -18,4 +18,33 @@ void zoo_sgemm_avx512(bool transA, bool transB, ptrdiff_t m, ptrdiff_t n, ptrdif
                       const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
                       float beta, float *c, ptrdiff_t ldc);
 
+/// Output positions of a "wide" convolution plane (see zoo_conv_forward_avx512): (oh − 1)·w + ow.
+static inline ptrdiff_t zoo_wide_length(ptrdiff_t w, ptrdiff_t oh, ptrdiff_t ow) { return (oh - 1) * w + ow; }
+
+/// One sample of a 2-D convolution with stride 1, no padding and no dilation, with AVX-512:
+/// y[o] = bias[o] + Σ_{c, ki, kj} w[o, c, ki, kj] · x[c, oy + ki, ox + kj].
+///
+/// It runs "wide": output position oy·w + ox (w the input's width) reads the input at that
+/// position plus ki·w + kj, so 16 consecutive positions are one contiguous load per tap; the
+/// positions of columns ox ≥ ow are computed and dropped. x is [channels, h, w]; y is
+/// [outChannels, h − kh + 1, w − kw + 1]; `packed` holds the weights in blocks of 8 output
+/// channels, block b as [(c·kh + ki)·kw + kj][8] (zero past outChannels); bias may be NULL.
+void zoo_conv_forward_avx512(const float *x, ptrdiff_t channels, ptrdiff_t h, ptrdiff_t w,
+                             const float *packed, ptrdiff_t outChannels, ptrdiff_t kh, ptrdiff_t kw,
+                             const float *bias, float *y);
+
+/// The weight gradient of that convolution for output channels [0, count) (count ≤ 4), input
+/// channel plane `x` and kernel row ki, summed over `samples` samples:
+/// dw[o][kj] = Σ_{n, oy, ox} dy[n, o, oy, ox] · x[n, oy + ki, ox + kj] for kj in [0, kw).
+/// `x` is sample 0's input plane ([h, w]), the next sample's `xSampleStride` floats on.
+/// `dyWide` is dy in the wide layout: sample 0's channel-0 plane, each plane `planeStride`
+/// floats (a multiple of 16, at least zoo_wide_length), dy[o, oy, ox] at oy·w + ox, zero at the
+/// dropped columns and past the end; channels `planeStride` apart, samples `dySampleStride`.
+/// Sums run over n, then positions, in a fixed order: the result does not depend on how the
+/// work is split. `dw` receives count rows of kw values, row o at dw + o·dwStride.
+void zoo_conv_weight_gradient_avx512(const float *x, ptrdiff_t xSampleStride, ptrdiff_t h, ptrdiff_t w,
+                                     const float *dyWide, ptrdiff_t planeStride, ptrdiff_t dySampleStride,
+                                     ptrdiff_t count, ptrdiff_t samples, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t ki,
+                                     float *dw, ptrdiff_t dwStride);
+
 #endif
