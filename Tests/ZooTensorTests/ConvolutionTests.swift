@@ -28,6 +28,10 @@ struct ConvolutionTests {
         // Direct kernels (stride 1, no padding, output rows of 8k columns):
         Case(name: "direct, a partial block of output channels", input: [3, 3, 10, 12], weight: [11, 3, 3, 5]),
         Case(name: "direct, groups 2, two vectors per row", input: [2, 4, 9, 18], weight: [6, 2, 2, 3], groups: 2),
+        // With AVX-512, stride-1 convolutions padded by less than the kernel run wide (all three products):
+        Case(name: "wide, padded 3×3, two channel blocks, rows across vectors", input: [2, 9, 11, 37], weight: [10, 9, 3, 3], padding: (1, 1)),
+        Case(name: "wide, kernel wider than a weight-gradient tile", input: [2, 2, 6, 20], weight: [5, 2, 2, 7], padding: (1, 3)),
+        Case(name: "wide, height 1", input: [3, 3, 1, 30], weight: [4, 3, 1, 5], padding: (0, 2)),
     ]
 
     /// The definition, as loops: y[n,o,i,j] = Σ_{c,a,b} x[n, g·C/g + c, i·s − p + a·d, j·s − p + b·d] · w[o, c, a, b].
@@ -162,7 +166,7 @@ struct ConvolutionTests {
 
     /// A stacked population: member m's outputs and gradients are those of conv2d on its own
     /// samples with its own weights, on one and on two threads.
-    @Test("stacked members equal separate convolutions", arguments: [cases[0], cases[2], cases[5], cases[9], cases[10], cases[11]])
+    @Test("stacked members equal separate convolutions", arguments: [cases[0], cases[2], cases[5], cases[9], cases[10], cases[11], cases[12], cases[13]])
     func stackedMembersEqualSeparateConvolutions(c: Case) {
         let key = RandomKey(seed: 35), members = 3
         let xs = (0..<members).map { Tensor.randomNormal(c.input, key: key.derived("x\($0)")) }

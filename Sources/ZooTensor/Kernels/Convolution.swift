@@ -240,9 +240,17 @@ enum ConvolutionKernels {
         }
     }
 
-    /// y = conv(x, w) without bias.
-    static func forward(_ x: [Float], _ w: [Float], _ g: ConvGeometry) -> [Float] {
-        if g.batch > 0 && DirectConvolution.applies(g) { return DirectConvolution.forward(x, w, g) }
+    /// Whether `forward(_:_:_:bias:)` takes a bias for `g`: the direct kernels start their
+    /// accumulators from it (otherwise the caller adds it).
+    static func fusesBias(_ g: ConvGeometry) -> Bool {
+        WideConvolution.applies(g) || (g.batch > 0 && DirectConvolution.applies(g))
+    }
+
+    /// y = conv(x, w), plus `bias` (`[M·O]`) where ``fusesBias(_:)``; the direct kernels where they apply.
+    static func forward(_ x: [Float], _ w: [Float], _ g: ConvGeometry, bias: [Float]? = nil) -> [Float] {
+        precondition(bias == nil || fusesBias(g), "ConvolutionKernels.forward: no fused bias for \(g)")
+        if WideConvolution.applies(g) { return WideConvolution.forward(x, w, g, bias: bias) }
+        if g.batch > 0 && DirectConvolution.applies(g) { return DirectConvolution.forward(x, w, g, bias: bias) }
         var y = [Float](repeating: 0, count: g.outputShape.elementCount)
         guard g.positions > 0 && g.batch > 0 else { return y }
         let plan = Plan(g), k = g.patchSize, og = plan.og
@@ -269,6 +277,7 @@ enum ConvolutionKernels {
 
     /// dx = convᵀ(dy, w): the gradient of ⟨conv(x, w), dy⟩ with respect to x.
     static func inputGradient(_ dy: [Float], _ w: [Float], _ g: ConvGeometry) -> [Float] {
+        if WideConvolution.applies(g) { return WideConvolution.inputGradient(dy, w, g) }
         var dx = [Float](repeating: 0, count: g.inputShape.elementCount)
         guard g.positions > 0 && g.batch > 0 else { return dx }
         let plan = Plan(g), k = g.patchSize, og = plan.og, p = g.positions
@@ -301,6 +310,7 @@ enum ConvolutionKernels {
     /// goes to its own slot, and the slots are added in chunk order: the result does not depend on
     /// the thread count nor on how many members are stacked.
     static func weightGradient(_ x: [Float], _ dy: [Float], _ g: ConvGeometry) -> [Float] {
+        if WideConvolution.applies(g) { return WideConvolution.weightGradient(x, dy, g) }
         if g.batch > 0 && DirectConvolution.applies(g) { return DirectConvolution.weightGradient(x, dy, g) }
         var dw = [Float](repeating: 0, count: g.weightShape.elementCount)
         guard g.positions > 0 && g.batch > 0 else { return dw }

@@ -1,21 +1,18 @@
-import CZooKernels
-
 /// Direct convolution kernels for stride 1 without padding or dilation — the small convolutions
-/// of the model-zoo networks: no column matrix, no GEMM.
+/// of the model-zoo networks — with explicit 8-wide vectors: no column matrix, no GEMM. (With
+/// AVX-512, ``WideConvolution`` runs instead.)
 ///
-/// With AVX-512 (``BLAS/useAVX512``), the C kernels of `CZooKernels` run, for any output width.
-/// Otherwise explicit 8-wide Swift vectors do, for output rows of a multiple of 8 columns: a
-/// register tile is 8 output channels × 8 adjacent output columns of one output row, each input
-/// vector loaded is multiplied into all 8 channels (their weights packed side by side).
+/// A register tile is 8 output channels × 8 adjacent output columns of one output row: each input
+/// vector loaded is multiplied into all 8 channels (their weights packed side by side), so the
+/// work is fused multiply-adds on registers. Output rows need at least 8 columns.
 enum DirectConvolution {
     typealias V = SIMD8<Float>
 
-    /// Whether these kernels apply to `g` (otherwise im2col + GEMM does). The 8-wide kernels need
-    /// output rows of a multiple of 8 columns (for a ragged end, overlapping vectors were tried:
-    /// slower than GEMM).
+    /// Whether these kernels apply to `g` (otherwise im2col + GEMM does): output rows of a
+    /// multiple of 8 columns (for a ragged end, overlapping vectors were tried: slower than GEMM).
     static func applies(_ g: ConvGeometry) -> Bool {
         g.strideH == 1 && g.strideW == 1 && g.padH == 0 && g.padW == 0 && g.dilationH == 1 && g.dilationW == 1
-            && g.outHeight > 0 && (BLAS.useAVX512 ? g.outWidth > 0 : g.outWidth >= 8 && g.outWidth % 8 == 0)
+            && g.outWidth >= 8 && g.outWidth % 8 == 0
     }
 
     /// Weights of output channels `o0 ..< o0 + 8` of one (member, group), packed as
@@ -29,15 +26,11 @@ enum DirectConvolution {
         }
     }
 
-    /// y = conv(x, w) without bias; samples (per member and group) over Zoo's threads.
-    /// With `bias` (`[M·O]`, member-major), the accumulators start from it: conv + bias in one pass.
-    static func forward(_ x: [Float], _ w: [Float], _ g: ConvGeometry, bias: [Float]? = nil) -> [Float] {
-        var y = [Float](repeating: 0, count: g.outputShape.elementCount)
-        let og = g.outChannels / g.groups, blocks = (og + 7) / 8, taps = g.patchSize
-        let items = g.members * g.groups * g.batch
-        // Every (member, group, block)'s weights packed once.
+    /// Every (member, group, block of 8 output channels)'s weights packed (``pack``), block
+    /// `(mg·blocks + b)` at `(mg·blocks + b)·taps·8`; the caller deallocates.
+    static func packedWeights(_ w: [Float], _ g: ConvGeometry) -> UnsafeMutablePointer<Float> {
+        let blocks = (g.outChannels / g.groups + 7) / 8, taps = g.patchSize
         let packed = UnsafeMutablePointer<Float>.allocate(capacity: g.members * g.groups * blocks * taps * 8)
-        defer { packed.deallocate() }
         w.withUnsafeBufferPointer { pw in
             for mg in 0..<g.members * g.groups {
                 for b in 0..<blocks {
@@ -46,26 +39,17 @@ enum DirectConvolution {
                 }
             }
         }
-        if BLAS.useAVX512 {
-            x.withUnsafeBufferPointer { px in
-                (bias ?? []).withUnsafeBufferPointer { pb in
-                    y.withUnsafeMutableBufferPointer { py in
-                        let (xs, ys) = (px.baseAddress!, py.baseAddress!)
-                        let (cg, inPlane, outPlane) = (g.inChannels / g.groups, g.height * g.width, g.outHeight * g.outWidth)
-                        BLAS.parallelFor(items, work: py.count * taps) { i, _ in
-                            let n = i % g.batch, mg = i / g.batch, member = mg / g.groups, group = mg % g.groups
-                            let sample = member * g.batch + n
-                            zoo_conv_forward_avx512(
-                                xs + (sample * g.inChannels + group * cg) * inPlane, cg, g.height, g.width,
-                                packed + mg * blocks * taps * 8, og, g.kernelHeight, g.kernelWidth,
-                                bias == nil ? nil : pb.baseAddress! + member * g.outChannels + group * og,
-                                ys + (sample * g.outChannels + group * og) * outPlane)
-                        }
-                    }
-                }
-            }
-            return y
-        }
+        return packed
+    }
+
+    /// y = conv(x, w) without bias; samples (per member and group) over Zoo's threads.
+    /// With `bias` (`[M·O]`, member-major), the accumulators start from it: conv + bias in one pass.
+    static func forward(_ x: [Float], _ w: [Float], _ g: ConvGeometry, bias: [Float]? = nil) -> [Float] {
+        var y = [Float](repeating: 0, count: g.outputShape.elementCount)
+        let og = g.outChannels / g.groups, blocks = (og + 7) / 8, taps = g.patchSize
+        let items = g.members * g.groups * g.batch
+        let packed = packedWeights(w, g)
+        defer { packed.deallocate() }
         x.withUnsafeBufferPointer { px in
             y.withUnsafeMutableBufferPointer { py in
                 let (xs, ys) = (px.baseAddress!, py.baseAddress!)
@@ -129,7 +113,6 @@ enum DirectConvolution {
     /// of 8 output channels, kernel tap), accumulating in registers over all the member's samples,
     /// so the result does not depend on the thread count or on the other members.
     static func weightGradient(_ x: [Float], _ dy: [Float], _ g: ConvGeometry) -> [Float] {
-        if BLAS.useAVX512 { return wideWeightGradient(x, dy, g) }
         var dw = [Float](repeating: 0, count: g.weightShape.elementCount)
         let og = g.outChannels / g.groups, cg = g.inChannels / g.groups, blocks = (og + 7) / 8, taps = g.patchSize
         let (h, w, oh, ow, kh, kw) = (g.height, g.width, g.outHeight, g.outWidth, g.kernelHeight, g.kernelWidth)
@@ -178,45 +161,6 @@ enum DirectConvolution {
                         if channels > 5 { base[5 &* taps] = sums.5 }
                         if channels > 6 { base[6 &* taps] = sums.6 }
                         if channels > 7 { base[7 &* taps] = sums.7 }
-                    }
-                }
-            }
-        }
-        return dw
-    }
-
-    /// ``weightGradient(_:_:_:)`` with the AVX-512 kernel: dy copied once into the wide layout
-    /// (rows of the input's width, zeros in the dropped columns), then one item per (member,
-    /// group, 4 output channels, input channel, kernel row), each summing over all the member's
-    /// samples in a fixed order.
-    private static func wideWeightGradient(_ x: [Float], _ dy: [Float], _ g: ConvGeometry) -> [Float] {
-        var dw = [Float](repeating: 0, count: g.weightShape.elementCount)
-        let og = g.outChannels / g.groups, cg = g.inChannels / g.groups, taps = g.patchSize
-        let (h, w, oh, ow, kh) = (g.height, g.width, g.outHeight, g.outWidth, g.kernelHeight)
-        let planeStride = (zoo_wide_length(w, oh, ow) + 15) / 16 * 16, planes = g.members * g.batch * g.outChannels
-        var wide = [Float](repeating: 0, count: planes * planeStride)
-        dy.withUnsafeBufferPointer { pdy in
-            wide.withUnsafeMutableBufferPointer { pw in
-                for p in 0..<planes {
-                    for oy in 0..<oh {
-                        let from = pdy.baseAddress! + (p * oh + oy) * ow, to = pw.baseAddress! + p * planeStride + oy * w
-                        to.update(from: from, count: ow)
-                    }
-                }
-            }
-        }
-        let quads = (og + 3) / 4
-        x.withUnsafeBufferPointer { px in
-            wide.withUnsafeBufferPointer { pw in
-                dw.withUnsafeMutableBufferPointer { pdw in
-                    BLAS.parallelFor(g.members * g.groups * quads * cg * kh, work: dy.count * taps) { i, _ in
-                        let ki = i % kh, c = (i / kh) % cg, q = (i / (kh * cg)) % quads, mg = i / (kh * cg * quads)
-                        let member = mg / g.groups, group = mg % g.groups, o0 = group * og + q * 4
-                        zoo_conv_weight_gradient_avx512(
-                            px.baseAddress! + (member * g.batch * g.inChannels + group * cg + c) * h * w, g.inChannels * h * w, h, w,
-                            pw.baseAddress! + (member * g.batch * g.outChannels + o0) * planeStride, planeStride, g.outChannels * planeStride,
-                            min(4, og - q * 4), g.batch, kh, g.kernelWidth, ki,
-                            pdw.baseAddress! + (member * g.outChannels + o0) * taps + (c * kh + ki) * g.kernelWidth, taps)
                     }
                 }
             }

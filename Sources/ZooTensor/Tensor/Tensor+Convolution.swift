@@ -11,9 +11,10 @@
 ///   - weight: `[O, C / groups, kh, kw]`; `groups` must divide C and O (depthwise: groups = C).
 ///   - bias: `[O]`, optional.
 /// - Returns: `[N, O, OH, OW]`, `OH = ⌊(H + 2·padding.0 − dilation.0·(kh − 1) − 1) / stride.0⌋ + 1`.
-/// - Complexity: im2col per sample and group, then one OpenBLAS GEMM of
-///   `(O/g) × (C/g·kh·kw) × (chunk·OH·OW)` per chunk of samples; unpadded stride-1
-///   convolutions with rows of 8k outputs use direct kernels instead (`DirectConvolution`).
+/// - Complexity: im2col per sample and group, then one GEMM of `(O/g) × (C/g·kh·kw) × (chunk·OH·OW)`
+///   per chunk of samples. Stride-1 convolutions use direct kernels instead: with AVX-512 any
+///   such convolution padded by less than its kernel (`WideConvolution`), else unpadded ones with
+///   rows of 8k outputs (`DirectConvolution`).
 public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0),
                    dilation: (Int, Int) = (1, 1), groups: Int = 1) -> Tensor {
     let g = convGeometry(input.shape, weight.shape, stride: stride, padding: padding, dilation: dilation, groups: groups, op: "conv2d")
@@ -85,8 +86,8 @@ func convGeometry(_ x: [Int], _ w: [Int], stride: (Int, Int), padding: (Int, Int
 /// followed by ``addingChannelBias(_:_:)``.
 func convolution(_ x: Tensor, _ w: Tensor, bias: Tensor?, _ g: ConvGeometry) -> Tensor {
     guard let b = bias else { return convolution(x, w, g) }
-    guard g.batch > 0 && DirectConvolution.applies(g) else { return addingChannelBias(convolution(x, w, g), b) }
-    let y = DirectConvolution.forward(x.scalars, w.scalars, g, bias: b.scalars)
+    guard ConvolutionKernels.fusesBias(g) else { return addingChannelBias(convolution(x, w, g), b) }
+    let y = ConvolutionKernels.forward(x.scalars, w.scalars, g, bias: b.scalars)
     return Tensor.recorded("conv2dBias", shape: g.outputShape, scalars: y, inputs: [x, w, b]) { gy, needs in
         [needs[0] ? convolutionInputGradient(gy, w, g) : nil, needs[1] ? convolutionWeightGradient(x, gy, g) : nil,
          needs[2] ? channelSums(gy, like: b) : nil]

@@ -1,0 +1,144 @@
+import CZooKernels
+
+/// Direct convolution with the AVX-512 kernels of `CZooKernels`, for stride 1 and dilation 1:
+/// forward pass, weight gradient and input gradient, any output width, any padding smaller
+/// than the kernel (the input is padded explicitly first).
+///
+/// The kernels run "wide" (see `zoo_kernels.h`): output row oy is computed over the input's whole
+/// width, so each kernel tap is one contiguous load of 16 positions; the columns past the output
+/// width are dropped. The input gradient of a stride-1 convolution is itself one: the output
+/// gradient, padded by kernel − 1 − padding, convolved with the weights flipped in space and with
+/// input and output channels swapped.
+enum WideConvolution {
+    /// Whether these kernels apply to `g`: the processor has AVX-512 (``BLAS/useAVX512``), stride
+    /// and dilation are 1 and the padding is smaller than the kernel.
+    static func applies(_ g: ConvGeometry) -> Bool {
+        BLAS.useAVX512 && g.strideH == 1 && g.strideW == 1 && g.dilationH == 1 && g.dilationW == 1
+            && g.padH < g.kernelHeight && g.padW < g.kernelWidth && g.outHeight > 0 && g.outWidth > 0 && g.batch > 0
+    }
+
+    /// y = conv(x, w), plus `bias` (`[M·O]`, member-major) when given: the accumulators start
+    /// from it. One item per (member, group, sample) over Zoo's threads.
+    static func forward(_ x: [Float], _ w: [Float], _ g: ConvGeometry, bias: [Float]? = nil) -> [Float] {
+        guard g.padH == 0 && g.padW == 0 else { return forward(padded(x, g), w, g.unpadded, bias: bias) }
+        var y = [Float](repeating: 0, count: g.outputShape.elementCount)
+        let og = g.outChannels / g.groups, cg = g.inChannels / g.groups, blocks = (og + 7) / 8, taps = g.patchSize
+        let (inPlane, outPlane) = (g.height * g.width, g.outHeight * g.outWidth)
+        let packed = DirectConvolution.packedWeights(w, g)
+        defer { packed.deallocate() }
+        x.withUnsafeBufferPointer { px in
+            (bias ?? []).withUnsafeBufferPointer { pb in
+                y.withUnsafeMutableBufferPointer { py in
+                    let (xs, ys) = (px.baseAddress!, py.baseAddress!)
+                    BLAS.parallelFor(g.members * g.groups * g.batch, work: py.count * taps) { i, _ in
+                        let n = i % g.batch, mg = i / g.batch, member = mg / g.groups, group = mg % g.groups
+                        let sample = member * g.batch + n
+                        zoo_conv_forward_avx512(
+                            xs + (sample * g.inChannels + group * cg) * inPlane, cg, g.height, g.width,
+                            packed + mg * blocks * taps * 8, og, g.kernelHeight, g.kernelWidth,
+                            bias == nil ? nil : pb.baseAddress! + member * g.outChannels + group * og,
+                            ys + (sample * g.outChannels + group * og) * outPlane)
+                    }
+                }
+            }
+        }
+        return y
+    }
+
+    /// dx = convᵀ(dy, w): ``forward(_:_:_:bias:)`` of dy padded by (kh − 1 − ph, kw − 1 − pw)
+    /// with the flipped, channel-swapped weights.
+    static func inputGradient(_ dy: [Float], _ w: [Float], _ g: ConvGeometry) -> [Float] {
+        let (kh, kw) = (g.kernelHeight, g.kernelWidth)
+        let og = g.outChannels / g.groups, cg = g.inChannels / g.groups
+        var flipped = [Float](repeating: 0, count: w.count)
+        w.withUnsafeBufferPointer { pw in
+            flipped.withUnsafeMutableBufferPointer { pf in
+                // w[m, group·og + o, c, ki, kj] → flipped[m, group·cg + c, o, kh − 1 − ki, kw − 1 − kj]
+                for mg in 0..<g.members * g.groups {
+                    let source = pw.baseAddress! + mg * og * cg * kh * kw, target = pf.baseAddress! + mg * og * cg * kh * kw
+                    for o in 0..<og {
+                        for c in 0..<cg {
+                            for ki in 0..<kh {
+                                for kj in 0..<kw {
+                                    target[((c * og + o) * kh + kh - 1 - ki) * kw + kw - 1 - kj] = source[((o * cg + c) * kh + ki) * kw + kj]
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        var transposed = g
+        (transposed.inChannels, transposed.outChannels) = (g.outChannels, g.inChannels)
+        (transposed.height, transposed.width) = (g.outHeight, g.outWidth)
+        (transposed.padH, transposed.padW) = (kh - 1 - g.padH, kw - 1 - g.padW)
+        return forward(dy, flipped, transposed)
+    }
+
+    /// dw = convW(x, dy): dy copied once into the wide layout (rows of the input's width, zeros
+    /// in the dropped columns), then one item per (member, group, 4 output channels, input
+    /// channel, kernel row), each summing over all the member's samples in a fixed order — the
+    /// result depends neither on the thread count nor on the other members.
+    static func weightGradient(_ x: [Float], _ dy: [Float], _ g: ConvGeometry) -> [Float] {
+        guard g.padH == 0 && g.padW == 0 else { return weightGradient(padded(x, g), dy, g.unpadded) }
+        var dw = [Float](repeating: 0, count: g.weightShape.elementCount)
+        let og = g.outChannels / g.groups, cg = g.inChannels / g.groups, taps = g.patchSize
+        let (h, w, oh, ow, kh) = (g.height, g.width, g.outHeight, g.outWidth, g.kernelHeight)
+        let planeStride = (zoo_wide_length(w, oh, ow) + 15) / 16 * 16, planes = g.members * g.batch * g.outChannels
+        var wide = [Float](repeating: 0, count: planes * planeStride)
+        dy.withUnsafeBufferPointer { pdy in
+            wide.withUnsafeMutableBufferPointer { pw in
+                for p in 0..<planes {
+                    for oy in 0..<oh {
+                        (pw.baseAddress! + p * planeStride + oy * w).update(from: pdy.baseAddress! + (p * oh + oy) * ow, count: ow)
+                    }
+                }
+            }
+        }
+        let quads = (og + 3) / 4
+        x.withUnsafeBufferPointer { px in
+            wide.withUnsafeBufferPointer { pw in
+                dw.withUnsafeMutableBufferPointer { pdw in
+                    BLAS.parallelFor(g.members * g.groups * quads * cg * kh, work: dy.count * taps) { i, _ in
+                        let ki = i % kh, c = (i / kh) % cg, q = (i / (kh * cg)) % quads, mg = i / (kh * cg * quads)
+                        let member = mg / g.groups, group = mg % g.groups, o0 = group * og + q * 4
+                        zoo_conv_weight_gradient_avx512(
+                            px.baseAddress! + (member * g.batch * g.inChannels + group * cg + c) * h * w, g.inChannels * h * w, h, w,
+                            pw.baseAddress! + (member * g.batch * g.outChannels + o0) * planeStride, planeStride, g.outChannels * planeStride,
+                            min(4, og - q * 4), g.batch, kh, g.kernelWidth, ki,
+                            pdw.baseAddress! + (member * g.outChannels + o0) * taps + (c * kh + ki) * g.kernelWidth, taps)
+                    }
+                }
+            }
+        }
+        return dw
+    }
+
+    /// The input of `g` with its padding written out as zeros: `[M·N, C, H + 2·ph, W + 2·pw]`.
+    static func padded(_ x: [Float], _ g: ConvGeometry) -> [Float] {
+        let (h, w, ph, pw) = (g.height, g.width, g.padH, g.padW)
+        let (ph2, pw2) = (h + 2 * ph, w + 2 * pw), planes = g.members * g.batch * g.inChannels
+        let count = planes * ph2 * pw2
+        var out = [Float](repeating: 0, count: count)
+        x.withUnsafeBufferPointer { px in
+            out.withUnsafeMutableBufferPointer { po in
+                let (source, target) = (px.baseAddress!, po.baseAddress!)
+                BLAS.parallelFor(planes, work: count) { p, _ in
+                    for y in 0..<h {
+                        (target + (p * ph2 + y + ph) * pw2 + pw).update(from: source + (p * h + y) * w, count: w)
+                    }
+                }
+            }
+        }
+        return out
+    }
+}
+
+extension ConvGeometry {
+    /// The same convolution on the explicitly padded input (``WideConvolution/padded(_:_:)``).
+    var unpadded: ConvGeometry {
+        var g = self
+        (g.height, g.width, g.padH, g.padW) = (height + 2 * padH, width + 2 * padW, 0, 0)
+        return g
+    }
+}
