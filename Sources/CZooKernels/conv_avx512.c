@@ -8,7 +8,6 @@
 
 enum {
     VT = 3, // vectors of 16 positions per forward tile: 8 channels × 3 vectors = 24 accumulators
-    KT = 5, // kernel columns per weight-gradient tile: 4 channels × 5 columns = 20 accumulators
 };
 
 #pragma clang attribute push (__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))), apply_to = function)
@@ -83,39 +82,103 @@ void zoo_conv_forward_avx512(const float *x, ptrdiff_t channels, ptrdiff_t h, pt
     if (offset != onStack) free(offset);
 }
 
+// saved[i·KT + j] += Σ_n Σ_q dy[n, i, q] · x[n, q + j] over samples n and wide positions q < length,
+// for channels i < count ≤ CT and columns j < KT: a register tile of CT output channels × KT
+// kernel columns (CT·KT ≤ 24 accumulators; both constants where it is inlined, so the tile stays
+// in registers). Each dy vector loaded serves KT taps, each input vector CT channels.
+static inline __attribute__((always_inline)) void gradient_sweep(
+    const int CT, const int KT, const float *x, ptrdiff_t xSampleStride, const float *dy, ptrdiff_t dySampleStride,
+    ptrdiff_t planeStride, ptrdiff_t count, ptrdiff_t samples, ptrdiff_t length, __m512 *saved) {
+    __m512 acc[8][5];
+#pragma clang loop unroll(full)
+    for (int i = 0; i < CT; i++)
+#pragma clang loop unroll(full)
+        for (int j = 0; j < KT; j++) acc[i][j] = saved[i * KT + j];
+    // Channels past `count` read the last one again (in bounds; their sums are never stored).
+    ptrdiff_t channelOffset[8];
+#pragma clang loop unroll(full)
+    for (int i = 0; i < CT; i++) channelOffset[i] = (i < count ? i : count - 1) * planeStride;
+    ptrdiff_t full = length / 16;
+    __mmask16 last = lanes16(length - 16 * full);
+    for (ptrdiff_t n = 0; n < samples; n++, x += xSampleStride, dy += dySampleStride) {
+        // Whole vectors, then the masked end (the input past the last position may be anything).
+#define STEP(v, mask)                                                                             \
+        do {                                                                                      \
+            __m512 d[8];                                                                          \
+            _Pragma("clang loop unroll(full)")                                                    \
+            for (int i = 0; i < CT; i++) d[i] = _mm512_loadu_ps(dy + channelOffset[i] + 16 * (v)); \
+            _Pragma("clang loop unroll(full)")                                                    \
+            for (int j = 0; j < KT; j++) {                                                        \
+                __m512 xv = _mm512_maskz_loadu_ps(mask, x + 16 * (v) + j);                       \
+                _Pragma("clang loop unroll(full)")                                                \
+                for (int i = 0; i < CT; i++) acc[i][j] = _mm512_fmadd_ps(d[i], xv, acc[i][j]);    \
+            }                                                                                     \
+        } while (0)
+        for (ptrdiff_t v = 0; v < full; v++) STEP(v, 0xFFFF);
+        if (last) STEP(full, last);
+#undef STEP
+    }
+#pragma clang loop unroll(full)
+    for (int i = 0; i < CT; i++)
+#pragma clang loop unroll(full)
+        for (int j = 0; j < KT; j++) saved[i * KT + j] = acc[i][j];
+}
+
 void zoo_conv_weight_gradient_avx512(const float *x, ptrdiff_t xSampleStride, ptrdiff_t h, ptrdiff_t w,
                                      const float *dyWide, ptrdiff_t planeStride, ptrdiff_t dySampleStride,
-                                     ptrdiff_t count, ptrdiff_t samples, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t ki,
-                                     float *dw, ptrdiff_t dwStride) {
+                                     ptrdiff_t count, ptrdiff_t samples, ptrdiff_t kh, ptrdiff_t kw,
+                                     ptrdiff_t firstRow, ptrdiff_t rows, bool accumulate, float *dw, ptrdiff_t dwStride) {
     ptrdiff_t oh = h - kh + 1, ow = w - kw + 1;
-    if (oh <= 0 || ow <= 0 || count <= 0) return;
-    ptrdiff_t length = zoo_wide_length(w, oh, ow), vectors = (length + 15) / 16;
-    for (ptrdiff_t kj0 = 0; kj0 < kw; kj0 += KT) {
-        ptrdiff_t columns = kw - kj0 < KT ? kw - kj0 : KT;
-        __m512 acc[4][KT];
-#pragma clang loop unroll(full)
-        for (int i = 0; i < 4; i++)
-#pragma clang loop unroll(full)
-            for (int j = 0; j < KT; j++) acc[i][j] = _mm512_setzero_ps();
-        for (ptrdiff_t n = 0; n < samples; n++) {
-            const float *xn = x + n * xSampleStride + ki * w + kj0, *dn = dyWide + n * dySampleStride;
-            for (ptrdiff_t v = 0; v < vectors; v++) {
-                __mmask16 m = lanes16(length - 16 * v);
-                __m512 d[4];
-#pragma clang loop unroll(full)
-                for (int i = 0; i < 4; i++) d[i] = i < count ? _mm512_loadu_ps(dn + i * planeStride + 16 * v) : _mm512_setzero_ps();
-#pragma clang loop unroll(full)
-                for (int j = 0; j < KT; j++) {
-                    if (j >= columns) break;
-                    __m512 xv = _mm512_maskz_loadu_ps(m, xn + 16 * v + j);
-#pragma clang loop unroll(full)
-                    for (int i = 0; i < 4; i++) acc[i][j] = _mm512_fmadd_ps(d[i], xv, acc[i][j]);
+    if (oh <= 0 || ow <= 0 || count <= 0 || samples <= 0 || rows <= 0) return;
+    ptrdiff_t length = zoo_wide_length(w, oh, ow);
+    // Tiles: 8 channels × all the columns for kernels up to 3 wide, else 4 channels × 5 columns.
+    ptrdiff_t channelsPerTile = kw <= 3 ? 8 : 4, columnsPerTile = kw <= 3 ? kw : 5;
+    // Large planes: sample by sample, each kernel row's accumulators kept in memory in between,
+    // so that a sample's output gradients, read from cache once, serve every kernel row. Small
+    // planes: row by row, the accumulators in registers over all the samples (saving them per
+    // sample would cost as much as the sweep). Each accumulator sums in the same order either way.
+    bool samplesOuter = (length + 15) / 16 >= 16 && rows > 1;
+    __m512 onStack[8 * 24], *saved = rows <= 8 ? onStack : aligned_alloc(64, sizeof(__m512) * 24 * (size_t)rows);
+    if (!saved) abort();
+    x += firstRow * w;
+    for (ptrdiff_t o = 0; o < count; o += channelsPerTile) {
+        ptrdiff_t channels = count - o < channelsPerTile ? count - o : channelsPerTile;
+        const float *dy = dyWide + o * planeStride;
+        for (ptrdiff_t kj = 0; kj < kw; kj += columnsPerTile) {
+            ptrdiff_t columns = kw - kj < columnsPerTile ? kw - kj : columnsPerTile;
+            for (ptrdiff_t i = 0; i < 24 * rows; i++) saved[i] = _mm512_setzero_ps();
+            for (ptrdiff_t n = 0; n < (samplesOuter ? samples : 1); n++) {
+                for (ptrdiff_t r = 0; r < rows; r++) {
+                    const float *xr = x + (samplesOuter ? n * xSampleStride : 0) + r * w + kj;
+                    const float *dr = dy + (samplesOuter ? n * dySampleStride : 0);
+                    ptrdiff_t sweepSamples = samplesOuter ? 1 : samples;
+#define SWEEP(CT, KT) gradient_sweep(CT, KT, xr, xSampleStride, dr, dySampleStride, planeStride, channels, sweepSamples, length, saved + 24 * r)
+                    if (kw <= 3) {
+                        if (columns == 1) SWEEP(8, 1);
+                        else if (columns == 2) SWEEP(8, 2);
+                        else SWEEP(8, 3);
+                    } else {
+                        switch (columns) {
+                        case 1: SWEEP(4, 1); break;
+                        case 2: SWEEP(4, 2); break;
+                        case 3: SWEEP(4, 3); break;
+                        case 4: SWEEP(4, 4); break;
+                        default: SWEEP(4, 5); break;
+                        }
+                    }
+#undef SWEEP
                 }
             }
+            for (ptrdiff_t r = 0; r < rows; r++)
+                for (ptrdiff_t i = 0; i < channels; i++)
+                    for (ptrdiff_t j = 0; j < columns; j++) {
+                        float sum = _mm512_reduce_add_ps(saved[24 * r + i * columns + j]);
+                        float *target = dw + (o + i) * dwStride + (firstRow + r) * kw + kj + j;
+                        *target = accumulate ? *target + sum : sum;
+                    }
         }
-        for (ptrdiff_t i = 0; i < count; i++)
-            for (ptrdiff_t j = 0; j < columns; j++) dw[i * dwStride + kj0 + j] = _mm512_reduce_add_ps(acc[i][j]);
     }
+    if (saved != onStack) free(saved);
 }
 
 #pragma clang attribute pop
@@ -128,7 +191,7 @@ void zoo_conv_forward_avx512(const float *x, ptrdiff_t channels, ptrdiff_t h, pt
                              const float *bias, float *y) { abort(); }
 void zoo_conv_weight_gradient_avx512(const float *x, ptrdiff_t xSampleStride, ptrdiff_t h, ptrdiff_t w,
                                      const float *dyWide, ptrdiff_t planeStride, ptrdiff_t dySampleStride,
-                                     ptrdiff_t count, ptrdiff_t samples, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t ki,
-                                     float *dw, ptrdiff_t dwStride) { abort(); }
+                                     ptrdiff_t count, ptrdiff_t samples, ptrdiff_t kh, ptrdiff_t kw,
+                                     ptrdiff_t firstRow, ptrdiff_t rows, bool accumulate, float *dw, ptrdiff_t dwStride) { abort(); }
 
 #endif

@@ -33,18 +33,19 @@ void zoo_conv_forward_avx512(const float *x, ptrdiff_t channels, ptrdiff_t h, pt
                              const float *packed, ptrdiff_t outChannels, ptrdiff_t kh, ptrdiff_t kw,
                              const float *bias, float *y);
 
-/// The weight gradient of that convolution for output channels [0, count) (count ≤ 4), input
-/// channel plane `x` and kernel row ki, summed over `samples` samples:
-/// dw[o][kj] = Σ_{n, oy, ox} dy[n, o, oy, ox] · x[n, oy + ki, ox + kj] for kj in [0, kw).
+/// The weight gradient of that convolution for output channels [0, count), one input channel
+/// plane `x` and kernel rows ki in [firstRow, firstRow + rows), summed over `samples` samples:
+/// dw[o][ki][kj] = Σ_{n, oy, ox} dy[n, o, oy, ox] · x[n, oy + ki, ox + kj],
+/// added to what dw holds when `accumulate`, else stored.
 /// `x` is sample 0's input plane ([h, w]), the next sample's `xSampleStride` floats on.
 /// `dyWide` is dy in the wide layout: sample 0's channel-0 plane, each plane `planeStride`
-/// floats (a multiple of 16, at least zoo_wide_length), dy[o, oy, ox] at oy·w + ox, zero at the
-/// dropped columns and past the end; channels `planeStride` apart, samples `dySampleStride`.
-/// Sums run over n, then positions, in a fixed order: the result does not depend on how the
-/// work is split. `dw` receives count rows of kw values, row o at dw + o·dwStride.
+/// floats (at least zoo_wide_length), dy[o, oy, ox] at oy·w + ox, zero at the dropped columns;
+/// channels `planeStride` apart, samples `dySampleStride`. Sums run over n, then positions, in a
+/// fixed order: the result does not depend on how the work is split (nor on `rows`). `dw` holds
+/// count blocks of kh·kw values (row-major), block o at dw + o·dwStride.
 void zoo_conv_weight_gradient_avx512(const float *x, ptrdiff_t xSampleStride, ptrdiff_t h, ptrdiff_t w,
                                      const float *dyWide, ptrdiff_t planeStride, ptrdiff_t dySampleStride,
-                                     ptrdiff_t count, ptrdiff_t samples, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t ki,
-                                     float *dw, ptrdiff_t dwStride);
+                                     ptrdiff_t count, ptrdiff_t samples, ptrdiff_t kh, ptrdiff_t kw,
+                                     ptrdiff_t firstRow, ptrdiff_t rows, bool accumulate, float *dw, ptrdiff_t dwStride);
 
 #endif
