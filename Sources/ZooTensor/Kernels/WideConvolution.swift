@@ -21,14 +21,16 @@ enum WideConvolution {
     /// from it. One item per (member, group, sample) over Zoo's threads.
     static func forward(_ x: [Float], _ w: [Float], _ g: ConvGeometry, bias: [Float]? = nil) -> [Float] {
         guard g.padH == 0 && g.padW == 0 else { return forward(padded(x, g), w, g.unpadded, bias: bias) }
-        var y = [Float](repeating: 0, count: g.outputShape.elementCount)
         let og = g.outChannels / g.groups, cg = g.inChannels / g.groups, blocks = (og + 7) / 8, taps = g.patchSize
         let (inPlane, outPlane) = (g.height * g.width, g.outHeight * g.outWidth)
         let packed = DirectConvolution.packedWeights(w, g)
         defer { packed.deallocate() }
-        x.withUnsafeBufferPointer { px in
-            (bias ?? []).withUnsafeBufferPointer { pb in
-                y.withUnsafeMutableBufferPointer { py in
+        // Zeroed first although the kernel writes every output: its scattered (compressed) stores
+        // then find their lines in cache (measured ~2% faster on the population).
+        let y = [Float](unsafeUninitializedCapacity: g.outputShape.elementCount) { py, initialized in
+            py.initialize(repeating: 0)
+            x.withUnsafeBufferPointer { px in
+                (bias ?? []).withUnsafeBufferPointer { pb in
                     let (xs, ys) = (px.baseAddress!, py.baseAddress!)
                     BLAS.parallelFor(g.members * g.groups * g.batch, work: py.count * taps) { i, _ in
                         let n = i % g.batch, mg = i / g.batch, member = mg / g.groups, group = mg % g.groups
@@ -41,6 +43,7 @@ enum WideConvolution {
                     }
                 }
             }
+            initialized = py.count
         }
         return y
     }
@@ -78,24 +81,30 @@ enum WideConvolution {
     /// dw = convW(x, dy): dy copied once into the wide layout (rows of the input's width, zeros
     /// in the dropped columns), then, chunk of samples by chunk (so that a chunk's inputs and
     /// output gradients stay in cache while every item reads them), one item per (member, group,
-    /// 4 or 8 output channels, input channel, and kernel row unless the item takes them all). The chunk size depends on the geometry
-    /// only and the chunks are added in order: the result depends neither on the thread count
-    /// nor on the other members.
+    /// 4 or 8 output channels, input channel, and kernel row unless the item takes them all).
+    /// The chunk size depends on the geometry only and the chunks are added in order: the result
+    /// depends neither on the thread count nor on the other members.
     static func weightGradient(_ x: [Float], _ dy: [Float], _ g: ConvGeometry) -> [Float] {
         guard g.padH == 0 && g.padW == 0 else { return weightGradient(padded(x, g), dy, g.unpadded) }
-        var dw = [Float](repeating: 0, count: g.weightShape.elementCount)
         let og = g.outChannels / g.groups, cg = g.inChannels / g.groups, taps = g.patchSize
         let (h, w, oh, ow, kh) = (g.height, g.width, g.outHeight, g.outWidth, g.kernelHeight)
         let planeStride = (zoo_wide_length(w, oh, ow) + 15) / 16 * 16, planes = g.members * g.batch * g.outChannels
-        var wide = [Float](repeating: 0, count: planes * planeStride)
-        dy.withUnsafeBufferPointer { pdy in
-            wide.withUnsafeMutableBufferPointer { pw in
-                for p in 0..<planes {
-                    for oy in 0..<oh {
-                        (pw.baseAddress! + p * planeStride + oy * w).update(from: pdy.baseAddress! + (p * oh + oy) * ow, count: ow)
+        let wide = [Float](unsafeUninitializedCapacity: planes * planeStride) { pw, initialized in
+            dy.withUnsafeBufferPointer { pdy in
+                let (source, target) = (pdy.baseAddress!, pw.baseAddress!)
+                BLAS.parallelFor(g.members * g.batch, work: planes * planeStride) { sample, _ in
+                    for p in sample * g.outChannels ..< (sample + 1) * g.outChannels {
+                        let plane = target + p * planeStride
+                        for oy in 0..<oh {
+                            (plane + oy * w).initialize(from: source + (p * oh + oy) * ow, count: ow)
+                            // The dropped columns, and after the last row everything to the plane's end.
+                            let end = oy == oh - 1 ? planeStride : (oy + 1) * w
+                            (plane + oy * w + ow).initialize(repeating: 0, count: end - oy * w - ow)
+                        }
                     }
                 }
             }
+            initialized = pw.count
         }
         // Samples per chunk: about 1 MiB of inputs and wide output gradients.
         // (measured on resnet20: 2^15 floats 530 samples/s, 2^17 628, 2^18 654, 2^19 645, no chunks 621).
@@ -106,9 +115,10 @@ enum WideConvolution {
         // An item computes all kernel rows when the kernel serves them from one read of each
         // sample (large planes, see zoo_kernels.h) and there are items enough; else one row.
         let rows = (planeStride / 16 >= 16 && units >= 4 * BLAS.threadCount) ? kh : 1, rowGroups = kh / rows
-        x.withUnsafeBufferPointer { px in
-            wide.withUnsafeBufferPointer { pw in
-                dw.withUnsafeMutableBufferPointer { pdw in
+        // The first chunk stores every weight's gradient, the others add to it: no zeroing first.
+        return [Float](unsafeUninitializedCapacity: g.weightShape.elementCount) { pdw, initialized in
+            x.withUnsafeBufferPointer { px in
+                wide.withUnsafeBufferPointer { pw in
                     for first in stride(from: 0, to: g.batch, by: chunk) {
                         let samples = min(chunk, g.batch - first)
                         BLAS.parallelFor(units * rowGroups, work: samples * g.members * g.outChannels * planeStride * taps) { i, _ in
@@ -125,25 +135,33 @@ enum WideConvolution {
                     }
                 }
             }
+            initialized = pdw.count
         }
-        return dw
     }
 
     /// The input of `g` with its padding written out as zeros: `[M·N, C, H + 2·ph, W + 2·pw]`.
     static func padded(_ x: [Float], _ g: ConvGeometry) -> [Float] {
         let (h, w, ph, pw) = (g.height, g.width, g.padH, g.padW)
         let (ph2, pw2) = (h + 2 * ph, w + 2 * pw), planes = g.members * g.batch * g.inChannels
-        let count = planes * ph2 * pw2
-        var out = [Float](repeating: 0, count: count)
-        x.withUnsafeBufferPointer { px in
-            out.withUnsafeMutableBufferPointer { po in
+        // Each plane writes its zero border and copies its interior: no zeroing first.
+        let out = [Float](unsafeUninitializedCapacity: planes * ph2 * pw2) { po, initialized in
+            x.withUnsafeBufferPointer { px in
                 let (source, target) = (px.baseAddress!, po.baseAddress!)
-                BLAS.parallelFor(planes, work: count) { p, _ in
-                    for y in 0..<h {
-                        (target + (p * ph2 + y + ph) * pw2 + pw).update(from: source + (p * h + y) * w, count: w)
+                // One item per sample: an item per plane costs more in hand-offs than it copies.
+                BLAS.parallelFor(g.members * g.batch, work: po.count) { sample, _ in
+                    for p in sample * g.inChannels ..< (sample + 1) * g.inChannels {
+                        let plane = target + p * ph2 * pw2
+                        plane.initialize(repeating: 0, count: ph * pw2 + pw)
+                        for y in 0..<h {
+                            let row = plane + (y + ph) * pw2 + pw
+                            row.initialize(from: source + (p * h + y) * w, count: w)
+                            // Right border of this row and left border of the next (or the bottom rows).
+                            (row + w).initialize(repeating: 0, count: y == h - 1 ? pw + ph * pw2 : 2 * pw)
+                        }
                     }
                 }
             }
+            initialized = po.count
         }
         return out
     }
