@@ -1,3 +1,4 @@
+import Foundation
 import Synchronization
 import Testing
 import ZooTensor
@@ -34,5 +35,21 @@ struct ThreadPoolTests {
             }
             for await ok in group { #expect(ok) }
         }
+    }
+
+    /// Jobs that start after the helper parked (and may finish before it is awake): every item
+    /// still runs once, and the helper waking late for a closed job leaves the next one intact.
+    @Test func jobsAfterTheHelpersParked() {
+        var ok = true
+        for round in 0..<60 {
+            usleep(round % 3 == 0 ? 400 : 10)  // the helpers park after 200 µs without a job
+            let count = 1 + round % 5
+            let hits = Mutex([Int](repeating: 0, count: count))
+            BLAS.withThreadCount(2) {
+                BLAS.parallelFor(count) { i, _ in hits.withLock { $0[i] += 1 } }
+            }
+            ok = ok && hits.withLock { $0.allSatisfy { $0 == 1 } }
+        }
+        #expect(ok)
     }
 }

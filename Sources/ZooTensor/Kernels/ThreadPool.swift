@@ -9,7 +9,9 @@ import Synchronization
 /// One job at a time: a caller that finds the pool busy (another thread's job, or a job inside
 /// a job) runs its items itself. Items are taken from a shared counter, so which thread runs an
 /// item varies; every kernel writes per-item or per-thread-index memory only, so results do not
-/// depend on it.
+/// depend on it. When the caller has run out of items it closes the job: it waits for the
+/// helpers inside it, but not for a parked helper still waking up (that one finds the job closed
+/// and leaves it alone) — a wake-up can take longer than a whole small job.
 final class ThreadPool: @unchecked Sendable {
     static let shared = ThreadPool(helpers: max(1, ProcessInfo.processInfo.activeProcessorCount - 1))
 
@@ -27,7 +29,9 @@ final class ThreadPool: @unchecked Sendable {
     private let busy = Atomic<Bool>(false)
     private let generation = Atomic<Int>(0)
     private let next = Atomic<Int>(0)
-    private let working = Atomic<Int>(0)
+    /// Helpers inside the current job, plus ``closed`` once the caller has closed it.
+    private let state = Atomic<Int>(ThreadPool.closed)
+    private static let closed = 1 << 32
     private let parked = Mutex<Int>(0)
     private let wake = NSCondition()
     /// Written by the caller before `generation` is bumped (release), read by helpers after they
@@ -53,9 +57,7 @@ final class ThreadPool: @unchecked Sendable {
         withoutActuallyEscaping(body) { body in
             job = Job(body: body, count: count, helpers: wanted)
             next.store(0, ordering: .relaxed)
-            // Every helper acknowledges every job (the unwanted ones without taking items), so
-            // none can still be reading `job` when the next one is written.
-            working.store(helpers, ordering: .relaxed)
+            state.store(0, ordering: .releasing)
             generation.add(1, ordering: .releasing)
             if parked.withLock({ $0 }) > 0 {
                 wake.lock()
@@ -67,7 +69,9 @@ final class ThreadPool: @unchecked Sendable {
                 if i >= count { break }
                 body(i, 0)
             }
-            while working.load(ordering: .acquiring) > 0 { sched_yield() }
+            // Close the job, then wait for the helpers inside it to finish their items.
+            state.bitwiseOr(Self.closed, ordering: .acquiringAndReleasing)
+            while state.load(ordering: .acquiring) != Self.closed { sched_yield() }
             job = nil
         }
         return true
@@ -92,6 +96,14 @@ final class ThreadPool: @unchecked Sendable {
                 current = generation.load(ordering: .acquiring)
             }
             seen = current
+            // Enter the job unless the caller has closed it already.
+            var inside = state.load(ordering: .acquiring)
+            while inside & Self.closed == 0 {
+                let (exchanged, original) = state.compareExchange(expected: inside, desired: inside + 1, ordering: .acquiring)
+                if exchanged { break }
+                inside = original
+            }
+            guard inside & Self.closed == 0 else { continue }
             if let job, index <= job.helpers {
                 while true {
                     let i = next.add(1, ordering: .relaxed).oldValue
@@ -99,7 +111,7 @@ final class ThreadPool: @unchecked Sendable {
                     job.body(i, index)
                 }
             }
-            working.subtract(1, ordering: .releasing)
+            state.subtract(1, ordering: .releasing)
         }
     }
 }
