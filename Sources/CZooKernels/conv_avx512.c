@@ -29,6 +29,41 @@ static inline __mmask16 kept_lanes(ptrdiff_t q0, ptrdiff_t w, ptrdiff_t ow, ptrd
     return (__mmask16)mask;
 }
 
+// One tile of the forward pass: 8 output channels × NV vectors of 16 wide positions starting at
+// vector v0 (NV a constant where it is inlined: 8·NV accumulators in registers), summed over all
+// taps, then the kept positions stored compressed into the (8-channel block's) output planes.
+static inline __attribute__((always_inline)) void forward_tile(
+    const int NV, const float *xq, const float *pk, const ptrdiff_t *offset, ptrdiff_t taps, const __m512 start[8],
+    ptrdiff_t v0, ptrdiff_t w, ptrdiff_t ow, ptrdiff_t length, ptrdiff_t plane, ptrdiff_t count, float *y) {
+    __mmask16 m[3];
+    __m512 acc[8][3];
+#pragma clang loop unroll(full)
+    for (int j = 0; j < NV; j++) m[j] = lanes16(length - 16 * (v0 + j));
+#pragma clang loop unroll(full)
+    for (int i = 0; i < 8; i++)
+#pragma clang loop unroll(full)
+        for (int j = 0; j < NV; j++) acc[i][j] = start[i];
+    for (ptrdiff_t t = 0; t < taps; t++) {
+        const float *xt = xq + offset[t], *k = pk + 8 * t;
+        __m512 xv[3];
+#pragma clang loop unroll(full)
+        for (int j = 0; j < NV; j++) xv[j] = _mm512_maskz_loadu_ps(m[j], xt + 16 * j);
+#pragma clang loop unroll(full)
+        for (int i = 0; i < 8; i++) {
+            __m512 weight = _mm512_set1_ps(k[i]);
+#pragma clang loop unroll(full)
+            for (int j = 0; j < NV; j++) acc[i][j] = _mm512_fmadd_ps(weight, xv[j], acc[i][j]);
+        }
+    }
+    for (int j = 0; j < NV; j++) {
+        ptrdiff_t first;
+        __mmask16 kept = kept_lanes(16 * (v0 + j), w, ow, length, &first);
+        __mmask16 out = lanes16(__builtin_popcount(kept));
+        for (ptrdiff_t i = 0; i < count; i++)
+            _mm512_mask_storeu_ps(y + i * plane + first, out, _mm512_maskz_compress_ps(kept, acc[i][j]));
+    }
+}
+
 void zoo_conv_forward_avx512(const float *x, ptrdiff_t channels, ptrdiff_t h, ptrdiff_t w,
                              const float *packed, ptrdiff_t outChannels, ptrdiff_t kh, ptrdiff_t kw,
                              const float *bias, float *y) {
@@ -48,35 +83,14 @@ void zoo_conv_forward_avx512(const float *x, ptrdiff_t channels, ptrdiff_t h, pt
         const float *pk = packed + b * taps * 8;
         __m512 start[8];
         for (int i = 0; i < 8; i++) start[i] = bias && i < count ? _mm512_set1_ps(bias[8 * b + i]) : _mm512_setzero_ps();
+        // Tiles of VT vectors; the last one narrower rather than computing vectors past the end.
         for (ptrdiff_t v0 = 0; v0 < vectors; v0 += VT) {
-            __mmask16 m[VT];
-            __m512 acc[8][VT];
-#pragma clang loop unroll(full)
-            for (int j = 0; j < VT; j++) m[j] = lanes16(length - 16 * (v0 + j));
-#pragma clang loop unroll(full)
-            for (int i = 0; i < 8; i++)
-#pragma clang loop unroll(full)
-                for (int j = 0; j < VT; j++) acc[i][j] = start[i];
+            ptrdiff_t left = vectors - v0;
             const float *xq = x + 16 * v0;
-            for (ptrdiff_t t = 0; t < taps; t++) {
-                const float *xt = xq + offset[t], *k = pk + 8 * t;
-                __m512 xv[VT];
-#pragma clang loop unroll(full)
-                for (int j = 0; j < VT; j++) xv[j] = _mm512_maskz_loadu_ps(m[j], xt + 16 * j);
-#pragma clang loop unroll(full)
-                for (int i = 0; i < 8; i++) {
-                    __m512 weight = _mm512_set1_ps(k[i]);
-#pragma clang loop unroll(full)
-                    for (int j = 0; j < VT; j++) acc[i][j] = _mm512_fmadd_ps(weight, xv[j], acc[i][j]);
-                }
-            }
-            for (int j = 0; j < VT && v0 + j < vectors; j++) {
-                ptrdiff_t first;
-                __mmask16 kept = kept_lanes(16 * (v0 + j), w, ow, length, &first);
-                __mmask16 out = lanes16(__builtin_popcount(kept));
-                for (ptrdiff_t i = 0; i < count; i++)
-                    _mm512_mask_storeu_ps(y + (8 * b + i) * plane + first, out, _mm512_maskz_compress_ps(kept, acc[i][j]));
-            }
+            float *yb = y + 8 * b * plane;
+            if (left >= 3) forward_tile(3, xq, pk, offset, taps, start, v0, w, ow, length, plane, count, yb);
+            else if (left == 2) forward_tile(2, xq, pk, offset, taps, start, v0, w, ow, length, plane, count, yb);
+            else forward_tile(1, xq, pk, offset, taps, start, v0, w, ow, length, plane, count, yb);
         }
     }
     if (offset != onStack) free(offset);

@@ -29,35 +29,15 @@ public enum BLAS {
     }
 
     /// OpenBLAS reads its settings from the environment when it is loaded, before any code of Zoo
-    /// runs. A command-line tool calls this first thing; when a setting is missing it sets it
-    /// and re-executes the process (same arguments), once:
-    /// - `OPENBLAS_NUM_THREADS=1`: otherwise OpenBLAS starts its own worker threads, which stay
-    ///   idle (Zoo owns its threads) but still slowed a batch-32 zoo-cnn step 1.5×;
-    /// - `OPENBLAS_CORETYPE=SkylakeX` when the CPU has AVX-512 (F, CD, BW, DQ, VL): Debian's
-    ///   OpenBLAS 0.3.21 does not know AMD Zen 4 and falls back to its AVX2 kernels, at half the
-    ///   GEMM rate.
-    /// If re-executing fails, it returns and the process goes on as it is.
+    /// runs. A command-line tool calls this first thing: unless `OPENBLAS_NUM_THREADS` is set, it
+    /// sets it to 1 and re-executes the process (same arguments), once — otherwise OpenBLAS starts
+    /// its own worker threads, which stay idle (Zoo owns its threads) but still slowed a batch-32
+    /// zoo-cnn step 1.5×. If re-executing fails, it returns and the process goes on as it is.
+    /// (On a processor with AVX-512, Zoo's own kernels replace OpenBLAS's: see ``useAVX512``.)
     public static func restartWithEngineSettings() {
-        var changed = false
-        if getenv("OPENBLAS_NUM_THREADS") == nil {
-            setenv("OPENBLAS_NUM_THREADS", "1", 1)
-            changed = true
-        }
-        if getenv("OPENBLAS_CORETYPE") == nil && cpuHasAVX512() {
-            setenv("OPENBLAS_CORETYPE", "SkylakeX", 1)
-            changed = true
-        }
-        if changed { execv("/proc/self/exe", CommandLine.unsafeArgv) }
-    }
-
-    /// Whether /proc/cpuinfo lists the AVX-512 subsets OpenBLAS's SkylakeX kernels use.
-    static func cpuHasAVX512() -> Bool {
-        // /proc files report size 0: read to the end rather than by size.
-        guard let data = FileHandle(forReadingAtPath: "/proc/cpuinfo")?.readDataToEndOfFile(),
-              let flags = String(decoding: data, as: UTF8.self).split(separator: "\n").first(where: { $0.hasPrefix("flags") })
-        else { return false }
-        let set = Set(flags.split(separator: " ").map(String.init))
-        return ["avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"].allSatisfy(set.contains)
+        guard getenv("OPENBLAS_NUM_THREADS") == nil else { return }
+        setenv("OPENBLAS_NUM_THREADS", "1", 1)
+        execv("/proc/self/exe", CommandLine.unsafeArgv)
     }
 
     /// Makes the calling thread flush subnormal floats to zero (FTZ and DAZ): tiny gradients
@@ -133,9 +113,12 @@ public enum BLAS {
         }
     }
 
-    /// Whether matrix products use Zoo's own AVX-512 GEMM (`CZooKernels`) instead of OpenBLAS:
-    /// when the processor has AVX-512, unless `ZOO_KERNELS=baseline` asks for the portable path
-    /// (to compare them, or to rule the kernels out).
+    /// Whether Zoo's own AVX-512 kernels (`CZooKernels`: GEMM, direct convolution) run instead of
+    /// OpenBLAS and the 8-wide Swift kernels: when the processor has AVX-512, unless
+    /// `ZOO_KERNELS=baseline` asks for the portable path (to compare them, or to rule them out).
+    /// Debian's OpenBLAS 0.3.21 does not recognize AMD Zen 4/5 and runs its AVX2 kernels there
+    /// (and an environment may pin `OPENBLAS_CORETYPE`): Zoo's GEMM measured 387–419 GFLOP/s on
+    /// 2048³ where OpenBLAS's AVX2 kernels gave 240.
     package static let useAVX512: Bool = {
         if let setting = getenv("ZOO_KERNELS").map({ String(cString: $0) }), setting == "baseline" { return false }
         return zoo_cpu_has_avx512()

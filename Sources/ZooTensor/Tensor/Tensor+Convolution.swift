@@ -87,19 +87,30 @@ func convGeometry(_ x: [Int], _ w: [Int], stride: (Int, Int), padding: (Int, Int
 func convolution(_ x: Tensor, _ w: Tensor, bias: Tensor?, _ g: ConvGeometry) -> Tensor {
     guard let b = bias else { return convolution(x, w, g) }
     guard ConvolutionKernels.fusesBias(g) else { return addingChannelBias(convolution(x, w, g), b) }
-    let y = ConvolutionKernels.forward(x.scalars, w.scalars, g, bias: b.scalars)
+    let (y, padded) = forwardKeepingPaddedInput(x, w, b, g)
     return Tensor.recorded("conv2dBias", shape: g.outputShape, scalars: y, inputs: [x, w, b]) { gy, needs in
-        [needs[0] ? convolutionInputGradient(gy, w, g) : nil, needs[1] ? convolutionWeightGradient(x, gy, g) : nil,
+        [needs[0] ? convolutionInputGradient(gy, w, g) : nil, needs[1] ? convolutionWeightGradient(x, gy, g, padded: padded) : nil,
          needs[2] ? channelSums(gy, like: b) : nil]
     }
 }
 
 /// conv(x, w) without bias, on the tape.
 func convolution(_ x: Tensor, _ w: Tensor, _ g: ConvGeometry) -> Tensor {
-    let y = ConvolutionKernels.forward(x.scalars, w.scalars, g)
+    let (y, padded) = forwardKeepingPaddedInput(x, w, nil, g)
     return Tensor.recorded("conv2d", shape: g.outputShape, scalars: y, inputs: [x, w]) { gy, needs in
-        [needs[0] ? convolutionInputGradient(gy, w, g) : nil, needs[1] ? convolutionWeightGradient(x, gy, g) : nil]
+        [needs[0] ? convolutionInputGradient(gy, w, g) : nil, needs[1] ? convolutionWeightGradient(x, gy, g, padded: padded) : nil]
     }
+}
+
+/// The forward kernels; where the wide kernels pad the input explicitly, the padded input too,
+/// for the weight gradient to reuse (the tape keeps it until the backward pass, instead of
+/// padding the same input twice).
+private func forwardKeepingPaddedInput(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ g: ConvGeometry) -> (y: [Float], padded: [Float]?) {
+    guard WideConvolution.applies(g) && (g.padH > 0 || g.padW > 0) else {
+        return (ConvolutionKernels.forward(x.scalars, w.scalars, g, bias: b?.scalars), nil)
+    }
+    let padded = WideConvolution.padded(x.scalars, g)
+    return (WideConvolution.forward(padded, w.scalars, g.unpadded, bias: b?.scalars), padded)
 }
 
 /// convᵀ(dy, w): a transposed convolution, on the tape.
@@ -110,9 +121,11 @@ func convolutionInputGradient(_ dy: Tensor, _ w: Tensor, _ g: ConvGeometry) -> T
     }
 }
 
-/// convW(x, dy): the weight gradient of a convolution, on the tape.
-func convolutionWeightGradient(_ x: Tensor, _ dy: Tensor, _ g: ConvGeometry) -> Tensor {
-    let dw = ConvolutionKernels.weightGradient(x.scalars, dy.scalars, g)
+/// convW(x, dy): the weight gradient of a convolution, on the tape. `padded`, when given, is x
+/// already padded for the wide kernels (``WideConvolution/padded(_:_:)``).
+func convolutionWeightGradient(_ x: Tensor, _ dy: Tensor, _ g: ConvGeometry, padded: [Float]? = nil) -> Tensor {
+    let dw = padded.map { WideConvolution.weightGradient($0, dy.scalars, g.unpadded) }
+        ?? ConvolutionKernels.weightGradient(x.scalars, dy.scalars, g)
     return Tensor.recorded("conv2dWeightGradient", shape: g.weightShape, scalars: dw, inputs: [x, dy]) { gz, needs in
         [needs[0] ? convolutionInputGradient(dy, gz, g) : nil, needs[1] ? convolution(x, gz, g) : nil]
     }
