@@ -46,10 +46,11 @@ public func batchNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean: 
 func batchNormTraining(_ x: Tensor, weight: Tensor?, bias: Tensor?, epsilon: Float) -> (output: Tensor, mean: [Float], variance: [Float]) {
     let c = x.shape[1], rows = x.shape[0], p = x.count / max(1, rows * c), n = rows * p
     var mean = [Float](repeating: 0, count: c), variance = [Float](repeating: 0, count: c)
-    var y = [Float](repeating: 0, count: x.count)
     let gamma = weight?.scalars, beta = bias?.scalars
-    x.scalars.withUnsafeBufferPointer { px in
-        y.withUnsafeMutableBufferPointer { py in
+    // Every element is written below: no zeroing first (a whole pass over memory).
+    let y = [Float](unsafeUninitializedCapacity: x.count) { py, initialized in
+        initialized = x.count
+        x.scalars.withUnsafeBufferPointer { px in
             mean.withUnsafeMutableBufferPointer { pm in
                 variance.withUnsafeMutableBufferPointer { pv in
                     let (xs, ys, ms, vs) = (px.baseAddress!, py.baseAddress!, pm.baseAddress!, pv.baseAddress!)
@@ -91,10 +92,12 @@ private func batchNormBackwardKernel(_ x: Tensor, _ g: Tensor, gamma: [Float]?, 
     -> (x: Tensor, weight: Tensor, bias: Tensor)
 {
     let c = x.shape[1], rows = x.shape[0], p = x.count / max(1, rows * c), n = Float(rows * p)
-    var dx = [Float](repeating: 0, count: x.count), dgamma = [Float](repeating: 0, count: c), dbeta = [Float](repeating: 0, count: c)
-    x.scalars.withUnsafeBufferPointer { px in
-        g.scalars.withUnsafeBufferPointer { pg in
-            dx.withUnsafeMutableBufferPointer { pdx in
+    var dgamma = [Float](repeating: 0, count: c), dbeta = [Float](repeating: 0, count: c)
+    // Every element is written below: no zeroing first.
+    let dx = [Float](unsafeUninitializedCapacity: x.count) { pdx, initialized in
+        initialized = x.count
+        x.scalars.withUnsafeBufferPointer { px in
+            g.scalars.withUnsafeBufferPointer { pg in
                 dgamma.withUnsafeMutableBufferPointer { pdg in
                     dbeta.withUnsafeMutableBufferPointer { pdb in
                         let (xs, gs, dxs, dgs, dbs) = (px.baseAddress!, pg.baseAddress!, pdx.baseAddress!, pdg.baseAddress!, pdb.baseAddress!)
