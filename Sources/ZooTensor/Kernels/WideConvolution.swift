@@ -106,9 +106,12 @@ enum WideConvolution {
             }
             initialized = pw.count
         }
-        // Samples per chunk: about 1 MiB of inputs and wide output gradients.
-        // (measured on resnet20: 2^15 floats 530 samples/s, 2^17 628, 2^18 654, 2^19 645, no chunks 621).
-        let chunk = max(1, (1 << 18) / (g.outChannels * planeStride + g.inChannels * h * w))
+        // Samples per chunk: about 1 MiB of inputs and wide output gradients (measured on
+        // resnet20: 2^15 floats 530 samples/s, 2^17 628, 2^18 654, 2^19 645, no chunks 621).
+        // Small planes (under 16 vectors) keep their accumulators in registers over all samples
+        // (see zoo_kernels.h) and read little per sample: one chunk, so each item reduces its
+        // accumulators once (once per chunk cost 8% on resnet20's 8×8 stage).
+        let chunk = planeStride / 16 < 16 ? g.batch : max(1, (1 << 18) / (g.outChannels * planeStride + g.inChannels * h * w))
         // Output channels per item: the kernel's register tile (8 for kernels up to 3 wide, else 4).
         let width = g.kernelWidth <= 3 ? 8 : 4
         let blocks = (og + width - 1) / width, units = g.members * g.groups * blocks * cg
