@@ -74,71 +74,60 @@ enum FastMath {
     }
 }
 
-/// Float reductions with eight running partial sums (a plain `+=` loop is one dependent add per
-/// element: the compiler may not reorder float additions, so it cannot vectorize it).
+/// Float reductions over vectors of 8 with four independent running sums (a plain `+=` loop is
+/// one dependent add per element: the compiler may not reorder float additions, so it cannot
+/// vectorize it; one vector sum is still a chain of dependent adds, four keep the adder busy).
 package enum Reduce {
+    /// Runs `step(&accumulator, i)` for the vectors at i = 0, 8, 16, … (four accumulators in
+    /// turn), then adds `scalar(i)` for the elements past the last whole vector.
+    @inline(__always)
+    private static func reduce(_ n: Int, _ step: (inout SIMD8<Float>, Int) -> Void, _ scalar: (Int) -> Float) -> Float {
+        var a0 = SIMD8<Float>(), a1 = a0, a2 = a0, a3 = a0
+        var i = 0
+        while i &+ 32 <= n {
+            step(&a0, i); step(&a1, i &+ 8); step(&a2, i &+ 16); step(&a3, i &+ 24)
+            i &+= 32
+        }
+        while i &+ 8 <= n {
+            step(&a0, i)
+            i &+= 8
+        }
+        var s = ((a0 + a1) + (a2 + a3)).sum()
+        while i < n {
+            s += scalar(i)
+            i &+= 1
+        }
+        return s
+    }
+
+    @inline(__always)
+    private static func load(_ p: UnsafePointer<Float>, _ i: Int) -> SIMD8<Float> {
+        UnsafeRawPointer(p).loadUnaligned(fromByteOffset: i &* 4, as: SIMD8<Float>.self)
+    }
+
     /// Σ p[0 ..< n].
     @inline(__always)
     package static func sum(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
-        var acc = SIMD8<Float>()
-        var i = 0
-        let raw = UnsafeRawPointer(p)
-        while i &+ 8 <= n {
-            acc += raw.loadUnaligned(fromByteOffset: i &* 4, as: SIMD8<Float>.self)
-            i &+= 8
-        }
-        var s = acc.sum()
-        while i < n { s += p[i]; i &+= 1 }
-        return s
+        reduce(n, { $0 += load(p, $1) }, { p[$0] })
     }
 
     /// Σ a[i] · b[i] over `0 ..< n`.
     @inline(__always)
     package static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
-        var acc = SIMD8<Float>()
-        var i = 0
-        let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b)
-        while i &+ 8 <= n {
-            acc.addProduct(ra.loadUnaligned(fromByteOffset: i &* 4, as: SIMD8<Float>.self),
-                           rb.loadUnaligned(fromByteOffset: i &* 4, as: SIMD8<Float>.self))
-            i &+= 8
-        }
-        var s = acc.sum()
-        while i < n { s += a[i] * b[i]; i &+= 1 }
-        return s
+        reduce(n, { $0.addProduct(load(a, $1), load(b, $1)) }, { a[$0] * b[$0] })
     }
 
     /// Σ a[i] · (b[i] − shift) over `0 ..< n` (a centered dot product, without cancellation).
     @inline(__always)
     package static func centeredDot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, shift: Float, _ n: Int) -> Float {
-        var acc = SIMD8<Float>()
         let m = SIMD8<Float>(repeating: shift)
-        var i = 0
-        let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b)
-        while i &+ 8 <= n {
-            acc.addProduct(ra.loadUnaligned(fromByteOffset: i &* 4, as: SIMD8<Float>.self),
-                           rb.loadUnaligned(fromByteOffset: i &* 4, as: SIMD8<Float>.self) - m)
-            i &+= 8
-        }
-        var s = acc.sum()
-        while i < n { s += a[i] * (b[i] - shift); i &+= 1 }
-        return s
+        return reduce(n, { $0.addProduct(load(a, $1), load(b, $1) - m) }, { a[$0] * (b[$0] - shift) })
     }
 
     /// Σ (a[i] − shift)² over `0 ..< n`.
     @inline(__always)
     package static func centeredSquares(_ a: UnsafePointer<Float>, shift: Float, _ n: Int) -> Float {
-        var acc = SIMD8<Float>()
         let m = SIMD8<Float>(repeating: shift)
-        var i = 0
-        let ra = UnsafeRawPointer(a)
-        while i &+ 8 <= n {
-            let d = ra.loadUnaligned(fromByteOffset: i &* 4, as: SIMD8<Float>.self) - m
-            acc.addProduct(d, d)
-            i &+= 8
-        }
-        var s = acc.sum()
-        while i < n { let d = a[i] - shift; s += d * d; i &+= 1 }
-        return s
+        return reduce(n, { let d = load(a, $1) - m; $0.addProduct(d, d) }, { let d = a[$0] - shift; return d * d })
     }
 }
