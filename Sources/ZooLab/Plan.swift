@@ -98,10 +98,14 @@ public struct SweepPlan: Sendable {
         }
     }
 
-    /// A rough training time: samples seen × a per-sample cost per model (release build, 2 cores,
-    /// measured by zoo-bench), divided by the workers.
+    /// A rough training time: samples seen × a per-sample cost per model on one core, divided by
+    /// the workers (at most 2 cores here). The costs are `zoo-bench --threads 1` training rates
+    /// (release build, AVX-512 kernels, 2026-11-29: mlp 94 k samples/s, zoo-cnn 53 k, lenet5
+    /// 31 k, cnn1d 180 k, resnet20 406, nin ~900), rounded down; without AVX-512, about 0.6× those.
+    /// A 64-member zoo-cnn sweep estimated at 38 s took 39 s.
     public func estimatedSeconds(workers: Int, data: DataCache) -> Double {
-        let costs: [String: Double] = ["mlp": 1 / 20_000, "zoo-cnn": 1 / 5_300, "lenet5": 1 / 3_700, "cnn1d": 1 / 31_000, "resnet20": 1 / 50, "nin": 1 / 130]
+        let rates: [String: Double] = ["mlp": 90_000, "zoo-cnn": 50_000, "lenet5": 30_000, "cnn1d": 150_000, "resnet20": 400, "nin": 900]
+        let speed = BLAS.useAVX512 ? 1.0 : 0.6
         var total = 0.0
         for run in runs {
             guard let config = try? ConfigSchema.runConfig(run.config), let prepared = try? data.load(config.data) else { continue }
@@ -109,7 +113,7 @@ public struct SweepPlan: Sendable {
             let samples = config.training.maxSteps.map { Double($0 * config.training.batchSize) } ?? epochs * Double(prepared.train.count)
             // Evaluation passes cost about a third of training per sample.
             let evaluated = epochs * Double((prepared.test?.count ?? 0) + (prepared.validation?.count ?? 0)) / 3
-            total += (samples + evaluated) * (costs[config.model.name] ?? 1 / 1_000)
+            total += (samples + evaluated) / ((rates[config.model.name] ?? 1_000) * speed)
         }
         return total / Double(max(1, min(workers, 2)))
     }
