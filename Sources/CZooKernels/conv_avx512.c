@@ -115,12 +115,12 @@ static inline __attribute__((always_inline)) void gradient_sweep(
     ptrdiff_t full = length / 16;
     __mmask16 last = lanes16(length - 16 * full);
     for (ptrdiff_t n = 0; n < samples; n++, x += xSampleStride, dy += dySampleStride) {
-        // Whole vectors, then the masked end (the input past the last position may be anything).
+        // Whole vectors, then the masked end (nothing past the last position is read).
 #define STEP(v, mask)                                                                             \
         do {                                                                                      \
             __m512 d[8];                                                                          \
             _Pragma("clang loop unroll(full)")                                                    \
-            for (int i = 0; i < CT; i++) d[i] = _mm512_loadu_ps(dy + channelOffset[i] + 16 * (v)); \
+            for (int i = 0; i < CT; i++) d[i] = _mm512_maskz_loadu_ps(mask, dy + channelOffset[i] + 16 * (v)); \
             _Pragma("clang loop unroll(full)")                                                    \
             for (int j = 0; j < KT; j++) {                                                        \
                 __m512 xv = _mm512_maskz_loadu_ps(mask, x + 16 * (v) + j);                       \

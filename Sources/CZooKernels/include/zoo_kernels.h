@@ -38,9 +38,9 @@ void zoo_conv_forward_avx512(const float *x, ptrdiff_t channels, ptrdiff_t h, pt
 /// dw[o][ki][kj] = Σ_{n, oy, ox} dy[n, o, oy, ox] · x[n, oy + ki, ox + kj],
 /// added to what dw holds when `accumulate`, else stored.
 /// `x` is sample 0's input plane ([h, w]), the next sample's `xSampleStride` floats on.
-/// `dyWide` is dy in the wide layout: sample 0's channel-0 plane, each plane `planeStride`
-/// floats (at least zoo_wide_length), dy[o, oy, ox] at oy·w + ox, zero at the dropped columns;
-/// channels `planeStride` apart, samples `dySampleStride`. Sums run over n, then positions, in a
+/// `dyWide` is dy in the wide layout: sample 0's channel-0 plane, dy[o, oy, ox] at oy·w + ox,
+/// zero at the dropped columns (ox ≥ ow), nothing read past the last position; channels
+/// `planeStride` apart (at least zoo_wide_length), samples `dySampleStride`. Sums run over n, then positions, in a
 /// fixed order: the result does not depend on how the work is split (nor on `rows`). `dw` holds
 /// count blocks of kh·kw values (row-major), block o at dw + o·dwStride.
 void zoo_conv_weight_gradient_avx512(const float *x, ptrdiff_t xSampleStride, ptrdiff_t h, ptrdiff_t w,
