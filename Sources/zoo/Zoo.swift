@@ -11,6 +11,13 @@ struct Zoo: ParsableCommand {
         discussion: """
             Train a catalog model on a data set, evaluate checkpoints, and list what is available.
             Checkpoints are safetensors files that Python opens with safetensors.numpy.load_file.
+
+            Environment:
+              ZOO_DATA              a folder with Fashion-MNIST's IDX files (searched after
+                                    --data-dir, before Debian's dataset-fashion-mnist)
+              ZOO_KERNELS=baseline  use OpenBLAS and the portable kernels even where the
+                                    processor has AVX-512 (Zoo's own kernels otherwise)
+              OPENBLAS_NUM_THREADS  set to 1 by zoo itself when unset (zoo owns its threads)
             """,
         subcommands: [Train.self, Eval.self, Sweep.self, List.self, Show.self, Export.self, Models.self, Datasets.self]
     )
