@@ -16,7 +16,7 @@ struct Zoo: ParsableCommand {
               ZOO_DATA              a folder with Fashion-MNIST's IDX files (searched after
                                     --data-dir, before Debian's dataset-fashion-mnist)
               ZOO_KERNELS=baseline  use OpenBLAS and the portable kernels even where the
-                                    processor has AVX-512 (Zoo's own kernels otherwise)
+                                    processor has AVX-512 (auto, the default: Zoo's own there)
               OPENBLAS_NUM_THREADS  set to 1 by zoo itself when unset (zoo owns its threads)
             """,
         subcommands: [Train.self, Eval.self, Sweep.self, List.self, Show.self, Export.self, Models.self, Datasets.self]

@@ -119,8 +119,13 @@ public enum BLAS {
     /// Debian's OpenBLAS 0.3.21 does not recognize AMD Zen 4/5 and runs its AVX2 kernels there
     /// (and an environment may pin `OPENBLAS_CORETYPE`): Zoo's GEMM measured 387–419 GFLOP/s on
     /// 2048³ where OpenBLAS's AVX2 kernels gave 240.
+    /// Any other value than `baseline`, `auto` or empty is reported once on standard error.
     package static let useAVX512: Bool = {
-        if let setting = getenv("ZOO_KERNELS").map({ String(cString: $0) }), setting == "baseline" { return false }
+        let setting = getenv("ZOO_KERNELS").map { String(cString: $0) } ?? ""
+        if setting == "baseline" { return false }
+        if setting != "" && setting != "auto" {
+            FileHandle.standardError.write(Data("zoo: ZOO_KERNELS=\(setting) is not understood (baseline or auto); using auto\n".utf8))
+        }
         return zoo_cpu_has_avx512()
     }()
 
