@@ -35,8 +35,8 @@ static inline __mmask16 kept_lanes(ptrdiff_t q0, ptrdiff_t w, ptrdiff_t ow, ptrd
 static inline __attribute__((always_inline)) void forward_tile(
     const int NV, const float *xq, const float *pk, const ptrdiff_t *offset, ptrdiff_t taps, const __m512 start[8],
     ptrdiff_t v0, ptrdiff_t w, ptrdiff_t ow, ptrdiff_t length, ptrdiff_t plane, ptrdiff_t count, float *y) {
-    __mmask16 m[3];
-    __m512 acc[8][3];
+    __mmask16 m[VT];
+    __m512 acc[8][VT];
 #pragma clang loop unroll(full)
     for (int j = 0; j < NV; j++) m[j] = lanes16(length - 16 * (v0 + j));
 #pragma clang loop unroll(full)
@@ -45,7 +45,7 @@ static inline __attribute__((always_inline)) void forward_tile(
         for (int j = 0; j < NV; j++) acc[i][j] = start[i];
     for (ptrdiff_t t = 0; t < taps; t++) {
         const float *xt = xq + offset[t], *k = pk + 8 * t;
-        __m512 xv[3];
+        __m512 xv[VT];
 #pragma clang loop unroll(full)
         for (int j = 0; j < NV; j++) xv[j] = _mm512_maskz_loadu_ps(m[j], xt + 16 * j);
 #pragma clang loop unroll(full)
@@ -88,7 +88,7 @@ void zoo_conv_forward_avx512(const float *x, ptrdiff_t channels, ptrdiff_t h, pt
             ptrdiff_t left = vectors - v0;
             const float *xq = x + 16 * v0;
             float *yb = y + 8 * b * plane;
-            if (left >= 3) forward_tile(3, xq, pk, offset, taps, start, v0, w, ow, length, plane, count, yb);
+            if (left >= VT) forward_tile(VT, xq, pk, offset, taps, start, v0, w, ow, length, plane, count, yb);
             else if (left == 2) forward_tile(2, xq, pk, offset, taps, start, v0, w, ow, length, plane, count, yb);
             else forward_tile(1, xq, pk, offset, taps, start, v0, w, ow, length, plane, count, yb);
         }

@@ -7,7 +7,6 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <pthread.h>
-#include <stdint.h>
 #include <stdlib.h>
 
 enum {
