@@ -44,23 +44,34 @@ public enum Reports {
         return Table(headers: ["id", "status", "epochs"] + varied + ["test acc %", "test loss"], rows: lines)
     }
 
-    /// CSV with one row per run × epoch: run id, status, every config key, epoch, step, metrics.
-    /// Non-finite values are written as NaN / inf / -inf (which pandas reads as floats).
+    /// The columns that say what produced a run (its ``Provenance``), after the metrics in exports.
+    public static let provenanceColumns = ["zoo_version", "git_commit", "kernels", "cpu", "threads", "host"]
+
+    /// A run's ``provenanceColumns`` values; nil for a run without provenance or a commit.
+    static func provenanceValues(_ p: Provenance?) -> [String?] {
+        guard let p else { return provenanceColumns.map { _ in nil } }
+        return [p.zooVersion, p.gitCommit, p.kernels, p.cpu, String(p.threads), p.host]
+    }
+
+    /// CSV with one row per run × epoch: run id, status, every config key, epoch, step, metrics,
+    /// then the run's provenance. Non-finite values are written as NaN / inf / -inf (which pandas
+    /// reads as floats).
     public static func csv(_ rows: RunRows) -> String {
         let keys = rows.configKeys
-        let header = ["run_id", "status"] + keys + ["epoch", "step"] + MetricRecord.columns
+        let header = ["run_id", "status"] + keys + ["epoch", "step"] + MetricRecord.columns + provenanceColumns
         let byRun = Dictionary(uniqueKeysWithValues: rows.runs.map { ($0.id, $0) })
         var lines = [header.map(field).joined(separator: ",")]
         for m in rows.metrics {
             guard let r = byRun[m.runID] else { continue }
             let cells = [r.id, r.status.rawValue] + keys.map { rows.configs[r.id]?[$0] ?? "" } + [String(m.epoch), String(m.step)]
-                + MetricRecord.columns.map { format(m.values[$0]) }
+                + MetricRecord.columns.map { format(m.values[$0]) } + provenanceValues(r.provenance).map { $0 ?? "" }
             lines.append(cells.map(field).joined(separator: ","))
         }
         return lines.joined(separator: "\n") + "\n"
     }
 
-    /// JSON lines with the same content as ``csv(_:)``; non-finite numbers as strings.
+    /// JSON lines with the same content as ``csv(_:)``; non-finite numbers as strings, absent
+    /// metrics and provenance left out.
     public static func jsonl(_ rows: RunRows) -> String {
         let byRun = Dictionary(uniqueKeysWithValues: rows.runs.map { ($0.id, $0) })
         var out = ""
@@ -69,7 +80,10 @@ public enum Reports {
             var object: [String: Any] = ["run_id": r.id, "status": r.status.rawValue, "epoch": m.epoch, "step": m.step,
                                          "config": rows.configs[r.id] ?? [:]]
             for (k, v) in m.values { object[k] = v.isFinite ? v : (format(v) as Any) }
-            let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+            for (k, v) in zip(provenanceColumns, provenanceValues(r.provenance)) { object[k] = v }
+            if let threads = r.provenance?.threads { object["threads"] = threads }  // a number, not text
+            // Strings, finite numbers and string dictionaries only: serialization cannot fail.
+            guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { continue }
             out += String(decoding: data, as: UTF8.self) + "\n"
         }
         return out

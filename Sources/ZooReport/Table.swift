@@ -1,5 +1,4 @@
 import Foundation
-import ZooLab
 import ZooStore
 
 /// A text table with aligned columns.
@@ -28,24 +27,37 @@ public struct Table: Sendable {
 public struct RunRows: Sendable {
     public var runs: [RunRecord]
     public var metrics: [MetricRecord]
-    /// Each run's config as text values, by key.
+    /// Each run's config as text values, by key, over the `defaults` given to ``init(store:status:sweep:where:defaults:)``.
     public var configs: [String: [String: String]]
 
-    /// The runs (and their metrics) that pass `filter`, a list of `key=value` conditions on config
+    /// The runs (and their metrics) that pass `conditions`, a list of `key=value` conditions on config
     /// keys, status and id.
-    public init(store: SQLiteStore, status: [RunStatus]? = nil, sweep: String? = nil, where conditions: [(String, String)] = []) throws {
+    ///
+    /// Stored configs may name only the keys that differ from their defaults: `defaults` (key →
+    /// text, as ``flatten(_:)`` writes values) fills in the others, so that a run without a key
+    /// counts as having its default in ``variedKeys``, in filters and in columns. Without it, a
+    /// missing key is an empty cell.
+    public init(store: any RunStore, status: [RunStatus]? = nil, sweep: String? = nil, where conditions: [(String, String)] = [],
+                defaults: [String: String] = [:]) throws {
         var runs = try store.runs(status: status, sweep: sweep)
         var configs: [String: [String: String]] = [:]
-        for r in runs { configs[r.id] = Self.flatten(r.config) }
+        for r in runs { configs[r.id] = defaults.merging(Self.flatten(r.config)) { _, own in own } }
         runs = runs.filter { r in conditions.allSatisfy { k, v in (k == "id" ? r.id.hasPrefix(v) : configs[r.id]?[k] == v) } }
         self.runs = runs
         self.configs = configs
         metrics = runs.isEmpty ? [] : try store.metrics(runs: runs.map(\.id))
     }
 
-    /// A run's canonical config JSON as text values by key.
+    /// A run's canonical config JSON (a flat object; the "schema" key left out) as text values by
+    /// key, written as ZooLab's `ConfigValue.description` writes them: integers and integral numbers
+    /// without a fraction, other numbers in their shortest round-tripping form, lists joined by ",".
+    /// A value that is no config value (null, an object) is left out; text that is not a JSON
+    /// object gives no keys.
     public static func flatten(_ json: String) -> [String: String] {
-        ((try? FlatConfig.fromCanonicalJSON(json)) ?? [:]).mapValues(\.description)
+        guard let object = try? JSONDecoder().decode([String: ConfigText].self, from: Data(json.utf8)) else { return [:] }
+        var out: [String: String] = [:]
+        for (key, value) in object where key != "schema" { out[key] = value.text }
+        return out
     }
 
     /// Config keys whose values differ among the runs, sorted.
@@ -62,6 +74,29 @@ public struct RunRows: Sendable {
         var out: [String: MetricRecord] = [:]
         for m in metrics where (out[m.runID]?.epoch ?? -1) < m.epoch { out[m.runID] = m }
         return out
+    }
+}
+
+/// A config value's text. Decoded in the order ZooLab's `ConfigValue` decodes (bool, integer,
+/// number, string, list), so that `1` stays an integer and `true` a bool.
+struct ConfigText: Decodable {
+    /// Nil for a value that is not a config value.
+    var text: String?
+
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if let b = try? c.decode(Bool.self) { text = b ? "true" : "false" }
+        else if let i = try? c.decode(Int.self) { text = String(i) }
+        else if let d = try? c.decode(Double.self) { text = Self.format(d) }
+        else if let s = try? c.decode(String.self) { text = s }
+        else if let l = try? c.decode([ConfigText].self), l.allSatisfy({ $0.text != nil }) { text = l.compactMap(\.text).joined(separator: ",") }
+        else { text = nil }
+    }
+
+    /// Shortest round-tripping decimal; integral values without a fraction part (as ZooLab's `ConfigValue.format`).
+    static func format(_ d: Double) -> String {
+        if d == d.rounded(), Swift.abs(d) < 1e15 { return String(Int(d)) }
+        return "\(d)"
     }
 }
 

@@ -1,94 +1,13 @@
 import Foundation
 import GRDB
 
-/// Where a run is in its life.
-public enum RunStatus: String, Codable, Sendable, CaseIterable {
-    case pending, running, done, failed, diverged
-}
-
-/// One run as the store keeps it: its id, config JSON and bookkeeping.
-public struct RunRecord: Sendable, Equatable {
-    public var id: String
-    /// The canonical config, JSON.
-    public var config: String
-    /// Runs with one group key can train together (same architecture, data and batch size).
-    public var groupKey: String
-    public var status: RunStatus
-    public var createdAt: Double
-    public var startedAt: Double?
-    public var finishedAt: Double?
-    public var host: String?
-    public var owner: String?
-    public var leaseExpires: Double?
-    /// How many times the run was claimed.
-    public var attempts: Int
-    /// Completed epochs (of the latest attempt).
-    public var epochsDone: Int
-    public var error: String?
-}
-
-/// The metrics of one epoch of one run. Non-finite values are kept (SQLite would turn NaN into NULL).
-public struct MetricRecord: Sendable, Equatable {
-    public static let columns = ["scheduled_lr", "scheduled_batch_size", "seconds", "train_loss", "train_accuracy",
-                                 "validation_loss", "validation_accuracy", "test_loss", "test_accuracy"]
-    public var runID: String
-    public var epoch: Int
-    public var step: Int
-    /// Values by column name (see ``columns``); absent when not measured.
-    public var values: [String: Double]
-
-    public init(runID: String, epoch: Int, step: Int, values: [String: Double]) {
-        self.runID = runID
-        self.epoch = epoch
-        self.step = step
-        self.values = values
-    }
-
-    public static func == (a: MetricRecord, b: MetricRecord) -> Bool {
-        a.runID == b.runID && a.epoch == b.epoch && a.step == b.step && a.values.count == b.values.count
-            && a.values.allSatisfy { k, v in b.values[k].map { $0 == v || ($0.isNaN && v.isNaN) } ?? false }
-    }
-}
-
-/// A checkpoint file of a run, with its SHA-256.
-public struct CheckpointRecord: Sendable, Equatable {
-    public var runID: String
-    public var epoch: Int
-    /// Relative to the store's checkpoint folder.
-    public var path: String
-    public var sha256: String
-    public var bytes: Int
-
-    public init(runID: String, epoch: Int, path: String, sha256: String, bytes: Int) {
-        self.runID = runID
-        self.epoch = epoch
-        self.path = path
-        self.sha256 = sha256
-        self.bytes = bytes
-    }
-}
-
-/// Who holds a claim: a host, a process and a worker in it.
-public struct ClaimOwner: Sendable, Equatable {
-    public var host: String
-    public var pid: Int32
-    public var worker: Int
-    public init(host: String = ProcessInfo.processInfo.hostName, pid: Int32 = ProcessInfo.processInfo.processIdentifier, worker: Int) {
-        self.host = host
-        self.pid = pid
-        self.worker = worker
-    }
-    public var id: String { "\(host):\(pid):\(worker)" }
-}
-
 /// The embedded store: one SQLite database in WAL mode (GRDB) plus a folder of checkpoint files
 /// beside it (`NAME.checkpoints/RUN/epoch-N.safetensors`).
 ///
-/// It knows run ids, JSON configs and bytes — not tensors, not specs. Several processes may share
-/// one store: claims are taken in write transactions, so no run is claimed twice; a claim carries a
-/// lease that its worker renews, and a run whose lease ran out (or whose process on this host is
-/// gone) can be claimed again.
-public final class SQLiteStore: Sendable {
+/// Several processes may share one store: claims are taken in write transactions, so no run is
+/// claimed twice (see ``RunStore``). Opening a store migrates it to the current schema and
+/// finishes any checkpoint folder moves that a rename left undone (``renameRuns(_:)``).
+public final class SQLiteStore: RunStore {
     public let path: URL
     /// The folder holding checkpoint files.
     public let checkpointFolder: URL
@@ -98,11 +17,11 @@ public final class SQLiteStore: Sendable {
     public init(path: URL) throws {
         self.path = path
         checkpointFolder = URL(fileURLWithPath: path.path + ".checkpoints")
-        try FileManager.default.createDirectory(at: path.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try FileManager.default.createDirectory(at: checkpointFolder, withIntermediateDirectories: true)
         var configuration = Configuration()
         configuration.busyMode = .timeout(30)
         do {
+            try FileManager.default.createDirectory(at: path.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(at: checkpointFolder, withIntermediateDirectories: true)
             // Two processes opening a new store at once would race to switch it to WAL and to
             // migrate it; an advisory lock beside the database makes opening one at a time.
             database = try Self.exclusively(lockFile: path.path + ".lock") {
@@ -113,10 +32,11 @@ public final class SQLiteStore: Sendable {
         } catch {
             throw StoreError(description: "\(path.path): cannot open the store: \(error)")
         }
+        try exclusively { try finishFolderMoves() }
     }
 
     /// Runs `body` while holding an exclusive `flock` on `lockFile` (created if needed).
-    private static func exclusively<T>(lockFile: String, _ body: () throws -> T) throws -> T {
+    static func exclusively<T>(lockFile: String, _ body: () throws -> T) throws -> T {
         let fd = open(lockFile, O_RDWR | O_CREAT, 0o644)
         guard fd >= 0 else { throw StoreError(description: "\(lockFile): cannot create the lock file (errno \(errno))") }
         defer { close(fd) }
@@ -127,7 +47,13 @@ public final class SQLiteStore: Sendable {
         return try body()
     }
 
-    /// The schema, one migration per version.
+    /// Runs `body` holding this store's open lock: no other process opens or renames meanwhile.
+    func exclusively<T>(_ body: () throws -> T) throws -> T {
+        try Self.exclusively(lockFile: path.path + ".lock", body)
+    }
+
+    /// The schema, one migration per version. A migration, once released, is never edited:
+    /// stores written by older versions run the ones they lack.
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
         m.registerMigration("v1") { db in
@@ -151,23 +77,50 @@ public final class SQLiteStore: Sendable {
                     PRIMARY KEY (sweep_id, run_id));
                 """)
         }
+        // Provenance per run (JSON), each member's own seconds and the running averages per epoch,
+        // store-wide metadata (renames), and indexes for the claim query and renames.
+        m.registerMigration("v2") { db in
+            try db.execute(sql: """
+                ALTER TABLE runs ADD COLUMN provenance TEXT;
+                ALTER TABLE metrics ADD COLUMN member_seconds REAL;
+                ALTER TABLE metrics ADD COLUMN running_loss REAL;
+                ALTER TABLE metrics ADD COLUMN running_accuracy REAL;
+                CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                CREATE INDEX runs_queue ON runs(status, created_at, id);
+                CREATE INDEX sweep_runs_run ON sweep_runs(run_id);
+                """)
+        }
         return m
     }
 
-    /// The schema versions applied to this store.
     public func appliedMigrations() throws -> [String] {
-        try database.read { try Self.migrator.appliedMigrations($0) }
+        try reading("read the schema version") { try Self.migrator.appliedMigrations($0) }
     }
 
     static var now: Double { Date().timeIntervalSince1970 }
 
+    /// A read; errors other than ``StoreError`` are wrapped in one naming the store and `what`.
+    func reading<T>(_ what: String, _ body: (Database) throws -> T) throws -> T {
+        do { return try database.read(body) } catch let error as StoreError { throw error } catch {
+            throw StoreError(description: "\(path.path): cannot \(what): \(error)")
+        }
+    }
+
+    /// A write transaction; errors wrapped as in ``reading(_:_:)``.
+    func writing<T>(_ what: String, _ body: (Database) throws -> T) throws -> T {
+        do { return try database.write(body) } catch let error as StoreError { throw error } catch {
+            throw StoreError(description: "\(path.path): cannot \(what): \(error)")
+        }
+    }
+
+    /// `?, ?, …` for `count` SQL arguments.
+    static func marks(_ count: Int) -> String { Array(repeating: "?", count: count).joined(separator: ", ") }
+
     // MARK: - Sweeps and runs
 
-    /// Records a sweep and its runs; runs already present are left untouched.
-    /// - Returns: the ids of the runs that were new.
     @discardableResult
     public func addSweep(id: String, name: String, spec: String, runs: [(id: String, config: String, groupKey: String)]) throws -> [String] {
-        try database.write { db in
+        try writing("add sweep '\(id)'") { db in
             try db.execute(sql: "INSERT OR IGNORE INTO sweeps (id, name, spec, created_at) VALUES (?, ?, ?, ?)", arguments: [id, name, spec, Self.now])
             var added: [String] = []
             for r in runs {
@@ -180,32 +133,33 @@ public final class SQLiteStore: Sendable {
         }
     }
 
-    /// Runs, optionally only those of some statuses or of one sweep, oldest first.
     public func runs(status: [RunStatus]? = nil, sweep: String? = nil, ids: [String]? = nil) throws -> [RunRecord] {
         var sql = "SELECT runs.* FROM runs"
         var clauses: [String] = [], arguments: [any DatabaseValueConvertible] = []
-        if let s = sweep {
+        if let sweep {
             sql += " JOIN sweep_runs ON sweep_runs.run_id = runs.id"
             clauses.append("sweep_runs.sweep_id = ?")
-            arguments.append(s)
+            arguments.append(sweep)
         }
-        if let s = status {
-            clauses.append("status IN (\(s.map { _ in "?" }.joined(separator: ",")))")
-            arguments += s.map(\.rawValue)
+        if let status {
+            clauses.append("status IN (\(Self.marks(status.count)))")
+            arguments += status.map(\.rawValue)
         }
         if let ids {
-            clauses.append("id IN (\(ids.map { _ in "?" }.joined(separator: ",")))")
+            clauses.append("id IN (\(Self.marks(ids.count)))")
             arguments += ids
         }
         if !clauses.isEmpty { sql += " WHERE " + clauses.joined(separator: " AND ") }
         sql += " ORDER BY created_at, id"
-        return try database.read { db in try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map(Self.run) }
+        return try reading("read runs") { db in try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map(Self.run) }
     }
 
-    /// The run with this id, or the only run whose id starts with it.
     public func run(matching prefix: String) throws -> RunRecord {
-        let found = try database.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM runs WHERE id LIKE ? ORDER BY id LIMIT 3", arguments: [prefix + "%"]).map(Self.run)
+        // `%`, `_` and `\` in the prefix are matched as themselves.
+        let pattern = prefix.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%")
+            .replacingOccurrences(of: "_", with: "\\_") + "%"
+        let found = try reading("look up run '\(prefix)'") { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM runs WHERE id LIKE ? ESCAPE '\\' ORDER BY id LIMIT 3", arguments: [pattern]).map(Self.run)
         }
         guard let first = found.first else { throw StoreError(description: "no run with id '\(prefix)' in \(path.path)") }
         guard found.count == 1 || found[0].id == prefix else {
@@ -214,49 +168,63 @@ public final class SQLiteStore: Sendable {
         return first
     }
 
-    static func run(_ row: Row) -> RunRecord {
-        RunRecord(id: row["id"], config: row["config"], groupKey: row["group_key"], status: RunStatus(rawValue: row["status"]) ?? .failed,
-                  createdAt: row["created_at"], startedAt: row["started_at"], finishedAt: row["finished_at"], host: row["host"],
-                  owner: row["owner"], leaseExpires: row["lease_expires"], attempts: row["attempts"], epochsDone: row["epochs_done"],
-                  error: row["error"])
+    /// A `runs` row; a value of the wrong type or a NULL where none belongs is an error, an unknown
+    /// status reads as failed and an undecodable provenance as nil.
+    static func run(_ row: Row) throws -> RunRecord {
+        let status: String = try row.decode(forColumn: "status")
+        return RunRecord(
+            id: try row.decode(forColumn: "id"), config: try row.decode(forColumn: "config"), groupKey: try row.decode(forColumn: "group_key"),
+            status: RunStatus(rawValue: status) ?? .failed, createdAt: try row.decode(forColumn: "created_at"),
+            startedAt: try row.decode(forColumn: "started_at"), finishedAt: try row.decode(forColumn: "finished_at"),
+            host: try row.decode(forColumn: "host"), owner: try row.decode(forColumn: "owner"),
+            leaseExpires: try row.decode(forColumn: "lease_expires"), attempts: try row.decode(forColumn: "attempts"),
+            epochsDone: try row.decode(forColumn: "epochs_done"), error: try row.decode(forColumn: "error"),
+            provenance: Provenance.decode(try row.decode(forColumn: "provenance")))
     }
 
     // MARK: - Claims
 
-    /// Claims up to `limit` runs of one group for `owner`: pending runs, and running runs whose lease
-    /// has expired or whose process on this host is gone. The group is that of the oldest claimable run.
-    public func claim(owner: ClaimOwner, limit: Int, lease: TimeInterval, isAlive: (Int32) -> Bool = processIsAlive) throws -> [RunRecord] {
-        try database.write { db in
+    /// See ``RunStore/claim(owner:limit:lease:sweep:provenance:isAlive:)``. The candidates and the
+    /// group are chosen in SQL; only the running runs of this host under a live lease are read, to
+    /// ask `isAlive` about their processes.
+    public func claim(owner: ClaimOwner, limit: Int, lease: TimeInterval, sweep: String? = nil, provenance: Provenance? = nil,
+                      isAlive: (Int32) -> Bool = ClaimOwner.processIsAlive) throws -> [RunRecord] {
+        guard limit > 0 else { return [] }
+        let provenanceJSON = try provenance?.json()
+        return try writing("claim runs") { db in
             let now = Self.now
-            let candidates = try Row.fetchAll(db, sql: """
-                SELECT * FROM runs WHERE status = 'pending' OR status = 'running' ORDER BY created_at, id
-                """).map(Self.run).filter { r in
-                r.status == .pending || (r.leaseExpires ?? 0) < now || Self.ownerIsGone(r.owner, host: owner.host, isAlive: isAlive)
+            var inSweep = "", sweepArguments: [any DatabaseValueConvertible] = []
+            if let sweep {
+                inSweep = " AND id IN (SELECT run_id FROM sweep_runs WHERE sweep_id = ?)"
+                sweepArguments = [sweep]
             }
-            guard let first = candidates.first else { return [] }
-            let chosen = candidates.filter { $0.groupKey == first.groupKey }.prefix(limit)
-            for r in chosen {
-                try db.execute(sql: """
-                    UPDATE runs SET status = 'running', owner = ?, host = ?, lease_expires = ?, attempts = attempts + 1,
-                    started_at = COALESCE(started_at, ?) WHERE id = ?
-                    """, arguments: [owner.id, owner.host, now + lease, now, r.id])
+            var orphaned: [String] = []
+            for row in try Row.fetchAll(db, sql: "SELECT id, owner FROM runs WHERE status = 'running' AND host = ? AND lease_expires >= ?" + inSweep,
+                                        arguments: StatementArguments([owner.host, now] + sweepArguments)) {
+                if ClaimOwner.isGone(try row.decode(forColumn: "owner"), host: owner.host, isAlive: isAlive) {
+                    orphaned.append(try row.decode(forColumn: "id"))
+                }
             }
-            return try Row.fetchAll(db, sql: "SELECT * FROM runs WHERE id IN (\(chosen.map { _ in "?" }.joined(separator: ",")))",
-                                    arguments: StatementArguments(chosen.map(\.id))).map(Self.run).sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
+            let stale = "COALESCE(lease_expires, 0) < ?" + (orphaned.isEmpty ? "" : " OR id IN (\(Self.marks(orphaned.count)))")
+            let claimable = "(status = 'pending' OR (status = 'running' AND (\(stale))))" + inSweep
+            let claimableArguments: [any DatabaseValueConvertible] = [now] + orphaned + sweepArguments
+            let ids = try String.fetchAll(db, sql: """
+                SELECT id FROM runs WHERE \(claimable)
+                AND group_key = (SELECT group_key FROM runs WHERE \(claimable) ORDER BY created_at, id LIMIT 1)
+                ORDER BY created_at, id LIMIT ?
+                """, arguments: StatementArguments(claimableArguments + claimableArguments + [limit]))
+            guard !ids.isEmpty else { return [] }
+            try db.execute(sql: """
+                UPDATE runs SET status = 'running', owner = ?, host = ?, lease_expires = ?, attempts = attempts + 1,
+                started_at = COALESCE(started_at, ?), provenance = ? WHERE id IN (\(Self.marks(ids.count)))
+                """, arguments: StatementArguments([owner.id, owner.host, now + lease, now, provenanceJSON] as [(any DatabaseValueConvertible)?] + ids))
+            return try Row.fetchAll(db, sql: "SELECT * FROM runs WHERE id IN (\(Self.marks(ids.count))) ORDER BY created_at, id",
+                                    arguments: StatementArguments(ids)).map(Self.run)
         }
     }
 
-    static func ownerIsGone(_ owner: String?, host: String, isAlive: (Int32) -> Bool) -> Bool {
-        guard let parts = owner?.split(separator: ":"), parts.count >= 3, String(parts[0]) == host, let pid = Int32(parts[1]) else { return false }
-        return !isAlive(pid)
-    }
-
-    /// Whether a process with this id exists on this host.
-    public static let processIsAlive: @Sendable (Int32) -> Bool = { pid in kill(pid, 0) == 0 || errno == EPERM }
-
-    /// Extends the lease of `owner`'s runs.
     public func renewLease(owner: ClaimOwner, runs ids: [String], lease: TimeInterval) throws {
-        try database.write { db in
+        try writing("renew leases") { db in
             for id in ids {
                 try db.execute(sql: "UPDATE runs SET lease_expires = ? WHERE id = ? AND owner = ? AND status = 'running'",
                                arguments: [Self.now + lease, id, owner.id])
@@ -264,9 +232,8 @@ public final class SQLiteStore: Sendable {
         }
     }
 
-    /// Hands runs back (status pending) so that another worker may take them.
     public func release(owner: ClaimOwner, runs ids: [String]) throws {
-        try database.write { db in
+        try writing("release runs") { db in
             for id in ids {
                 try db.execute(sql: "UPDATE runs SET status = 'pending', owner = NULL, lease_expires = NULL WHERE id = ? AND owner = ? AND status = 'running'",
                                arguments: [id, owner.id])
@@ -274,19 +241,17 @@ public final class SQLiteStore: Sendable {
         }
     }
 
-    /// Records how a run ended.
     public func finish(run id: String, owner: ClaimOwner, status: RunStatus, error: String? = nil) throws {
-        try database.write { db in
+        try writing("finish run \(id)") { db in
             try db.execute(sql: """
                 UPDATE runs SET status = ?, error = ?, finished_at = ?, owner = NULL, lease_expires = NULL WHERE id = ? AND owner = ?
                 """, arguments: [status.rawValue, error, Self.now, id, owner.id])
         }
     }
 
-    /// Puts failed runs back in the queue.
     @discardableResult
     public func retryFailed() throws -> Int {
-        try database.write { db in
+        try writing("retry failed runs") { db in
             try db.execute(sql: "UPDATE runs SET status = 'pending', error = NULL WHERE status = 'failed'")
             return db.changesCount
         }
@@ -294,7 +259,7 @@ public final class SQLiteStore: Sendable {
 
     // MARK: - Metrics and checkpoints
 
-    /// Stores (or replaces) the metrics of one epoch and the run's completed-epoch count.
+    /// See ``RunStore/record(_:)``. NaN is kept in `nan_columns` (SQLite stores NaN as NULL).
     public func record(_ m: MetricRecord) throws {
         var values: [Double?] = [], nans: [String] = []
         for c in MetricRecord.columns {
@@ -302,77 +267,61 @@ public final class SQLiteStore: Sendable {
             if let v, v.isNaN { nans.append(c) }
             values.append(v.flatMap { $0.isNaN ? nil : $0 })
         }
-        try database.write { db in
+        try writing("record metrics of run \(m.runID), epoch \(m.epoch)") { db in
             let columns = MetricRecord.columns.joined(separator: ", ")
-            let marks = MetricRecord.columns.map { _ in "?" }.joined(separator: ", ")
-            try db.execute(sql: "INSERT OR REPLACE INTO metrics (run_id, epoch, step, \(columns), nan_columns) VALUES (?, ?, ?, \(marks), ?)",
+            try db.execute(sql: "INSERT OR REPLACE INTO metrics (run_id, epoch, step, \(columns), nan_columns) VALUES (?, ?, ?, \(Self.marks(values.count)), ?)",
                            arguments: StatementArguments([m.runID, m.epoch, m.step] as [any DatabaseValueConvertible] + values + [nans.joined(separator: ",")]))
             try db.execute(sql: "UPDATE runs SET epochs_done = ? WHERE id = ?", arguments: [m.epoch, m.runID])
         }
     }
 
-    /// Removes metrics after `epoch` (work lost by an interruption, about to be redone).
     public func deleteMetrics(run id: String, after epoch: Int) throws {
-        try database.write { db in
+        try writing("delete metrics of run \(id)") { db in
             try db.execute(sql: "DELETE FROM metrics WHERE run_id = ? AND epoch > ?", arguments: [id, epoch])
             try db.execute(sql: "UPDATE runs SET epochs_done = ? WHERE id = ?", arguments: [epoch, id])
         }
     }
 
-    /// Every epoch's metrics of the given runs (all runs when nil), by run then epoch.
     public func metrics(runs ids: [String]? = nil) throws -> [MetricRecord] {
-        try database.read { db in
-            var sql = "SELECT * FROM metrics"
-            var arguments: [any DatabaseValueConvertible] = []
-            if let ids {
-                sql += " WHERE run_id IN (\(ids.map { _ in "?" }.joined(separator: ",")))"
-                arguments = ids
-            }
-            sql += " ORDER BY run_id, epoch"
-            return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map { row in
-                let nans = Set((row["nan_columns"] as String).split(separator: ",").map(String.init))
+        var sql = "SELECT * FROM metrics"
+        if let ids { sql += " WHERE run_id IN (\(Self.marks(ids.count)))" }
+        sql += " ORDER BY run_id, epoch"
+        return try reading("read metrics") { db in
+            try Row.fetchAll(db, sql: sql, arguments: StatementArguments(ids ?? [])).map { row in
+                let nans = Set(((try row.decode(String?.self, forColumn: "nan_columns")) ?? "").split(separator: ",").map(String.init))
                 var values: [String: Double] = [:]
                 for c in MetricRecord.columns {
-                    if nans.contains(c) { values[c] = .nan } else if let v: Double = row[c] { values[c] = v }
+                    if nans.contains(c) { values[c] = .nan } else if let v = try row.decode(Double?.self, forColumn: c) { values[c] = v }
                 }
-                return MetricRecord(runID: row["run_id"], epoch: row["epoch"], step: row["step"], values: values)
+                return MetricRecord(runID: try row.decode(forColumn: "run_id"), epoch: try row.decode(forColumn: "epoch"),
+                                    step: try row.decode(forColumn: "step"), values: values)
             }
         }
     }
 
-    /// Where the checkpoint of `run` at `epoch` lives.
-    public func checkpointURL(run id: String, epoch: Int) -> URL {
-        checkpointFolder.appendingPathComponent(id).appendingPathComponent("epoch-\(epoch).safetensors")
-    }
-
-    /// Records a checkpoint file already written at ``checkpointURL(run:epoch:)``.
     public func recordCheckpoint(run id: String, epoch: Int, sha256: String, bytes: Int) throws {
         let relative = "\(id)/epoch-\(epoch).safetensors"
-        try database.write { db in
+        try writing("record checkpoint \(relative)") { db in
             try db.execute(sql: "INSERT OR REPLACE INTO checkpoints (run_id, epoch, path, sha256, bytes, created_at) VALUES (?, ?, ?, ?, ?, ?)",
                            arguments: [id, epoch, relative, sha256, bytes, Self.now])
         }
     }
 
-    /// The checkpoints of the given runs (all when nil), by run then epoch.
     public func checkpoints(runs ids: [String]? = nil) throws -> [CheckpointRecord] {
-        try database.read { db in
-            var sql = "SELECT * FROM checkpoints"
-            var arguments: [any DatabaseValueConvertible] = []
-            if let ids {
-                sql += " WHERE run_id IN (\(ids.map { _ in "?" }.joined(separator: ",")))"
-                arguments = ids
-            }
-            sql += " ORDER BY run_id, epoch"
-            return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map {
-                CheckpointRecord(runID: $0["run_id"], epoch: $0["epoch"], path: $0["path"], sha256: $0["sha256"], bytes: $0["bytes"])
+        var sql = "SELECT * FROM checkpoints"
+        if let ids { sql += " WHERE run_id IN (\(Self.marks(ids.count)))" }
+        sql += " ORDER BY run_id, epoch"
+        return try reading("read checkpoints") { db in
+            try Row.fetchAll(db, sql: sql, arguments: StatementArguments(ids ?? [])).map {
+                CheckpointRecord(runID: try $0.decode(forColumn: "run_id"), epoch: try $0.decode(forColumn: "epoch"),
+                                 path: try $0.decode(forColumn: "path"), sha256: try $0.decode(forColumn: "sha256"),
+                                 bytes: try $0.decode(forColumn: "bytes"))
             }
         }
     }
 
-    /// The row counts of each table (for checks and summaries).
     public func counts() throws -> [String: Int] {
-        try database.read { db in
+        try reading("count rows") { db in
             var out: [String: Int] = [:]
             for t in ["runs", "metrics", "checkpoints", "sweeps", "sweep_runs"] {
                 out[t] = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(t)") ?? 0
@@ -380,10 +329,27 @@ public final class SQLiteStore: Sendable {
             return out
         }
     }
-}
 
-/// A store that cannot be opened or queried as asked.
-public struct StoreError: Error, CustomStringConvertible {
-    public var description: String
-    public init(description: String) { self.description = description }
+    // MARK: - Metadata
+
+    public func metadata(_ key: String) throws -> String? {
+        try reading("read metadata '\(key)'") { db in try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = ?", arguments: [key]) }
+    }
+
+    public func setMetadata(_ key: String, _ value: String) throws {
+        try writing("write metadata '\(key)'") { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", arguments: [key, value])
+        }
+    }
+
+    public func relabelRunningMetrics(runs ids: [String]) throws {
+        guard !ids.isEmpty else { return }
+        try writing("relabel running metrics") { db in
+            try db.execute(sql: """
+                UPDATE metrics SET running_loss = train_loss, running_accuracy = train_accuracy, train_loss = NULL, train_accuracy = NULL,
+                nan_columns = REPLACE(REPLACE(nan_columns, 'train_loss', 'running_loss'), 'train_accuracy', 'running_accuracy')
+                WHERE running_loss IS NULL AND running_accuracy IS NULL AND run_id IN (\(Self.marks(ids.count)))
+                """, arguments: StatementArguments(ids))
+        }
+    }
 }

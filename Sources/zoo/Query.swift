@@ -37,9 +37,17 @@ struct Show: ParsableCommand {
         do { r = try store.run(matching: id) } catch { throw ValidationError("\(error)") }
         print("run \(r.id)  status \(r.status.rawValue)  attempts \(r.attempts)  epochs \(r.epochsDone)" + (r.host.map { "  host \($0)" } ?? ""))
         if let e = r.error { print("error: \(e)") }
-        let config = RunRows.flatten(r.config)
         print("\nconfig:")
-        for k in config.keys.sorted() { print("  \(k) = \(config[k]!)") }
+        for (k, v) in RunRows.flatten(r.config).sorted(by: { $0.key < $1.key }) { print("  \(k) = \(v)") }
+        print("\nprovenance:" + (r.provenance != nil ? "" : r.attempts == 0 ? " none yet (never claimed)" : " not recorded (claimed by an older Zoo)"))
+        if let p = r.provenance {
+            print("  zoo_version = \(p.zooVersion)" + (p.gitCommit.map { " (commit \($0))" } ?? ""))
+            print("  kernels = \(p.kernels)")
+            print("  threads = \(p.threads)")
+            print("  cpu = \(p.cpu)")
+            print("  cpu_flags = \(p.cpuFlags.joined(separator: " "))")
+            print("  host = \(p.host)")
+        }
         let metrics = try store.metrics(runs: [r.id])
         if !metrics.isEmpty {
             let columns = MetricRecord.columns.filter { c in metrics.contains { $0.values[c] != nil } }

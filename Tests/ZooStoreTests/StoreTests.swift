@@ -13,7 +13,7 @@ struct StoreTests {
 
     @Test func schemaAndSweepsAreIdempotent() throws {
         let s = try Self.store()
-        #expect(try s.appliedMigrations() == ["v1"])
+        #expect(try s.appliedMigrations() == ["v1", "v2"])
         #expect(try s.addSweep(id: "sw", name: "n", spec: "text", runs: Self.runs) == Self.runs.map(\.id))
         #expect(try s.addSweep(id: "sw", name: "n", spec: "text", runs: Self.runs).isEmpty)
         #expect(try s.addSweep(id: "sw2", name: "wider", spec: "text2", runs: Self.runs + [("run9", "{}", "B")]) == ["run9"])
@@ -42,6 +42,34 @@ struct StoreTests {
         #expect(try s.runs(ids: ["run0"])[0].status == .running)
         try s.finish(run: "run0", owner: ClaimOwner(worker: 0), status: .done)
         #expect(try s.runs(ids: ["run0"])[0].status == .done)
+    }
+
+    @Test func claimsCanBeLimitedToOneSweep() throws {
+        let s: any RunStore = try Self.store()
+        try s.addSweep(id: "first", name: "n", spec: "", runs: Array(Self.runs[0..<2]))
+        try s.addSweep(id: "second", name: "n", spec: "", runs: Array(Self.runs[1...]))
+        let alive: (Int32) -> Bool = { _ in true }
+        func claim(_ worker: Int, _ sweep: String?, limit: Int = 10) throws -> [String] {
+            try s.claim(owner: ClaimOwner(worker: worker), limit: limit, lease: 60, sweep: sweep, provenance: nil, isAlive: alive).map(\.id)
+        }
+        #expect(try claim(0, "nothing").isEmpty)
+        // run0 is the oldest claimable run, but not of the sweep: the sweep's oldest group is A.
+        #expect(try claim(0, "second", limit: 1) == ["run1"])
+        #expect(try claim(1, "second") == ["run2"])
+        #expect(try claim(2, "second") == ["run3", "run4"])
+        #expect(try claim(3, "second").isEmpty)
+        #expect(try claim(3, nil) == ["run0"])
+        #expect(try claim(4, nil).isEmpty)
+        // A dead process of this host gives its runs back to the sweep's claimers only.
+        let t: any RunStore = try Self.store()
+        try t.addSweep(id: "first", name: "n", spec: "", runs: [Self.runs[0]])
+        try t.addSweep(id: "second", name: "n", spec: "", runs: [Self.runs[3]])
+        _ = try t.claim(owner: ClaimOwner(pid: 999_999, worker: 0), limit: 10, lease: 600, sweep: nil, provenance: nil, isAlive: alive)
+        _ = try t.claim(owner: ClaimOwner(pid: 999_999, worker: 0), limit: 10, lease: 600, sweep: nil, provenance: nil, isAlive: alive)
+        let dead: (Int32) -> Bool = { $0 != 999_999 }
+        #expect(try t.claim(owner: ClaimOwner(worker: 1), limit: 10, lease: 60, sweep: "second", provenance: nil, isAlive: dead).map(\.id) == ["run3"])
+        #expect(try t.claim(owner: ClaimOwner(worker: 1), limit: 10, lease: 60, sweep: "second", provenance: nil, isAlive: dead).isEmpty)
+        #expect(try t.runs(ids: ["run0"])[0].owner == ClaimOwner(pid: 999_999, worker: 0).id)
     }
 
     @Test func expiredLeasesAndDeadOwnersAreReclaimed() throws {

@@ -1,0 +1,141 @@
+import Foundation
+
+/// Where a run is in its life.
+public enum RunStatus: String, Codable, Sendable, CaseIterable {
+    case pending, running, done, failed, diverged
+}
+
+/// One run as the store keeps it: its id, config JSON and bookkeeping.
+public struct RunRecord: Sendable, Equatable {
+    public var id: String
+    /// The canonical config, JSON.
+    public var config: String
+    /// Runs with one group key can train together (same architecture, data and batch size).
+    public var groupKey: String
+    public var status: RunStatus
+    public var createdAt: Double
+    public var startedAt: Double?
+    public var finishedAt: Double?
+    public var host: String?
+    public var owner: String?
+    public var leaseExpires: Double?
+    /// How many times the run was claimed.
+    public var attempts: Int
+    /// Completed epochs (of the latest attempt).
+    public var epochsDone: Int
+    public var error: String?
+    /// What produced the latest attempt (written by each claim); nil before the first claim, for
+    /// runs claimed by older versions, and when the stored JSON cannot be decoded.
+    public var provenance: Provenance?
+
+    public init(id: String, config: String, groupKey: String, status: RunStatus = .pending, createdAt: Double,
+                startedAt: Double? = nil, finishedAt: Double? = nil, host: String? = nil, owner: String? = nil,
+                leaseExpires: Double? = nil, attempts: Int = 0, epochsDone: Int = 0, error: String? = nil,
+                provenance: Provenance? = nil) {
+        self.id = id
+        self.config = config
+        self.groupKey = groupKey
+        self.status = status
+        self.createdAt = createdAt
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.host = host
+        self.owner = owner
+        self.leaseExpires = leaseExpires
+        self.attempts = attempts
+        self.epochsDone = epochsDone
+        self.error = error
+        self.provenance = provenance
+    }
+}
+
+/// The metrics of one epoch of one run. Non-finite values are kept (SQLite would turn NaN into NULL).
+public struct MetricRecord: Sendable, Equatable {
+    /// The metric columns. `seconds` is the epoch's wall time (of the whole population when members
+    /// train together), `member_seconds` this member's own share of it; `running_loss` and
+    /// `running_accuracy` are the training-mode averages over the epoch's batches (dropout on,
+    /// batch statistics), not a measurement of the trained model.
+    public static let columns = ["scheduled_lr", "scheduled_batch_size", "seconds", "train_loss", "train_accuracy",
+                                 "validation_loss", "validation_accuracy", "test_loss", "test_accuracy",
+                                 "member_seconds", "running_loss", "running_accuracy"]
+    public var runID: String
+    public var epoch: Int
+    public var step: Int
+    /// Values by column name (see ``columns``); absent when not measured.
+    public var values: [String: Double]
+
+    public init(runID: String, epoch: Int, step: Int, values: [String: Double]) {
+        self.runID = runID
+        self.epoch = epoch
+        self.step = step
+        self.values = values
+    }
+
+    public static func == (a: MetricRecord, b: MetricRecord) -> Bool {
+        a.runID == b.runID && a.epoch == b.epoch && a.step == b.step && a.values.count == b.values.count
+            && a.values.allSatisfy { k, v in b.values[k].map { $0 == v || ($0.isNaN && v.isNaN) } ?? false }
+    }
+}
+
+/// A checkpoint file of a run, with its SHA-256.
+public struct CheckpointRecord: Sendable, Equatable {
+    public var runID: String
+    public var epoch: Int
+    /// Relative to the store's checkpoint folder: `RUN/epoch-N.safetensors`.
+    public var path: String
+    public var sha256: String
+    public var bytes: Int
+
+    public init(runID: String, epoch: Int, path: String, sha256: String, bytes: Int) {
+        self.runID = runID
+        self.epoch = epoch
+        self.path = path
+        self.sha256 = sha256
+        self.bytes = bytes
+    }
+}
+
+/// Who holds a claim: a host, a process and a worker in it.
+public struct ClaimOwner: Sendable, Equatable {
+    public var host: String
+    public var pid: Int32
+    public var worker: Int
+    public init(host: String = ProcessInfo.processInfo.hostName, pid: Int32 = ProcessInfo.processInfo.processIdentifier, worker: Int) {
+        self.host = host
+        self.pid = pid
+        self.worker = worker
+    }
+    /// `HOST:PID:WORKER`, as stored in `runs.owner`.
+    public var id: String { "\(host):\(pid):\(worker)" }
+
+    /// Whether a process with this id exists on this host.
+    public static let processIsAlive: @Sendable (Int32) -> Bool = { pid in kill(pid, 0) == 0 || errno == EPERM }
+
+    /// Whether the owner stored as `owner` (``id``) is a process of `host` that is gone.
+    static func isGone(_ owner: String?, host: String, isAlive: (Int32) -> Bool) -> Bool {
+        guard let parts = owner?.split(separator: ":"), parts.count >= 3, String(parts[0]) == host, let pid = Int32(parts[1]) else { return false }
+        return !isAlive(pid)
+    }
+}
+
+/// A run's new identity: `old` becomes `new`, with the config and group key that go with it.
+public struct RunRename: Sendable, Equatable, Codable {
+    public var old: String
+    public var new: String
+    /// The canonical config JSON of the new id.
+    public var config: String
+    public var groupKey: String
+
+    public init(old: String, new: String, config: String, groupKey: String) {
+        self.old = old
+        self.new = new
+        self.config = config
+        self.groupKey = groupKey
+    }
+}
+
+/// A store that cannot be opened or queried as asked.
+public struct StoreError: Error, CustomStringConvertible {
+    public var description: String
+    public init(description: String) { self.description = description }
+}

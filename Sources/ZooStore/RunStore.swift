@@ -1,0 +1,135 @@
+import Foundation
+
+/// Where a zoo lives: runs and their configs, the queue of work, metrics per epoch, checkpoint
+/// files and sweeps. ``SQLiteStore`` implements it on one machine; a PostgreSQL store will
+/// implement it for workers on many.
+///
+/// A store knows run ids, JSON configs and bytes — not tensors, not specs. Several processes may
+/// share one: a run is claimed by one owner at a time, under a lease that its worker renews; a run
+/// whose lease ran out, or whose process on this host is gone, can be claimed again.
+///
+/// Convenience overloads with default arguments are in the extension below; implementations
+/// provide the full requirements.
+public protocol RunStore: Sendable {
+    /// The folder holding checkpoint files, `RUN/epoch-N.safetensors`.
+    var checkpointFolder: URL { get }
+
+    /// The schema versions applied to this store, oldest first.
+    func appliedMigrations() throws -> [String]
+
+    // MARK: Sweeps and runs
+
+    /// Records a sweep and its runs; runs already present are left untouched (and join the sweep).
+    /// - Returns: the ids of the runs that were new.
+    @discardableResult
+    func addSweep(id: String, name: String, spec: String, runs: [(id: String, config: String, groupKey: String)]) throws -> [String]
+
+    /// Runs, oldest first; each filter applies when not nil: any of `status`, members of the sweep
+    /// `sweep`, one of `ids`.
+    func runs(status: [RunStatus]?, sweep: String?, ids: [String]?) throws -> [RunRecord]
+
+    /// The run with this id, or the only run whose id starts with it.
+    func run(matching prefix: String) throws -> RunRecord
+
+    // MARK: Claims
+
+    /// Claims up to `limit` runs of one group for `owner`, for `lease` seconds: the group of the
+    /// oldest claimable run, and its claimable runs oldest first. Claimable are pending runs and
+    /// running runs whose lease expired or whose owner is a process of this host that `isAlive`
+    /// says is gone. With `sweep`, only runs of that sweep are candidates. Each claimed run counts
+    /// an attempt and, when given, records `provenance` (the latest attempt's).
+    func claim(owner: ClaimOwner, limit: Int, lease: TimeInterval, sweep: String?, provenance: Provenance?,
+               isAlive: (Int32) -> Bool) throws -> [RunRecord]
+
+    /// Extends the lease of those of `ids` that `owner` holds.
+    func renewLease(owner: ClaimOwner, runs ids: [String], lease: TimeInterval) throws
+
+    /// Hands those of `ids` that `owner` holds back to the queue (status pending).
+    func release(owner: ClaimOwner, runs ids: [String]) throws
+
+    /// Records how a run that `owner` holds ended.
+    func finish(run id: String, owner: ClaimOwner, status: RunStatus, error: String?) throws
+
+    /// Puts failed runs back in the queue.
+    /// - Returns: how many.
+    @discardableResult
+    func retryFailed() throws -> Int
+
+    // MARK: Metrics and checkpoints
+
+    /// Stores (or replaces) the metrics of one epoch, and sets the run's completed-epoch count to it.
+    func record(_ metrics: MetricRecord) throws
+
+    /// Removes the metrics after `epoch` (work lost by an interruption, about to be redone).
+    func deleteMetrics(run id: String, after epoch: Int) throws
+
+    /// Every epoch's metrics of the given runs (all runs when nil), by run then epoch.
+    func metrics(runs ids: [String]?) throws -> [MetricRecord]
+
+    /// Where the checkpoint of `run` at `epoch` is written.
+    func checkpointURL(run id: String, epoch: Int) -> URL
+
+    /// Records a checkpoint file already written at ``checkpointURL(run:epoch:)``.
+    func recordCheckpoint(run id: String, epoch: Int, sha256: String, bytes: Int) throws
+
+    /// The checkpoints of the given runs (all when nil), by run then epoch.
+    func checkpoints(runs ids: [String]?) throws -> [CheckpointRecord]
+
+    /// The row count of each table (for checks and summaries).
+    func counts() throws -> [String: Int]
+
+    // MARK: Metadata and renames
+
+    /// The store-wide value of `key`, nil when unset.
+    func metadata(_ key: String) throws -> String?
+
+    /// Sets the store-wide value of `key`.
+    func setMetadata(_ key: String, _ value: String) throws
+
+    /// Gives runs new ids (the identity rule changed), with everything that refers to them:
+    /// metrics, checkpoints and their files, sweep memberships. All or nothing for the store's rows;
+    /// checkpoint folders follow after, and a move interrupted by a crash is finished the next time
+    /// the store is opened. When a new id is already taken, the run further along is kept (done,
+    /// diverged, failed, running, pending; then more epochs) and the other is dropped. Meant for
+    /// a store no worker is training in: a worker holding a renamed run would write to the old id.
+    func renameRuns(_ renames: [RunRename]) throws
+
+    /// Moves the train loss and accuracy of the given runs' metrics to the running columns where
+    /// those are empty: for runs whose train metrics were the running average (stores of Zoo 0.4
+    /// kept it under `train_*`).
+    func relabelRunningMetrics(runs ids: [String]) throws
+}
+
+extension RunStore {
+    public func checkpointURL(run id: String, epoch: Int) -> URL {
+        checkpointFolder.appendingPathComponent(id).appendingPathComponent("epoch-\(epoch).safetensors")
+    }
+
+    /// Runs, oldest first, optionally only those of some statuses or of one sweep.
+    public func runs(status: [RunStatus]? = nil, sweep: String? = nil) throws -> [RunRecord] {
+        try runs(status: status, sweep: sweep, ids: nil)
+    }
+
+    /// The runs with these ids, oldest first.
+    public func runs(ids: [String]) throws -> [RunRecord] {
+        try runs(status: nil, sweep: nil, ids: ids)
+    }
+
+    /// Claims runs as ``claim(owner:limit:lease:sweep:provenance:isAlive:)`` does, checking
+    /// processes of this host with ``ClaimOwner/processIsAlive``.
+    public func claim(owner: ClaimOwner, limit: Int, lease: TimeInterval, sweep: String? = nil,
+                      provenance: Provenance? = nil) throws -> [RunRecord] {
+        try claim(owner: owner, limit: limit, lease: lease, sweep: sweep, provenance: provenance, isAlive: ClaimOwner.processIsAlive)
+    }
+
+    /// Records how a run ended, without an error message.
+    public func finish(run id: String, owner: ClaimOwner, status: RunStatus) throws {
+        try finish(run: id, owner: owner, status: status, error: nil)
+    }
+
+    /// Every run's metrics, by run then epoch.
+    public func metrics() throws -> [MetricRecord] { try metrics(runs: nil) }
+
+    /// Every run's checkpoints, by run then epoch.
+    public func checkpoints() throws -> [CheckpointRecord] { try checkpoints(runs: nil) }
+}
