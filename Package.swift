@@ -14,6 +14,8 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "zoo", targets: ["zoo"]),
+        /// Everything public in one import: `import Zoo` (docs/library.md).
+        .library(name: "Zoo", targets: ["Zoo"]),
         .executable(name: "zoo-bench", targets: ["ZooBench"]),
         .library(name: "ZooTensor", targets: ["ZooTensor"]),
         .library(name: "ZooNN", targets: ["ZooNN"]),
@@ -51,7 +53,9 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         /// Tables and summaries from store rows.
-        .target(name: "ZooReport", dependencies: ["ZooStore", "ZooLab"]),
+        .target(name: "ZooReport", dependencies: ["ZooStore"]),
+        /// The umbrella module re-exporting the public modules.
+        .target(name: "Zoo", dependencies: ["ZooTensor", "ZooNN", "ZooOptim", "ZooData", "ZooTrain", "ZooStore", "ZooLab", "ZooReport"]),
         /// The command-line tool: wiring only.
         .executableTarget(name: "zoo", dependencies: [
             "ZooTensor", "ZooNN", "ZooOptim", "ZooData", "ZooTrain", "ZooStore", "ZooLab", "ZooReport",
@@ -83,8 +87,9 @@ let package = Package(
         .testTarget(name: "ZooOptimTests", dependencies: ["ZooOptim", "ZooTestSupport"]),
         .testTarget(name: "ZooDataTests", dependencies: ["ZooData", "ZooTestSupport"]),
         .testTarget(name: "ZooTrainTests", dependencies: ["ZooTrain", "ZooTestSupport"]),
-        .testTarget(name: "ZooStoreTests", dependencies: ["ZooStore"]),
+        .testTarget(name: "ZooStoreTests", dependencies: ["ZooStore", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "ZooLabTests", dependencies: ["ZooLab", "ZooReport", "ZooTestSupport"]),
-        .testTarget(name: "ZooCLITests", dependencies: ["ZooTrain", "ZooStore", "ZooLab", "ZooTestSupport"]),
+        /// Fixtures/: a store written by Zoo 0.4, for the identity migration test.
+        .testTarget(name: "ZooCLITests", dependencies: ["ZooTrain", "ZooStore", "ZooLab", "ZooReport", "ZooTestSupport"], exclude: ["Fixtures"]),
     ]
 )

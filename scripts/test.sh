@@ -8,3 +8,6 @@ swift test --skip-build
 # On a processor with AVX-512 the run above used Zoo's AVX-512 kernels; the kernel and
 # population tests run once more on the portable kernels (OpenBLAS, 8-wide Swift vectors).
 ZOO_KERNELS=baseline swift test --skip-build --filter 'ZooTensorTests|PopulationTests'
+# The library example (docs/library.md): a package that depends on Zoo by path, built and run.
+swift build --package-path examples/library --scratch-path .build/library-example
+.build/library-example/debug/TrainAZoo

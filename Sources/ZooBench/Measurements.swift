@@ -1,6 +1,8 @@
 import ZooNN
+import ZooData
 import ZooOptim
 import ZooTensor
+import ZooTrain
 
 // One function per kind of workload. Each builds its inputs, runs `warmup` untimed steps, times
 // `steps` steps, and returns the result line. Inputs are standard normal, labels are i mod 10.
@@ -20,29 +22,23 @@ func makeModel(_ spec: ModelSpec, key: RandomKey) throws -> any Module {
     try ModelCatalog.make(spec.name, options: spec.options, input: ModelInput(shape: spec.inputShape, classCount: 10), key: key)
 }
 
-/// Training throughput: one step is a training-mode forward pass, the cross-entropy, gradients of
-/// every parameter and an SGD update (learning rate 0.01, momentum 0.9), as in the Trainer.
+/// Training throughput: one step is Zoo's training step (``Trainer/step(_:state:batch:learningRate:)``,
+/// the engine's step with a population of one): a training-mode forward pass, the cross-entropy,
+/// gradients of every parameter and an SGD update (learning rate 0.01, momentum 0.9).
 func measureTraining(_ spec: ModelSpec, batch: Int, steps: Int, warmup: Int) throws -> ResultLine {
     let key = RandomKey(seed: 0)
     var model = try makeModel(spec, key: key.derived("model"))
     let (x, labels) = fixedBatch(spec, batch: batch, key: key)
-    let optimizer = SGD(learningRate: 0.01, momentum: 0.9)
-    var state = optimizer.initialState(for: model.parameters)
-    var lastLoss: Float = .nan
-    let elapsed = timedSteps(warmup: warmup, steps: steps) { i in
-        let tracked = model.parameters.requiringGradient()
-        model.parameters = tracked
-        let loss = crossEntropy(logits: model(x, context: .training(key: key.derived("dropout").derived(i))), labels: labels)
-        let grads = gradients(of: loss, wrt: tracked)
-        let updated = optimizer.update(parameters: tracked.detached(), gradients: grads, state: state, learningRate: optimizer.learningRate)
-        model.parameters = updated.parameters
-        state = updated.state
-        lastLoss = loss.scalar
+    let trainer = Trainer(config: TrainingConfig(batchSize: batch, optimizer: .sgd(SGD(learningRate: 0.01, momentum: 0.9))))
+    var state = trainer.initialState(for: model)
+    var lastLoss = Double.nan
+    let elapsed = try timedSteps(warmup: warmup, steps: steps) { _ in
+        lastLoss = try trainer.step(&model, state: &state, batch: Batch(inputs: x, labels: labels)).loss
     }
     var line = ResultLine(samples: batch * steps, seconds: elapsed)
     line.append("params", model.parameterCount)
     line.append("batch", batch)
-    line.append("final_loss", Double(lastLoss))
+    line.append("final_loss", lastLoss)
     return line
 }
 

@@ -20,7 +20,8 @@ func populationThroughput(_ spec: ModelSpec, members: Int, batch: Int, steps: In
     let models = try (0..<members).map { try makeModel(spec, key: RandomKey(seed: UInt64($0))) }
     let trainers = (0..<members).map { k in
         Trainer(config: TrainingConfig(epochs: 1, batchSize: batch,
-                                       optimizer: .sgd(SGD(learningRate: 0.005 * Float(1 + k % 4), momentum: 0.9)), seed: UInt64(k)))
+                                       optimizer: .sgd(SGD(learningRate: 0.005 * Float(1 + k % 4), momentum: 0.9)),
+                                       trainMetrics: .running, seed: UInt64(k)))
     }
     // As `zoo sweep run` trains a group: one worker per thread, each a population of its share
     // of the members on one compute thread.

@@ -11,8 +11,16 @@ import ZooTrain
 /// `data.subset`, `data.label-noise`); their defaults come from the catalogs too, so a config
 /// that spells out a default and one that omits it are the same run.
 public enum ConfigSchema {
-    /// Bumped when a key's meaning changes; part of every run's identity.
-    public static let version = 1
+    /// Part of every run's identity (``identity(of:)``). The rule for changing keys:
+    /// - adding a key whose default keeps the old behaviour needs nothing: configs that do not
+    ///   set it keep their ids, since only values that differ from their defaults are hashed;
+    /// - changing a key's default, or what an existing value means (so that a config as written
+    ///   would train differently), requires bumping this version, which renames every run; stores
+    ///   are migrated by ``IdentityMigration``.
+    ///
+    /// Version 2 (2026-11-30): ids hash only non-default values (version 1 hashed every key with
+    /// its default filled in); `train_metrics` defaults to `sample`.
+    public static let version = 2
 
     public enum Kind: Sendable {
         case string(choices: [String]?)
@@ -67,7 +75,8 @@ public enum ConfigSchema {
         Key(name: "clip_norm", kind: .double(0...1e9, open: false), summary: "clip gradients to this global norm (0: off)"),
         Key(name: "label_smoothing", kind: .double(0...0.999, open: false), summary: "label smoothing ε"),
         Key(name: "early_stopping", kind: .int(0...100_000), summary: "patience in epochs on the validation loss (0: off)"),
-        Key(name: "train_metrics", kind: .string(choices: ["running", "full"]), summary: "train metrics from the epoch's batches or a full pass"),
+        Key(name: "train_metrics", kind: .string(choices: ["sample", "full", "running"]),
+            summary: "train loss/accuracy in evaluation mode on a fixed sample of the test set's size, on all of it, or only the running average"),
         Key(name: "freeze", kind: .strings, summary: "glob patterns of parameters not trained"),
         Key(name: "checkpoint_every", kind: .int(0...100_000), summary: "checkpoint every N epochs (0: final only)"),
     ]
@@ -105,7 +114,7 @@ public enum ConfigSchema {
             "milestones": .list([]), "warmup": .int(0), "min_lr": .double(0),
             "batch_size": .int(32), "batch_size_milestones": .list([]), "batch_size_factor": .int(5),
             "epochs": .int(10), "max_steps": .int(0), "seed": .int(0), "clip_norm": .double(0), "label_smoothing": .double(0),
-            "early_stopping": .int(0), "train_metrics": .string("running"), "freeze": .list([]), "checkpoint_every": .int(1),
+            "early_stopping": .int(0), "train_metrics": .string("sample"), "freeze": .list([]), "checkpoint_every": .int(1),
         ]
     }
 
@@ -215,7 +224,7 @@ public enum ConfigSchema {
             batchSizeSchedule: milestones.isEmpty ? .constant : .multiStep(milestones: milestones, factor: i("batch_size_factor")),
             gradientClipNorm: d("clip_norm") > 0 ? Float(d("clip_norm")) : nil, labelSmoothing: Float(d("label_smoothing")),
             earlyStoppingPatience: i("early_stopping") > 0 ? i("early_stopping") : nil,
-            trainMetrics: s("train_metrics") == "full" ? .full : .running, seed: UInt64(i("seed")))
+            trainMetrics: TrainingConfig.TrainMetrics(rawValue: s("train_metrics")) ?? .sample, seed: UInt64(i("seed")))
         do { try training.validate() } catch { throw ConfigError("\(error)") }
         var modelOptions: [String: String] = [:], dataOptions: [String: String] = [:]
         for (k, v) in c {
@@ -227,14 +236,30 @@ public enum ConfigSchema {
                          training: training, frozen: frozen)
     }
 
-    /// Runs with one group key can train as one population: same architecture (model and its
-    /// options except init and dropout), same data, batch size and length.
-    public static func groupKey(_ c: FlatConfig) -> String {
-        let shared = c.filter { k, _ in
-            (k.hasPrefix("model.") && k != "model.init" && k != "model.dropout") || k.hasPrefix("data.")
-                || ["model", "data", "batch_size", "batch_size_milestones", "batch_size_factor", "epochs", "max_steps"].contains(k)
+    /// The values of a complete config that differ from their defaults (catalog option defaults
+    /// included): what a run's identity hashes, as OpenLTH does, so that adding a key whose
+    /// default keeps the old behaviour renames no run.
+    /// - Parameter added: defaults of keys not (yet) in the schema, for tests of the rule.
+    public static func identity(of complete: FlatConfig, addingDefaults added: FlatConfig = [:]) -> FlatConfig {
+        var defaults = defaults(for: complete).merging(added) { old, _ in old }
+        if let entry = ModelCatalog.entries.first(where: { $0.name == complete["model"]?.description }) {
+            for o in entry.options { defaults["model." + o.name] = .string(o.defaultValue) }
         }
-        return Identity.hash(shared.canonicalJSON(), length: 12)
+        if let name = complete["data"]?.description, let entry = DatasetCatalog.entry(for: name) {
+            for o in DatasetCatalog.commonOptions + entry.options { defaults["data." + o.name] = .string(o.defaultValue) }
+        }
+        return complete.filter { key, value in defaults[key].map { !same($0, value) } ?? true }
+    }
+
+    /// Equal as config values: 1 and 1.0 are the same number; lists item by item.
+    static func same(_ a: ConfigValue, _ b: ConfigValue) -> Bool {
+        if let x = a.doubleValue, let y = b.doubleValue { return x == y }
+        return a.description == b.description
+    }
+
+    /// A run's id: the hash of the canonical JSON of ``identity(of:)``.
+    public static func runID(of complete: FlatConfig) -> String {
+        Identity.hash(identity(of: complete).canonicalJSON())
     }
 }
 

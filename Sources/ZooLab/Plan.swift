@@ -7,10 +7,14 @@ import ZooTrain
 
 /// One run of a plan: its complete config, identity and group.
 public struct PlannedRun: Sendable {
-    /// SHA-256 of the canonical config (first 16 hex digits).
+    /// SHA-256 of the canonical JSON of the config's non-default values (first 16 hex digits;
+    /// ``ConfigSchema/runID(of:)``).
     public var id: String
+    /// The complete config, every default filled in.
     public var config: FlatConfig
+    /// The complete config's canonical JSON, as the store keeps it.
     public var canonical: String
+    /// Runs with one group key may train as one population: the hash of ``RunConfig/populationKey(model:)``.
     public var groupKey: String
 }
 
@@ -58,12 +62,12 @@ public struct SweepPlan: Sendable {
                 let key = e.key ?? raw.keys.sorted().first { e.description.contains($0) }
                 throw SpecError(file: spec.file, line: key.flatMap { spec.line(of: $0) }, key: key, message: e.description)
             }
-            let canonical = complete.canonicalJSON()
-            let id = Identity.hash(canonical)
+            let id = ConfigSchema.runID(of: complete)
             guard seen.insert(id).inserted else { duplicates += 1; continue }
-            runs.append(PlannedRun(id: id, config: complete, canonical: canonical, groupKey: ConfigSchema.groupKey(complete)))
+            runs.append(PlannedRun(id: id, config: complete, canonical: complete.canonicalJSON(), groupKey: ""))
         }
-        try validateBuilds(runs, spec: spec, data: data)
+        let groups = try validateBuilds(runs, spec: spec, data: data)
+        for i in runs.indices { runs[i].groupKey = groups[i] }
         let keys = Set(runs.flatMap(\.config.keys))
         let varied = keys.filter { k in Set(runs.map { $0.config[k]?.description ?? "" }).count > 1 }.sorted()
         return SweepPlan(spec: spec, sweepID: Identity.hash(spec.text), runs: runs, duplicates: duplicates, variedKeys: varied)
@@ -80,21 +84,23 @@ public struct SweepPlan: Sendable {
 
     /// Loads each distinct data set and builds each distinct model once, so that a bad option
     /// value or a model that cannot take the data fails before anything trains.
-    static func validateBuilds(_ runs: [PlannedRun], spec: SweepSpec, data: DataCache) throws {
-        var built = Set<String>()
-        for run in runs {
+    /// - Returns: each run's group key.
+    static func validateBuilds(_ runs: [PlannedRun], spec: SweepSpec, data: DataCache) throws -> [String] {
+        var built: [String: any Module] = [:]
+        return try runs.map { run in
             let config = try ConfigSchema.runConfig(run.config)
             let modelKey = "\(config.model.name) \(config.model.options.sorted { $0.key < $1.key }) \(config.data)"
-            guard built.insert(modelKey).inserted else { continue }
+            if let model = built[modelKey] { return Identity.hash(config.populationKey(model: model), length: 12) }
             let prepared: TrainingData
             do { prepared = try data.load(config.data) } catch {
                 let key = run.config.keys.filter { $0 == "data" || $0.hasPrefix("data.") }.sorted().first { "\(error)".contains($0.replacingOccurrences(of: "data.", with: "")) } ?? "data"
                 throw SpecError(file: spec.file, line: spec.line(of: key) ?? spec.line(of: "data"), key: key, message: "\(error)")
             }
-            do { _ = try config.makeModel(for: prepared) } catch {
+            do { built[modelKey] = try config.makeModel(for: prepared) } catch {
                 let key = run.config.keys.filter { $0.hasPrefix("model.") }.sorted().first { "\(error)".contains("'\($0.dropFirst(6))'") } ?? "model"
                 throw SpecError(file: spec.file, line: spec.line(of: key) ?? spec.line(of: "model"), key: key, message: "\(error)")
             }
+            return Identity.hash(config.populationKey(model: built[modelKey]!), length: 12)
         }
     }
 

@@ -33,20 +33,26 @@ public struct SweepOutcome: Sendable {
 /// runs (with a lease it renews), trains them, records metrics every epoch and checkpoints on
 /// the run's schedule, and resumes an interrupted run from its last checkpoint.
 ///
-/// Compatible members of a claimed group (same architecture, data, batch size and epochs, at the
-/// same point) train in one pass as a population (``PopulationTrainer``); others one by one.
+/// Claimed runs at the same point with the same ``RunConfig/populationKey(model:)`` train in one
+/// pass as a population (``PopulationTrainer``, which also trains a single run, as a population
+/// of one).
 public final class SweepRunner: Sendable {
-    public let store: SQLiteStore
+    public let store: any RunStore
     public let data: DataCache
     public let workers: Int
     /// The most runs one worker trains as one population.
     public let populationSize: Int
     /// Seconds a claim lasts without renewal.
     public let lease: TimeInterval
+    /// Only runs of this sweep are claimed (all pending runs of the store when nil).
+    public let sweep: String?
+    /// What produced the numbers, recorded with every claimed run.
+    public let provenance: Provenance
     private let stopRequested = Atomic<Bool>(false)
     private let counters = Mutex<(done: Int, failed: Int, epochs: Int)>((0, 0, 0))
 
-    public init(store: SQLiteStore, data: DataCache, workers: Int, populationSize: Int = 32, lease: TimeInterval = 120) {
+    public init(store: any RunStore, data: DataCache, workers: Int, populationSize: Int = 32, lease: TimeInterval = 120,
+                sweep: String? = nil, provenance: Provenance) {
         precondition(workers >= 1, "SweepRunner: needs at least one worker")
         precondition(populationSize >= 1, "SweepRunner: a population needs at least one member")
         self.populationSize = populationSize
@@ -54,6 +60,8 @@ public final class SweepRunner: Sendable {
         self.data = data
         self.workers = workers
         self.lease = lease
+        self.sweep = sweep
+        self.provenance = provenance
     }
 
     /// Asks every worker to checkpoint its current run at the last finished epoch, release its
@@ -66,7 +74,7 @@ public final class SweepRunner: Sendable {
     public func run(total: Int, progress: @escaping @Sendable (SweepProgress) -> Void = { _ in }) -> SweepOutcome {
         BLAS.setThreadCount(workers == 1 ? 2 : 1)
         let started = Date()
-        let pending = (try? store.runs(status: [.pending, .running]).count) ?? 1
+        let pending = (try? store.runs(status: [.pending, .running], sweep: sweep, ids: nil).count) ?? 1
         let share = max(1, min(populationSize, (pending + workers - 1) / workers))
         let group = DispatchGroup()
         for w in 0..<workers {
@@ -88,7 +96,7 @@ public final class SweepRunner: Sendable {
     private func work(worker: Int, total: Int, share: Int, started: Date, progress: @Sendable (SweepProgress) -> Void) {
         let owner = ClaimOwner(worker: worker)
         func report(_ message: String) {
-            let done = (try? store.runs(status: [.done, .diverged]).count) ?? 0
+            let done = (try? store.runs(status: [.done, .diverged], sweep: sweep, ids: nil).count) ?? 0
             let c = counters.withLock { $0 }
             progress(SweepProgress(runsDone: done, runsTotal: total, memberEpochs: c.epochs, seconds: Date().timeIntervalSince(started), message: message))
         }
@@ -96,7 +104,7 @@ public final class SweepRunner: Sendable {
             let claimed: [RunRecord]
             do {
                 // An even share of what was pending at the start, at most `populationSize` per claim.
-                claimed = try store.claim(owner: owner, limit: share, lease: lease)
+                claimed = try store.claim(owner: owner, limit: share, lease: lease, sweep: sweep, provenance: provenance)
             } catch {
                 report("worker \(worker): cannot claim runs: \(error)")
                 return
@@ -106,25 +114,16 @@ public final class SweepRunner: Sendable {
             for run in claimed {
                 do { members.append(try prepare(run)) } catch { fail(run, owner: owner, error, report: report) }
             }
-            // Members at the same point that stack into one population train in one pass.
+            // Members at the same point with one population key train in one pass.
             var rest = members
             while let first = rest.first {
                 if isStopping {
                     try? store.release(owner: owner, runs: rest.map(\.run.id))
                     return
                 }
-                let batch = rest.filter { m in
-                    m.resume?.epoch == first.resume?.epoch && m.resume?.step == first.resume?.step
-                        && PopulationTrainer.compatible(m.trainer, first.trainer)
-                }
+                let batch = rest.filter { $0.resumePoint == first.resumePoint && $0.populationKey == first.populationKey }
                 rest.removeAll { m in batch.contains { $0.run.id == m.run.id } }
-                // A lone stackable member trains as a population of one: its numbers then do not
-                // depend on whether an interruption split its population.
-                if (try? Population(batch.map(\.model))) != nil {
-                    trainPopulation(batch, owner: owner, claimed: claimed.map(\.id), report: report)
-                } else {
-                    for m in batch { trainAlone(m, owner: owner, report: report) }
-                }
+                train(batch, owner: owner, claimed: claimed.map(\.id), report: report)
             }
         }
     }
@@ -138,9 +137,11 @@ public final class SweepRunner: Sendable {
         let model: any Module
         let resume: TrainingState?
         let checkpointEvery: Int
+        let populationKey: String
         var lastCheckpoint: Int
         var failure: Error?
         var short: String { String(run.id.prefix(8)) }
+        var resumePoint: [Int] { [resume?.epoch ?? 0, resume?.step ?? 0] }
 
         init(run: RunRecord, config: RunConfig, data: TrainingData, model: any Module, resume: TrainingState?, checkpointEvery: Int, lastCheckpoint: Int) {
             self.run = run
@@ -151,6 +152,7 @@ public final class SweepRunner: Sendable {
             self.resume = resume
             self.checkpointEvery = checkpointEvery
             self.lastCheckpoint = lastCheckpoint
+            self.populationKey = config.populationKey(model: model)
         }
     }
 
@@ -208,7 +210,7 @@ public final class SweepRunner: Sendable {
             switch status {
             case .completed, .earlyStopped:
                 if state.epoch > m.lastCheckpoint || m.lastCheckpoint == 0 { try save(m, state) }
-                try store.finish(run: m.run.id, owner: owner, status: .done)
+                try store.finish(run: m.run.id, owner: owner, status: .done, error: nil)
                 counters.withLock { $0.done += 1 }
                 report("\(m.short) done")
             case .diverged:
@@ -238,22 +240,14 @@ public final class SweepRunner: Sendable {
         }
     }
 
-    private func trainAlone(_ m: Member, owner: ClaimOwner, report: (String) -> Void) {
-        var renewed = Date()
-        let result = m.trainer.run(model: m.model, data: m.data, from: m.resume, observe: { event in
-            switch event {
-            case let .epoch(metrics, state): recordEpoch(m, metrics, state, report: report)
-            case .step, .diverged: break
-            }
-            do { try renewIfDue(&renewed, owner: owner, runs: [m.run.id]) } catch { m.failure = m.failure ?? error }
-        }, stop: { [self] in self.isStopping || m.failure != nil })
-        conclude(m, result.status, result.state, owner: owner, report: report)
-    }
-
-    private func trainPopulation(_ members: [Member], owner: ClaimOwner, claimed: [String], report: (String) -> Void) {
+    /// Trains members that share a population key and a resume point: one population, or a
+    /// population of one.
+    private func train(_ members: [Member], owner: ClaimOwner, claimed: [String], report: (String) -> Void) {
         var renewed = Date()
         var failure: Error?
-        report("population of \(members.count) members (\(members.map(\.short).prefix(4).joined(separator: ", "))…) starts")
+        if members.count > 1 {
+            report("population of \(members.count) members (\(members.map(\.short).prefix(4).joined(separator: ", "))…) starts")
+        }
         do {
             let results = try PopulationTrainer(members: members.map(\.trainer)).run(
                 models: members.map(\.model), data: members[0].data, from: members.map(\.resume),
@@ -273,7 +267,9 @@ public final class SweepRunner: Sendable {
 
     static func metricRecord(run: String, _ m: EpochMetrics) -> MetricRecord {
         var v: [String: Double] = ["scheduled_lr": Double(m.learningRate), "scheduled_batch_size": Double(m.batchSize), "seconds": m.seconds,
-                                   "train_loss": Double(m.train.loss), "train_accuracy": Double(m.train.accuracy)]
+                                   "member_seconds": m.memberSeconds,
+                                   "running_loss": Double(m.running.loss), "running_accuracy": Double(m.running.accuracy)]
+        if let x = m.train { v["train_loss"] = Double(x.loss); v["train_accuracy"] = Double(x.accuracy) }
         if let x = m.validation { v["validation_loss"] = Double(x.loss); v["validation_accuracy"] = Double(x.accuracy) }
         if let x = m.test { v["test_loss"] = Double(x.loss); v["test_accuracy"] = Double(x.accuracy) }
         return MetricRecord(runID: run, epoch: m.epoch, step: m.step, values: v)

@@ -35,7 +35,8 @@ public final class EventLog {
     /// The fields of an epoch's metrics, flattened: `train_loss`, `validation_accuracy`, …
     public static func fields(of m: EpochMetrics) -> [String: Any] {
         var f: [String: Any] = ["epoch": m.epoch, "step": m.step, "lr": m.learningRate, "batch_size": m.batchSize, "seconds": m.seconds,
-                                "train_loss": m.train.loss, "train_accuracy": m.train.accuracy]
+                                "member_seconds": m.memberSeconds, "running_loss": m.running.loss, "running_accuracy": m.running.accuracy]
+        if let t = m.train { f["train_loss"] = t.loss; f["train_accuracy"] = t.accuracy }
         if let v = m.validation { f["validation_loss"] = v.loss; f["validation_accuracy"] = v.accuracy }
         if let t = m.test { f["test_loss"] = t.loss; f["test_accuracy"] = t.accuracy }
         return f

@@ -5,171 +5,227 @@ import ZooNN
 import ZooOptim
 import ZooTensor
 
-/// Trains K members of one architecture in one pass (Zoo's population mode).
+/// Zoo's one training engine: trains K members in one pass when they stack, one member (a
+/// population of one) otherwise. ``Trainer/run(model:data:from:observe:stop:)``, `zoo train`,
+/// `zoo sweep run` and `zoo-bench` all go through its step, epoch and evaluation code.
 ///
 /// Each member keeps everything it would have alone: its own seed (so its own shuffles and
-/// dropout masks), optimizer kind and state, learning rate and schedule, weight decay, clipping.
-/// What members share is the data, the architecture, the batch size and the number of epochs,
-/// so their steps line up: each step stacks the members' batches and weights, runs one forward
-/// and one backward pass through ``Population``, and updates each member with its own optimizer.
-/// A member that diverges or stops early leaves the population; the others go on.
+/// dropout masks), optimizer kind and state, learning rate and schedule, weight decay, clipping,
+/// early stopping. What members share is ``SharedSettings`` (data, batch size and its schedule,
+/// epochs, frozen parameters, loss, train metrics), so their steps line up: each step stacks the
+/// members' batches and weights, runs one forward and one backward pass through ``Population``,
+/// and updates each member with its own optimizer. A member that diverges or stops early leaves
+/// the population; the others go on. Members whose architectures do not stack (``Population/signature(of:)``)
+/// train in separate populations, one after another.
 ///
-/// A member ends with the weights it would have had trained alone by ``Trainer``, up to float
-/// rounding (kernels sum in a different order).
+/// A member's numbers do not depend on the other members: it ends bit-identical to the same
+/// member trained alone on the same machine.
 public struct PopulationTrainer: Sendable {
     public var members: [Trainer]
     /// Rows (members × batch size) one slice of the population stacks: slices run on separate
     /// threads, and a slice's activations stay in cache.
     public var rowsPerPass = 128
+    /// Rows per member in an evaluation pass, and members per evaluation slice.
+    static let evaluationBatch = 100, evaluationSlice = 8
 
-    /// - Precondition: the members agree on epochs, max steps, batch size and its schedule, and
-    ///   label smoothing (``compatible(_:_:)``).
-    public init(members: [Trainer]) {
-        precondition(!members.isEmpty, "PopulationTrainer: needs at least one member")
-        for m in members { precondition(Self.compatible(m, members[0]), "PopulationTrainer: members disagree on epochs, batch size or label smoothing") }
+    /// What the members of one population must share: everything that fixes the sequence of
+    /// steps and evaluations. This is the one definition of compatibility: the planner groups
+    /// runs by ``RunConfig/populationKey(model:)``, which is built from it.
+    public struct SharedSettings: Codable, Equatable, Sendable {
+        public var epochs: Int
+        public var maxSteps: Int?
+        public var batchSize: Int
+        public var batchSizeSchedule: BatchSizeSchedule
+        public var trainMetrics: TrainingConfig.TrainMetrics
+        public var frozen: [String]
+        public var loss: String
+
+        public init(_ t: Trainer) {
+            epochs = t.config.epochs
+            maxSteps = t.config.maxSteps
+            batchSize = t.config.batchSize
+            batchSizeSchedule = t.config.batchSizeSchedule
+            trainMetrics = t.config.trainMetrics
+            frozen = t.frozen
+            loss = t.loss.name
+        }
+    }
+
+    /// - Throws: ``TrainingError`` when there is no member or the members disagree on ``SharedSettings``.
+    public init(members: [Trainer]) throws {
+        guard let first = members.first else { throw TrainingError("a population needs at least one member") }
+        let shared = SharedSettings(first)
+        if let k = members.firstIndex(where: { SharedSettings($0) != shared }) {
+            throw TrainingError("member \(k) cannot train with member 0: they differ in epochs, steps, batch size, frozen parameters, loss or train metrics (\(SharedSettings(members[k])) vs \(shared))")
+        }
         self.members = members
     }
 
-    /// Whether two members can train in one population.
-    public static func compatible(_ a: Trainer, _ b: Trainer) -> Bool {
-        a.config.epochs == b.config.epochs && a.config.maxSteps == b.config.maxSteps && a.config.batchSize == b.config.batchSize
-            && a.config.batchSizeSchedule == b.config.batchSizeSchedule && a.config.labelSmoothing == b.config.labelSmoothing
-            && a.frozen == b.frozen
-    }
+    init(unchecked members: [Trainer]) { self.members = members }
 
     /// One member's progress.
-    private struct Member {
+    struct Member {
         var index: Int
         var trainer: Trainer
-        var parameters: NamedTensors
+        /// The current weights and buffers.
+        var model: any Module
         var state: TrainingState
         var epochStart: TrainingState
         var status: TrainingStatus?
-        var lossSum = 0.0, correct = 0, seen = 0
+        var runningLoss = 0.0, runningCorrect = 0, runningSeen = 0
         var learningRate: Float = 0
+        /// This member's share of the epoch's seconds.
+        var seconds = 0.0
+
+        init(index: Int, trainer: Trainer, model: any Module, state: TrainingState) {
+            self.index = index
+            self.trainer = trainer
+            self.model = model
+            self.state = state
+            self.epochStart = state
+        }
     }
 
     /// Trains every member from its state (or from scratch) to its end.
     /// - Parameters:
-    ///   - models: the members' models, built with the same architecture.
-    ///   - resume: per member, the state to continue from; all must be at the same epoch and step.
+    ///   - models: the members' models.
+    ///   - resume: per member, the state to continue from; members that stack must be at the same epoch and step.
     ///   - observe: receives (member index, event) on the calling thread.
     ///   - stop: polled before every step; when it returns true every running member ends
     ///     `.interrupted` with the state of its last completed epoch.
-    /// - Returns: per member, as ``Trainer/run(model:data:from:observe:stop:)``.
-    /// - Throws: ``PopulationError`` when the models cannot be stacked.
+    /// - Returns: per member, how it ended.
+    /// - Throws: ``TrainingError`` when a resumed state does not fit its model, the members are
+    ///   at different points, or the data has no training samples.
     public func run(models: [any Module], data: TrainingData, from resume: [TrainingState?]? = nil,
-                    observe: (Int, TrainingEvent) -> Void = { _, _ in }, stop: () -> Bool = { false }) throws
-        -> [(status: TrainingStatus, model: any Module, state: TrainingState)]
+                    observe: (Int, TrainingEvent) -> Void = { _, _ in }, stop: () -> Bool = { false }) throws -> [TrainingResult]
     {
-        precondition(models.count == members.count, "PopulationTrainer.run: \(models.count) models for \(members.count) members")
-        _ = try Population(models)  // fails early when the members do not stack
-        var all: [Member] = members.indices.map { k in
+        guard models.count == members.count else { throw TrainingError("\(models.count) models for \(members.count) members") }
+        guard resume == nil || resume!.count == members.count else { throw TrainingError("\(resume!.count) resume states for \(members.count) members") }
+        guard data.train.count > 0 else { throw TrainingError("the training set has no samples") }
+        // Members that do not stack train in separate populations, one after another.
+        let groups = Self.stackingGroups(models)
+        if groups.count > 1 {
+            var results = [TrainingResult?](repeating: nil, count: models.count)
+            for group in groups {
+                let part = try PopulationTrainer(unchecked: group.map { members[$0] }).run(
+                    models: group.map { models[$0] }, data: data, from: group.map { resume?[$0] },
+                    observe: { observe(group[$0], $1) }, stop: stop)
+                for (k, r) in zip(group, part) { results[k] = r }
+            }
+            return results.map { $0! }
+        }
+        var all: [Member] = try members.indices.map { k in
             var model = models[k]
             let state = resume?[k] ?? members[k].initialState(for: model)
             if resume?[k] != nil {
-                do { try model.load(state.model) } catch { preconditionFailure("PopulationTrainer: the resumed state of member \(k) does not fit: \(error)") }
+                do { try model.load(state.model) } catch { throw TrainingError("the resumed state of member \(k) does not fit its model: \(error)") }
             }
-            return Member(index: k, trainer: members[k], parameters: model.parameters, state: state, epochStart: state)
+            return Member(index: k, trainer: members[k], model: model, state: state)
         }
-        let (startEpoch, startStep) = (all[0].state.epoch, all[0].state.step)
-        precondition(all.allSatisfy { $0.state.epoch == startEpoch && $0.state.step == startStep },
-                     "PopulationTrainer.run: members must resume from the same epoch and step")
-        let shared = members[0].config
-        var epoch = startEpoch, step = startStep
-        var stacks: [[Int]: Population] = [:]
-        func running() -> [Int] { all.indices.filter { all[$0].status == nil } }
-        func finish(_ k: Int, _ status: TrainingStatus) { all[k].status = status }
+        guard all.allSatisfy({ $0.state.epoch == all[0].state.epoch && $0.state.step == all[0].state.step }) else {
+            throw TrainingError("members must resume from the same epoch and step: \(all.map { "\($0.state.epoch)/\($0.state.step)" })")
+        }
+        try train(&all, data: data, observe: observe, stop: stop)
+        return all.map { m in
+            var model = m.model
+            try? model.load(m.state.model)  // the state came from this model: it fits
+            return TrainingResult(status: m.status ?? .completed, model: model, state: m.state)
+        }
+    }
 
+    /// Indices of `models` grouped into populations that stack (in order of first appearance).
+    static func stackingGroups(_ models: [any Module]) -> [[Int]] {
+        var groups: [[Int]] = [], keys: [String] = []
+        for (k, m) in models.enumerated() {
+            guard let s = try? Population.signature(of: m) else { groups.append([k]); keys.append("\u{0}alone \(k)"); continue }
+            if let g = keys.firstIndex(of: s) { groups[g].append(k) } else { groups.append([k]); keys.append(s) }
+        }
+        return groups
+    }
+
+    /// The epoch loop of members that stack (or of one member).
+    private func train(_ all: inout [Member], data: TrainingData, observe: (Int, TrainingEvent) -> Void, stop: () -> Bool) throws {
+        let shared = members[0].config
+        var epoch = all[0].state.epoch, step = all[0].state.step
+        var stacks: [[Int]: Population] = [:]
+        let trainSample = Self.trainEvaluationSet(data, shared.trainMetrics)
         epochs: while epoch < shared.epochs {
             if let m = shared.maxSteps, step >= m { break }
             let started = Date()
             let batchSize = shared.batchSizeSchedule.batchSize(atStep: epoch, base: shared.batchSize)
-            let active = running()
+            var active = all.indices.filter { all[$0].status == nil }
             if active.isEmpty { break }
-            let loaders = active.map { k in
-                BatchLoader(data: data.train, batchSize: batchSize, shuffleKey: all[k].trainer.rootKey.derived("shuffle").derived(epoch),
-                            augmentation: data.augmentation, augmentationKey: all[k].trainer.rootKey.derived("augment").derived(epoch))
-            }
+            let loaders = Dictionary(uniqueKeysWithValues: active.map { k in
+                (k, BatchLoader(data: data.train, batchSize: batchSize, shuffleKey: all[k].trainer.rootKey.derived("shuffle").derived(epoch),
+                                augmentation: data.augmentation, augmentationKey: all[k].trainer.rootKey.derived("augment").derived(epoch)))
+            })
             for k in active {
                 all[k].epochStart = all[k].state
-                (all[k].lossSum, all[k].correct, all[k].seen) = (0, 0, 0)
+                (all[k].runningLoss, all[k].runningCorrect, all[k].runningSeen, all[k].seconds) = (0, 0, 0, 0)
             }
-            var members = active  // the population's members, in order
-            let steps = loaders[0].batchCount
-            let loaderOf = Dictionary(uniqueKeysWithValues: active.enumerated().map { ($1, $0) })
+            let steps = loaders[active[0]]!.batchCount
             for b in 0..<steps {
                 if stop() {
-                    for k in running() { all[k].state = all[k].epochStart; finish(k, .interrupted) }
+                    for k in active { all[k].state = all[k].epochStart; all[k].status = .interrupted }
                     break epochs
                 }
                 if let m = shared.maxSteps, step >= m { break }
-                for k in members {
-                    let unit = all[k].trainer.config.scheduleUnit == .epoch ? epoch : step
-                    let optimizer = all[k].trainer.config.optimizer.optimizer
-                    all[k].learningRate = all[k].trainer.config.schedule.learningRate(atStep: unit, base: optimizer.learningRate)
-                }
+                for k in active { all[k].learningRate = all[k].trainer.learningRate(epoch: epoch, step: step) }
                 // Slices of members go through forward, backward and update in parallel, one
                 // thread each; a slice is small enough that its activations stay in cache.
-                let perSlice = max(1, rowsPerPass / max(1, batchSize))
-                let slices = stride(from: 0, to: members.count, by: perSlice).map { Array(members[$0 ..< min(members.count, $0 + perSlice)]) }
-                // A slice's structure is built once and reused while its members stay the same.
+                let perSlice = max(1, rowsPerPass / batchSize)
+                let slices = stride(from: 0, to: active.count, by: perSlice).map { Array(active[$0 ..< min(active.count, $0 + perSlice)]) }
                 for slice in slices where stacks[slice] == nil {
-                    stacks[slice] = try Population(slice.map { Self.module(models[$0], all[$0].parameters) })
+                    stacks[slice] = try Population(slice.map { all[$0].model })
                 }
-                let populations = slices.map { stacks[$0]! }
-                var results = [StepResult?](repeating: nil, count: all.count)
-                let snapshot = all, currentStep = step
-                try results.withUnsafeMutableBufferPointer { out in
-                    let target = UncheckedPointer(out)
-                    let failure = Mutex<Error?>(nil)
-                    BLAS.parallelFor(slices.count) { s, _ in
-                        BLAS.withThreadCount(1) {
-                            do {
-                                let slice = slices[s]
-                                let batches = slice.map { loaders[loaderOf[$0]!].batch(b) }
-                                let stepped = try self.step(slice.map { snapshot[$0] }, population: populations[s], batches: batches, step: currentStep)
-                                for (k, r) in zip(slice, stepped) { target.buffer[k] = r }
-                            } catch { failure.withLock { $0 = $0 ?? error } }
+                let snapshot = all, currentStep = step, populations = slices.map { stacks[$0]! }
+                let outcomes = Self.forEachSlice(slices.count) { s -> ([Stepped], Double) in
+                    var population = populations[s]
+                    let t0 = Date()
+                    let out = self.step(slices[s].map { snapshot[$0] }, population: &population,
+                                        batches: slices[s].map { loaders[$0]!.batch(b) }, step: currentStep)
+                    return (out, Date().timeIntervalSince(t0))
+                }
+                for (slice, (results, seconds)) in zip(slices, outcomes) {
+                    for (k, r) in zip(slice, results) {
+                        all[k].seconds += seconds / Double(slice.count)
+                        guard let next = r.next else {
+                            observe(k, .diverged(epoch: epoch, step: step, loss: Float(r.measured.loss)))
+                            all[k].state = all[k].epochStart
+                            all[k].status = .diverged
+                            continue
                         }
+                        all[k].model = next.model
+                        all[k].state.optimizer = next.optimizer
+                        all[k].state.step += 1
+                        all[k].runningLoss += r.measured.loss * Double(r.measured.count)
+                        all[k].runningCorrect += r.measured.correct
+                        all[k].runningSeen += r.measured.count
+                        observe(k, .step(epoch: epoch, step: all[k].state.step, stepsInEpoch: steps, batchIndex: b, loss: Float(r.measured.loss),
+                                         accuracy: Float(r.measured.correct) / Float(r.measured.count), learningRate: all[k].learningRate))
                     }
-                    if let error = failure.withLock({ $0 }) { throw error }
-                }
-                for k in members {
-                    let r = results[k]!
-                    guard let parameters = r.parameters, let optimizerState = r.optimizerState else {
-                        observe(k, .diverged(epoch: epoch, step: step, loss: Float(r.loss)))
-                        all[k].state = all[k].epochStart
-                        finish(k, .diverged)
-                        continue
-                    }
-                    all[k].lossSum += r.loss * Double(r.count)
-                    all[k].correct += r.hits
-                    all[k].seen += r.count
-                    all[k].parameters = parameters
-                    all[k].state.optimizer = optimizerState
-                    all[k].state.step += 1
-                    observe(k, .step(epoch: epoch, step: all[k].state.step, stepsInEpoch: steps, batchIndex: b, loss: Float(r.loss),
-                                     accuracy: Float(r.hits) / Float(r.count), learningRate: all[k].learningRate))
                 }
                 step += 1
-                members = members.filter { all[$0].status == nil }
-                if members.isEmpty { break epochs }
+                active = active.filter { all[$0].status == nil }
+                if active.isEmpty { break epochs }
             }
             epoch += 1
             // Evaluate the survivors together, then report and check early stopping per member.
-            let survivors = members
-            let evaluation = try Self.evaluate(survivors.map { Self.module(models[$0], all[$0].parameters) }, data: data,
-                                               trainFull: shared.trainMetrics == .full)
-            for (slot, k) in survivors.enumerated() {
+            let evaluated = Date()
+            let models = active.map { all[$0].model }
+            let train = try trainSample.map { try Self.evaluate(models, on: $0) }
+            let validation = try data.validation.map { try Self.evaluate(models, on: $0) }
+            let test = try data.test.map { try Self.evaluate(models, on: $0) }
+            let evaluationShare = Date().timeIntervalSince(evaluated) / Double(max(1, active.count))
+            for (slot, k) in active.enumerated() {
                 var m = all[k]
                 m.state.epoch = epoch
-                m.state.model = m.parameters
-                let train = evaluation.train?[slot] ?? (m.seen == 0 ? SplitMetrics(loss: .nan, accuracy: .nan)
-                    : SplitMetrics(loss: Float(m.lossSum / Double(m.seen)), accuracy: Float(m.correct) / Float(m.seen)))
-                let validation = evaluation.validation?[slot], test = evaluation.test?[slot]
+                m.state.model = m.model.state
+                m.seconds += evaluationShare
+                let running = SplitMetrics(loss: m.runningSeen == 0 ? .nan : Float(m.runningLoss / Double(m.runningSeen)),
+                                           accuracy: m.runningSeen == 0 ? .nan : Float(m.runningCorrect) / Float(m.runningSeen))
                 var stopEarly = false
-                if let v = validation, let patience = m.trainer.config.earlyStoppingPatience {
+                if let v = validation?[slot], let patience = m.trainer.config.earlyStoppingPatience {
                     if m.state.bestValidationLoss.map({ v.loss < $0 }) ?? true {
                         m.state.bestValidationLoss = v.loss
                         m.state.epochsWithoutImprovement = 0
@@ -178,38 +234,38 @@ public struct PopulationTrainer: Sendable {
                         stopEarly = m.state.epochsWithoutImprovement >= patience
                     }
                 }
-                all[k] = m
                 let metrics = EpochMetrics(epoch: epoch, step: m.state.step, learningRate: m.learningRate, batchSize: batchSize,
-                                           train: train, validation: validation, test: test, seconds: Date().timeIntervalSince(started))
+                                           train: train?[slot], running: running, validation: validation?[slot], test: test?[slot],
+                                           seconds: Date().timeIntervalSince(started), memberSeconds: m.seconds)
                 observe(k, .epoch(metrics, state: m.state))
-                if !train.loss.isFinite {
-                    observe(k, .diverged(epoch: epoch - 1, step: m.state.step, loss: train.loss))
-                    finish(k, .diverged)
+                let trainLoss = (train?[slot] ?? running).loss
+                if !trainLoss.isFinite {
+                    observe(k, .diverged(epoch: epoch - 1, step: m.state.step, loss: trainLoss))
+                    m.status = .diverged
                 } else if stopEarly {
-                    finish(k, .earlyStopped)
+                    m.status = .earlyStopped
                 }
+                all[k] = m
             }
         }
-        return all.map { m in
-            (m.status ?? .completed, Self.module(models[m.index], m.state.model), m.state)
-        }
     }
 
-    /// What one member's step produced; no parameters when its loss was not finite.
-    private struct StepResult {
-        var loss: Double
-        var hits: Int
-        var count: Int
-        var parameters: NamedTensors?
-        var optimizerState: NamedTensors?
+    /// What one member's step produced: its measurements and, unless it diverged, its new
+    /// model (weights and buffers) and optimizer state.
+    struct Stepped: Sendable {
+        var measured: StepResult
+        var next: (model: any Module, optimizer: NamedTensors)?
     }
 
-    /// One step of a slice of members: stacked forward and backward, then each member's own update.
-    private func step(_ slice: [Member], population stack: Population, batches: [Batch], step: Int) throws -> [StepResult] {
-        var population = stack
-        population.parameters = Population.stack(slice.map(\.parameters))
-        let inputs = Tensor.concatenated(batches.map(\.inputs)), labels = batches.flatMap(\.labels)
-        let tracked = members[0].trainable(population.parameters).requiringGradient()
+    /// The one training step: a slice of members stacked through forward and backward, then each
+    /// member's own clipping and update. Members' rows never mix, so each gradient is the member's own.
+    func step(_ slice: [Member], population: inout Population, batches: [Batch], step: Int) -> [Stepped] {
+        let trainer = slice[0].trainer
+        population.parameters = Population.stack(slice.map(\.model.parameters))
+        if slice.count == 1 { population.buffers = slice[0].model.buffers }
+        let inputs = batches.count == 1 ? batches[0].inputs : Tensor.concatenated(batches.map(\.inputs))
+        let labels = batches.count == 1 ? batches[0].labels : batches.flatMap(\.labels)
+        let tracked = trainer.trainable(population.parameters).requiringGradient()
         var merged = population.parameters
         for (name, t) in tracked { merged[name] = t }
         population.parameters = merged
@@ -217,104 +273,86 @@ public struct PopulationTrainer: Sendable {
         let logits = population(inputs, contexts: contexts)
         let n = batches[0].labels.count
         // Σ over members of each member's mean loss: every member's gradient is its own.
-        let loss = crossEntropy(logits: logits, labels: labels, labelSmoothing: members[0].config.labelSmoothing, divisor: n)
-        let rows = Self.rowLosses(logits, labels, smoothing: members[0].config.labelSmoothing)
-        let hits = Self.rowHits(logits, labels)
+        let rows = trainer.loss.rows(logits, labels)
+        let loss = rows.sum() / Float(n)
+        let rowLosses = rows.scalars, hits = rowHits(logits, labels)
         let grads = gradients(of: loss, wrt: tracked)
         let current = population.parameters.detached()
+        let buffers = population.buffers
         return slice.enumerated().map { slot, m in
-            let memberLoss = rows[slot * n ..< (slot + 1) * n].reduce(0, +) / Double(n)
-            let memberHits = hits[slot * n ..< (slot + 1) * n].reduce(0, +)
-            guard memberLoss.isFinite else { return StepResult(loss: memberLoss, hits: memberHits, count: n) }
+            let memberLoss = rowLosses[slot * n ..< (slot + 1) * n].reduce(0.0) { $0 + Double($1) } / Double(n)
+            let measured = StepResult(loss: memberLoss, correct: hits[slot * n ..< (slot + 1) * n].reduce(0, +), count: n)
+            guard memberLoss.isFinite else { return Stepped(measured: measured) }
             var g = Population.unstack(grads, count: slice.count, member: slot)
             if let c = m.trainer.config.gradientClipNorm { g = clipByGlobalNorm(g, maxNorm: c).gradients }
             var next = Population.unstack(current, count: slice.count, member: slot)
             let updated = m.trainer.config.optimizer.optimizer.update(parameters: m.trainer.trainable(next), gradients: g,
                                                                       state: m.state.optimizer, learningRate: m.learningRate)
             for (name, t) in updated.parameters { next[name] = t }
-            return StepResult(loss: memberLoss, hits: memberHits, count: n, parameters: next, optimizerState: updated.state)
+            var model = m.model
+            model.parameters = next
+            if slice.count == 1 { model.buffers = buffers }
+            return Stepped(measured: measured, next: (model, updated.state))
         }
     }
 
-    /// `model` carrying `parameters` (stackable models have no buffers: parameters are the state).
-    private static func module(_ model: any Module, _ parameters: NamedTensors) -> any Module {
-        var m = model
-        m.parameters = parameters
-        return m
+    /// Runs `body` for slices `0..<count`: on Zoo's threads one slice each when there are several,
+    /// on the calling thread (with all its compute threads) when there is one. Kernels give the
+    /// same bits on any thread count, so a member's numbers do not depend on which.
+    static func forEachSlice<T: Sendable>(_ count: Int, _ body: @Sendable (Int) -> T) -> [T] {
+        if count == 1 { return [body(0)] }
+        let results = Mutex<[Int: T]>([:])
+        BLAS.parallelFor(count) { s, _ in
+            let r = BLAS.withThreadCount(1) { body(s) }
+            results.withLock { $0[s] = r }
+        }
+        return results.withLock { out in (0..<count).map { out[$0]! } }
     }
 
-    /// Per-row cross-entropy of `[rows, classes]` logits, in Double (label smoothing ε as in ``crossEntropy``).
-    static func rowLosses(_ logits: Tensor, _ labels: [Int], smoothing: Float) -> [Double] {
-        let classes = logits.shape[1], s = logits.scalars, eps = Double(smoothing)
-        return labels.enumerated().map { r, label in
-            let row = s[r * classes ..< (r + 1) * classes]
-            let top = Double(row.max() ?? 0)
-            let lse = top + log(row.reduce(0.0) { $0 + exp(Double($1) - top) })
-            let nll = lse - Double(row[r * classes + label])
-            if eps == 0 { return nll }
-            let mean = lse - row.reduce(0.0) { $0 + Double($1) } / Double(classes)
-            return (1 - eps) * nll + eps * mean
+    /// The part of the training set the train metrics are measured on, or nil for `.running`.
+    static func trainEvaluationSet(_ data: TrainingData, _ metrics: TrainingConfig.TrainMetrics) -> LabeledData? {
+        switch metrics {
+        case .running: return nil
+        case .full: return data.train
+        case .sample:
+            let size = data.test?.count ?? data.validation?.count ?? data.train.count
+            guard size < data.train.count else { return data.train }
+            // One fixed sample for every run of a data set, whatever its seed: runs compare on the same images.
+            return data.train.selecting(Array(RandomKey(seed: 0, stream: 0x7472_6576_616c).permutation(data.train.count).prefix(size)).sorted())  // "treval"
         }
     }
 
-    /// Per-row 1 when the argmax is the label.
-    static func rowHits(_ logits: Tensor, _ labels: [Int]) -> [Int] {
-        let classes = logits.shape[1], s = logits.scalars
-        return labels.enumerated().map { r, label in
-            var best = 0
-            for c in 1..<classes where s[r * classes + c] > s[r * classes + best] { best = c }
-            return best == label ? 1 : 0
+    /// Evaluation-mode cross-entropy and accuracy of each model on `split`: models that stack in
+    /// slices of up to 8 over shared batches of 100 rows per member, in parallel; each member's
+    /// numbers are independent of the others'.
+    public static func evaluate(_ models: [any Module], on split: LabeledData) throws -> [SplitMetrics] {
+        guard !models.isEmpty else { return [] }
+        guard split.count > 0 else { return Array(repeating: SplitMetrics(loss: .nan, accuracy: .nan), count: models.count) }
+        let slices = stackingGroups(models).flatMap { group in
+            stride(from: 0, to: group.count, by: evaluationSlice).map { Array(group[$0 ..< min(group.count, $0 + evaluationSlice)]) }
         }
-    }
-
-    /// Evaluation-mode loss and accuracy of every member on the held-out splits (and on the
-    /// training set when asked): slices of members stacked over shared batches, in parallel.
-    static func evaluate(_ models: [any Module], data: TrainingData, trainFull: Bool) throws
-        -> (train: [SplitMetrics]?, validation: [SplitMetrics]?, test: [SplitMetrics]?)
-    {
-        guard !models.isEmpty else { return (nil, nil, nil) }
-        // A fixed batch per member keeps each member's numbers independent of the population's size.
-        let batch = 100, perSlice = 8
-        let slices = stride(from: 0, to: models.count, by: perSlice).map { $0 ..< min(models.count, $0 + perSlice) }
-        let populations = try slices.map { try Population(Array(models[$0])) }
-        func on(_ split: LabeledData) -> [SplitMetrics] {
-            let k = models.count
-            guard split.count > 0 else { return Array(repeating: SplitMetrics(loss: .nan, accuracy: .nan), count: k) }
-            var metrics = [SplitMetrics](repeating: SplitMetrics(loss: .nan, accuracy: .nan), count: k)
-            metrics.withUnsafeMutableBufferPointer { out in
-                let target = UncheckedPointer(out)
-                BLAS.parallelFor(slices.count) { s, _ in
-                    BLAS.withThreadCount(1) {
-                        let range = slices[s], population = populations[s], count = range.count
-                        var loss = [Double](repeating: 0, count: count), correct = [Int](repeating: 0, count: count)
-                        withoutGradients {
-                            for b in BatchLoader(data: split, batchSize: batch, shuffleKey: nil) {
-                                let x = Tensor.concatenated(Array(repeating: b.inputs, count: count))
-                                let labels = Array([[Int]](repeating: b.labels, count: count).joined())
-                                let logits = population(x, contexts: Array(repeating: .inference, count: count))
-                                let rows = rowLosses(logits, labels, smoothing: 0), hits = rowHits(logits, labels)
-                                let n = b.labels.count
-                                for m in 0..<count {
-                                    loss[m] += rows[m * n ..< (m + 1) * n].reduce(0, +)
-                                    correct[m] += hits[m * n ..< (m + 1) * n].reduce(0, +)
-                                }
-                            }
-                        }
-                        for m in 0..<count {
-                            target.buffer[range.lowerBound + m] = SplitMetrics(loss: Float(loss[m] / Double(split.count)),
-                                                                               accuracy: Float(correct[m]) / Float(split.count))
-                        }
+        let populations = try slices.map { try Population($0.map { models[$0] }) }
+        let results = forEachSlice(slices.count) { s -> [SplitMetrics] in
+            let population = populations[s], count = slices[s].count
+            var loss = [Double](repeating: 0, count: count), correct = [Int](repeating: 0, count: count)
+            withoutGradients {
+                let crossEntropy = Loss.crossEntropy()
+                for b in BatchLoader(data: split, batchSize: evaluationBatch, shuffleKey: nil) {
+                    let x = count == 1 ? b.inputs : Tensor.concatenated(Array(repeating: b.inputs, count: count))
+                    let labels = Array([[Int]](repeating: b.labels, count: count).joined())
+                    let logits = population.inferring(x)
+                    let rows = crossEntropy.rows(logits, labels).scalars, hits = rowHits(logits, labels)
+                    let n = b.labels.count
+                    for m in 0..<count {
+                        loss[m] += rows[m * n ..< (m + 1) * n].reduce(0.0) { $0 + Double($1) }
+                        correct[m] += hits[m * n ..< (m + 1) * n].reduce(0, +)
                     }
                 }
             }
-            return metrics
+            return (0..<count).map { SplitMetrics(loss: Float(loss[$0] / Double(split.count)), accuracy: Float(correct[$0]) / Float(split.count)) }
         }
-        return (trainFull ? on(data.train) : nil, data.validation.map(on), data.test.map(on))
+        var out = [SplitMetrics](repeating: SplitMetrics(loss: .nan, accuracy: .nan), count: models.count)
+        for (slice, metrics) in zip(slices, results) { for (k, m) in zip(slice, metrics) { out[k] = m } }
+        return out
     }
-}
-
-/// A buffer the slices of one step write to, each at its own members' indices.
-private struct UncheckedPointer<T>: @unchecked Sendable {
-    let buffer: UnsafeMutableBufferPointer<T>
-    init(_ buffer: UnsafeMutableBufferPointer<T>) { self.buffer = buffer }
 }

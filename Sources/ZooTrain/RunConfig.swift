@@ -54,3 +54,18 @@ public struct RunConfig: Codable, Sendable, Equatable {
                               key: RandomKey(seed: training.seed, stream: 0x6d6f_6465_6c))  // "model"
     }
 }
+
+extension RunConfig {
+    /// The runs that may train as one population share this text (the planner stores its hash as
+    /// the run's group): the data, ``PopulationTrainer/SharedSettings``, and the model's
+    /// ``Population/signature(of:)`` — or, for a model that does not stack, its name and options
+    /// (such runs are claimed together and train one after another).
+    /// - Parameter model: this config's model, built (its initial weights do not matter).
+    public func populationKey(model: any Module) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        func json<T: Encodable>(_ value: T) -> String { String(decoding: (try? encoder.encode(value)) ?? Data(), as: UTF8.self) }
+        let architecture = (try? Population.signature(of: model)) ?? "does not stack: \(json(self.model))"
+        return "data \(json(data))\nsettings \(json(PopulationTrainer.SharedSettings(Trainer(config: training, frozen: frozen))))\n\(architecture)"
+    }
+}

@@ -33,6 +33,10 @@ public struct TrainingState: Sendable, Equatable {
 public struct SplitMetrics: Codable, Sendable, Equatable {
     public var loss: Float
     public var accuracy: Float
+    public init(loss: Float, accuracy: Float) {
+        self.loss = loss
+        self.accuracy = accuracy
+    }
 }
 
 /// What one epoch measured.
@@ -41,20 +45,28 @@ public struct EpochMetrics: Codable, Sendable, Equatable {
     public var step: Int
     public var learningRate: Float
     public var batchSize: Int
-    public var train: SplitMetrics
+    /// Loss and accuracy on the training set measured like the test ones (evaluation mode), on
+    /// the part ``TrainingConfig/trainMetrics`` names; nil when it is `.running`.
+    public var train: SplitMetrics?
+    /// The running average over the epoch's batches, in training mode (dropout on, batch
+    /// statistics), as each step saw them: free, but not a measure of the trained model.
+    public var running: SplitMetrics
     public var validation: SplitMetrics?
     public var test: SplitMetrics?
-    /// Seconds spent in this epoch (training and evaluation).
+    /// Wall seconds of the epoch (training and evaluation of the whole population).
     public var seconds: Double
+    /// This member's share of those seconds: each pass's time divided among the members in it.
+    public var memberSeconds: Double
 }
 
 /// How a run ended.
 public enum TrainingStatus: String, Codable, Sendable {
     case completed
     case earlyStopped = "early-stopped"
-    /// The loss became NaN or infinite; the weights are those before the bad step.
+    /// A step's loss became NaN or infinite (or the train loss at an epoch's end did); the state is
+    /// that of the last completed epoch.
     case diverged
-    /// ``Trainer/run(from:stop:observe:)``'s stop condition asked to stop.
+    /// The stop condition asked to stop; the state is that of the last completed epoch.
     case interrupted
 }
 
@@ -68,20 +80,47 @@ public enum TrainingEvent: Sendable {
     case diverged(epoch: Int, step: Int, loss: Float)
 }
 
-/// Trains one model with minibatch gradient descent on a classification task.
+/// How one member's training ended: its status, its model with the final weights, and the state
+/// to checkpoint (the last completed epoch's).
+public struct TrainingResult: Sendable {
+    public var status: TrainingStatus
+    public var model: any Module
+    public var state: TrainingState
+}
+
+/// What one optimizer step measured for one member.
+public struct StepResult: Sendable, Equatable {
+    /// The mean training loss of the member's batch.
+    public var loss: Double
+    /// Rows whose largest logit was at the label.
+    public var correct: Int
+    /// Rows in the member's batch.
+    public var count: Int
+    /// Whether the loss was not finite (no update was made then).
+    public var diverged: Bool { !loss.isFinite }
+}
+
+/// How one member trains: its config, frozen parameters and loss.
+///
+/// Training itself is ``PopulationTrainer``'s: a single model is a population of one, so
+/// ``run(model:data:from:observe:stop:)`` and ``step(_:state:batch:learningRate:)`` go through the
+/// same step, epoch and evaluation code as a zoo does.
 ///
 /// The loop: per epoch, a shuffle of the training set keyed by (seed, epoch); per step, dropout
-/// keyed by (seed, step); cross-entropy loss; gradients by the tape for the trainable
-/// parameters; optional clipping; an optimizer update with the scheduled learning rate. After each
-/// epoch it evaluates, reports an ``TrainingEvent/epoch(_:state:)``, and checks early stopping.
+/// keyed by (seed, step); the loss; gradients by the tape for the trainable parameters; optional
+/// clipping; an optimizer update with the scheduled learning rate. After each epoch it evaluates,
+/// reports an ``TrainingEvent/epoch(_:state:)``, and checks early stopping.
 public struct Trainer: Sendable {
     public var config: TrainingConfig
     /// Glob patterns of parameters that stay fixed (e.g. everything but batch norm).
     public var frozen: [String]
+    /// The training loss; cross-entropy with the config's label smoothing unless replaced.
+    public var loss: Loss
 
-    public init(config: TrainingConfig, frozen: [String] = []) {
+    public init(config: TrainingConfig, frozen: [String] = [], loss: Loss? = nil) {
         self.config = config
         self.frozen = frozen
+        self.loss = loss ?? .crossEntropy(labelSmoothing: config.labelSmoothing)
     }
 
     /// The state before the first step.
@@ -89,119 +128,59 @@ public struct Trainer: Sendable {
         TrainingState(model: model.state, optimizer: config.optimizer.optimizer.initialState(for: trainable(model.parameters)))
     }
 
-    func trainable(_ parameters: NamedTensors) -> NamedTensors {
+    /// The parameters that are trained (those matching no `frozen` pattern).
+    public func trainable(_ parameters: NamedTensors) -> NamedTensors {
         frozen.isEmpty ? parameters : parameters.filter { name in !frozen.contains { globMatches($0, name) } }
     }
 
     var rootKey: RandomKey { RandomKey(seed: config.seed, stream: 0x7472_6169_6e) }  // "train"
 
-    /// Steps in an epoch with this batch size (the last partial batch is kept).
-    public func stepsPerEpoch(trainCount: Int, batchSize: Int) -> Int { (trainCount + batchSize - 1) / batchSize }
+    /// The learning rate of `step` (an optimizer step) in `epoch`, from the schedule.
+    public func learningRate(epoch: Int, step: Int) -> Float {
+        config.schedule.learningRate(atStep: config.scheduleUnit == .epoch ? epoch : step, base: config.optimizer.optimizer.learningRate)
+    }
 
     /// Trains `model` from `state` (or from scratch) until the configured end, the stop condition,
-    /// early stopping or divergence.
+    /// early stopping or divergence: ``PopulationTrainer`` with this one member.
     /// - Parameters:
     ///   - observe: receives every event on the calling thread.
-    ///   - stop: polled before every step; when it returns true the run ends with status
-    ///     `.interrupted` and the state of the last completed epoch.
-    /// - Returns: the final status, the model with its final weights, and the final state.
-    public func run(model initial: any Module, data: TrainingData, from resume: TrainingState? = nil,
-                    observe: (TrainingEvent) -> Void = { _ in }, stop: () -> Bool = { false })
-        -> (status: TrainingStatus, model: any Module, state: TrainingState)
+    ///   - stop: polled before every step; when it returns true the run ends `.interrupted`.
+    /// - Throws: ``TrainingError`` when `resume` does not fit the model or the data cannot be used.
+    public func run(model: any Module, data: TrainingData, from resume: TrainingState? = nil,
+                    observe: (TrainingEvent) -> Void = { _ in }, stop: () -> Bool = { false }) throws -> TrainingResult
     {
-        var model = initial
-        var state = resume ?? initialState(for: model)
-        if let r = resume {
-            // Callers load user checkpoints with `Module.load` first, which reports mismatches.
-            do { try model.load(r.model) } catch { preconditionFailure("Trainer.run: the resumed state does not fit the model: \(error)") }
-        }
-        let optimizer = config.optimizer.optimizer
-        let baseRate = optimizer.learningRate
-        while state.epoch < config.epochs {
-            if let m = config.maxSteps, state.step >= m { break }
-            let started = Date()
-            let epoch = state.epoch
-            // What an interruption or divergence returns: the consistent state at the epoch's start.
-            let epochStart = state
-            let batchSize = config.batchSizeSchedule.batchSize(atStep: epoch, base: config.batchSize)
-            let loader = BatchLoader(data: data.train, batchSize: batchSize, shuffleKey: rootKey.derived("shuffle").derived(epoch),
-                                     augmentation: data.augmentation, augmentationKey: rootKey.derived("augment").derived(epoch))
-            let steps = loader.batchCount
-            var lossSum = 0.0, correct = 0, seen = 0
-            var learningRate = baseRate
-            for (b, batch) in loader.enumerated() {
-                if stop() { return (.interrupted, model, epochStart) }
-                if let m = config.maxSteps, state.step >= m { break }
-                let unitStep = config.scheduleUnit == .epoch ? epoch : state.step
-                learningRate = config.schedule.learningRate(atStep: unitStep, base: baseRate)
-                let all = model.parameters
-                let tracked = trainable(all).requiringGradient()
-                var merged = all
-                for (name, t) in tracked { merged[name] = t }
-                model.parameters = merged
-                let logits = model(batch.inputs, context: .training(key: rootKey.derived("dropout").derived(state.step)))
-                let loss = crossEntropy(logits: logits, labels: batch.labels, labelSmoothing: config.labelSmoothing)
-                let lossValue = loss.scalar
-                guard lossValue.isFinite else {
-                    model.parameters = all
-                    observe(.diverged(epoch: epoch, step: state.step, loss: lossValue))
-                    return (.diverged, model, epochStart)
-                }
-                var grads = gradients(of: loss, wrt: tracked)
-                if let c = config.gradientClipNorm { grads = clipByGlobalNorm(grads, maxNorm: c).gradients }
-                let updated = optimizer.update(parameters: tracked.detached(), gradients: grads, state: state.optimizer, learningRate: learningRate)
-                var next = all
-                for (name, t) in updated.parameters { next[name] = t }
-                model.parameters = next
-                state.optimizer = updated.state
-                state.step += 1
-                lossSum += Double(lossValue) * Double(batch.labels.count)
-                let hits = zip(logits.argmax(alongAxis: 1).scalars, batch.labels).filter { Int($0) == $1 }.count
-                correct += hits
-                seen += batch.labels.count
-                observe(.step(epoch: epoch, step: state.step, stepsInEpoch: steps, batchIndex: b, loss: lossValue,
-                              accuracy: Float(hits) / Float(batch.labels.count), learningRate: learningRate))
-            }
-            state.epoch += 1
-            state.model = model.state
-            let train = config.trainMetrics == .full || seen == 0
-                ? Trainer.evaluate(model, on: data.train)
-                : SplitMetrics(loss: Float(lossSum / Double(seen)), accuracy: Float(correct) / Float(seen))
-            let validation = data.validation.map { Trainer.evaluate(model, on: $0) }
-            let test = data.test.map { Trainer.evaluate(model, on: $0) }
-            var stopEarly = false
-            if let v = validation, let patience = config.earlyStoppingPatience {
-                if state.bestValidationLoss.map({ v.loss < $0 }) ?? true {
-                    state.bestValidationLoss = v.loss
-                    state.epochsWithoutImprovement = 0
-                } else {
-                    state.epochsWithoutImprovement += 1
-                    stopEarly = state.epochsWithoutImprovement >= patience
-                }
-            }
-            let metrics = EpochMetrics(epoch: state.epoch, step: state.step, learningRate: learningRate, batchSize: batchSize,
-                                       train: train, validation: validation, test: test, seconds: Date().timeIntervalSince(started))
-            observe(.epoch(metrics, state: state))
-            if !train.loss.isFinite {
-                observe(.diverged(epoch: epoch, step: state.step, loss: train.loss))
-                return (.diverged, model, state)
-            }
-            if stopEarly { return (.earlyStopped, model, state) }
-        }
-        return (.completed, model, state)
+        try PopulationTrainer(members: [self]).run(models: [model], data: data, from: [resume],
+                                                   observe: { _, event in observe(event) }, stop: stop)[0]
     }
 
-    /// Mean cross-entropy and accuracy of `model` on `data` in evaluation mode, in batches of 1,000.
-    public static func evaluate(_ model: any Module, on data: LabeledData, batchSize: Int = 1000) -> SplitMetrics {
-        guard data.count > 0 else { return SplitMetrics(loss: .nan, accuracy: .nan) }
-        var lossSum = 0.0, correct = 0
-        withoutGradients {
-            for batch in BatchLoader(data: data, batchSize: batchSize, shuffleKey: nil) {
-                let logits = model.inferring(batch.inputs)
-                lossSum += Double(crossEntropy(logits: logits, labels: batch.labels).scalar) * Double(batch.labels.count)
-                correct += zip(logits.argmax(alongAxis: 1).scalars, batch.labels).filter { Int($0) == $1 }.count
-            }
+    /// One optimizer step of `model` on `batch` (a population of one through the engine's step).
+    /// - Parameters:
+    ///   - state: the optimizer state and step counter; updated.
+    ///   - learningRate: the rate to use; default: the schedule's at `state`.
+    /// - Returns: the batch's loss and hits; when the loss is not finite nothing is updated.
+    public func step(_ model: inout any Module, state: inout TrainingState, batch: Batch, learningRate: Float? = nil) throws -> StepResult {
+        var population = try Population([model])
+        let engine = PopulationTrainer(unchecked: [self])
+        var member = PopulationTrainer.Member(index: 0, trainer: self, model: model, state: state)
+        member.learningRate = learningRate ?? self.learningRate(epoch: state.epoch, step: state.step)
+        let result = engine.step([member], population: &population, batches: [batch], step: state.step)[0]
+        if let next = result.next {
+            model = next.model
+            state.optimizer = next.optimizer
+            state.step += 1
+            state.model = model.state
         }
-        return SplitMetrics(loss: Float(lossSum / Double(data.count)), accuracy: Float(correct) / Float(data.count))
+        return result.measured
     }
+
+    /// Cross-entropy and accuracy of `model` on `data` in evaluation mode (``PopulationTrainer/evaluate(_:on:)``).
+    public static func evaluate(_ model: any Module, on data: LabeledData) throws -> SplitMetrics {
+        try PopulationTrainer.evaluate([model], on: data)[0]
+    }
+}
+
+/// Members or states the trainer cannot use; names what does not fit.
+public struct TrainingError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
 }

@@ -31,16 +31,20 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     public enum ScheduleUnit: String, Codable, Sendable, CaseIterable { case epoch, step }
 
     public enum TrainMetrics: String, Codable, Sendable, CaseIterable {
-        /// The mean over the epoch's batches, in training mode (free).
+        /// Only the running average over the epoch's batches, in training mode (free, but with
+        /// dropout on and batch statistics: not a measure of the trained model).
         case running
-        /// A separate pass over the whole training set in evaluation mode (costs about a third of an epoch).
+        /// An evaluation-mode pass over the whole training set (about a third of an epoch's cost).
         case full
+        /// An evaluation-mode pass over a fixed sample of the training set as large as the test
+        /// set (the same sample for every run of a data set): the default.
+        case sample
     }
 
     public init(epochs: Int = 10, maxSteps: Int? = nil, batchSize: Int = 32, optimizer: OptimizerConfig = .adam(Adam()),
                 schedule: LearningRateSchedule = .constant, scheduleUnit: ScheduleUnit = .epoch,
                 batchSizeSchedule: BatchSizeSchedule = .constant, gradientClipNorm: Float? = nil, labelSmoothing: Float = 0,
-                earlyStoppingPatience: Int? = nil, trainMetrics: TrainMetrics = .running, seed: UInt64 = 0) {
+                earlyStoppingPatience: Int? = nil, trainMetrics: TrainMetrics = .sample, seed: UInt64 = 0) {
         self.epochs = epochs
         self.maxSteps = maxSteps
         self.batchSize = batchSize

@@ -40,7 +40,7 @@ struct Eval: ParsableCommand {
         case .test: chosen = prepared.test
         }
         guard let set = chosen else { throw ValidationError("the data has no \(split.rawValue) split (set --data-option validation=N)") }
-        let m = Trainer.evaluate(model, on: set)
+        let m = try Trainer.evaluate(model, on: set)
         print(String(format: "%@ %@: loss %.4f, accuracy %.2f%% (%d samples, epoch %d)", config.data.name, split.rawValue, m.loss, m.accuracy * 100, set.count, saved.state.epoch))
     }
 }

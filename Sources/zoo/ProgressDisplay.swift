@@ -44,7 +44,9 @@ final class ProgressDisplay {
             return
         case let (_, .epoch(m, _)):
             if style == .bar { FileHandle.standardError.write("\r\u{1B}[K".data(using: .utf8)!) }
-            var line = String(format: "epoch %d/%d  train loss %.4f acc %.2f%%", m.epoch, totalEpochs, m.train.loss, m.train.accuracy * 100)
+            var line = String(format: "epoch %d/%d", m.epoch, totalEpochs)
+            if let t = m.train { line += String(format: "  train loss %.4f acc %.2f%%", t.loss, t.accuracy * 100) }
+            line += String(format: "  running (training mode) loss %.4f acc %.2f%%", m.running.loss, m.running.accuracy * 100)
             if let v = m.validation { line += String(format: "  val loss %.4f acc %.2f%%", v.loss, v.accuracy * 100) }
             if let t = m.test { line += String(format: "  test loss %.4f acc %.2f%%", t.loss, t.accuracy * 100) }
             line += String(format: "  lr %.3g  %.1f s", m.learningRate, m.seconds)

@@ -14,8 +14,14 @@ struct StoreOption: ParsableArguments {
     @Option(help: "The store: an SQLite file (checkpoints go to STORE.checkpoints/ beside it).")
     var store: String = "runs/zoo.sqlite"
 
-    func open() throws -> SQLiteStore {
-        do { return try SQLiteStore(path: URL(fileURLWithPath: store)) } catch { throw ValidationError("\(error)") }
+    /// Opens the store and brings its run ids to this Zoo's identity rule (``IdentityMigration``).
+    func open(data: DataCache = DataCache()) throws -> SQLiteStore {
+        do {
+            let opened = try SQLiteStore(path: URL(fileURLWithPath: store))
+            let renamed = try IdentityMigration.migrate(opened, data: data)
+            if renamed > 0 { FileHandle.standardError.write("\(store): \(renamed) run id(s) renamed to this Zoo's identity rule\n".data(using: .utf8)!) }
+            return opened
+        } catch { throw ValidationError("\(error)") }
     }
 }
 
@@ -40,7 +46,7 @@ struct Sweep: ParsableCommand {
             let data = DataCache(dataDirectory: dataDirectory.map { URL(fileURLWithPath: $0) })
             let plan = try loadPlan(spec, data: data)
             let existing = FileManager.default.fileExists(atPath: storeOption.store)
-                ? Set(try storeOption.open().runs(ids: plan.runs.map(\.id)).filter { $0.status == .done || $0.status == .diverged }.map(\.id)) : []
+                ? Set(try storeOption.open(data: data).runs(ids: plan.runs.map(\.id)).filter { $0.status == .done || $0.status == .diverged }.map(\.id)) : []
             let table = Table(headers: ["id", "group"] + plan.variedKeys + ["stored"], rows: plan.runs.map { r in
                 [String(r.id.prefix(12)), String(r.groupKey.prefix(6))] + plan.variedKeys.map { r.config[$0]?.description ?? "" } + [existing.contains(r.id) ? "done" : ""]
             })
@@ -79,7 +85,7 @@ struct Sweep: ParsableCommand {
             guard population >= 1 else { throw ValidationError("--population must be at least 1") }
             let data = DataCache(dataDirectory: dataDirectory.map { URL(fileURLWithPath: $0) })
             let plan = try loadPlan(spec, data: data)
-            let store = try storeOption.open()
+            let store = try storeOption.open(data: data)
             let added = try store.addSweep(id: plan.sweepID, name: plan.spec.name, spec: plan.spec.text,
                                            runs: plan.runs.map { ($0.id, $0.canonical, $0.groupKey) })
             if retryFailed { try store.retryFailed() }
@@ -91,7 +97,8 @@ struct Sweep: ParsableCommand {
             if pending.isEmpty {
                 print("nothing to train: every run of this spec is in the store" + (before.contains { $0.status == .failed } ? " (failed runs: use --retry-failed)" : ""))
             } else {
-                let runner = SweepRunner(store: store, data: data, workers: workers, populationSize: population)
+                let runner = SweepRunner(store: store, data: data, workers: workers, populationSize: population, sweep: plan.sweepID,
+                                         provenance: ZooVersion.provenance(threads: workers == 1 ? 2 : 1))
                 let signals = installStopHandlers { runner.requestStop() }
                 let total = plan.runs.count
                 let quiet = self.quiet

@@ -82,7 +82,7 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("clip-norm"), help: "Clip gradients to this global norm.") var clipNorm: Float?
     @Option(name: .customLong("label-smoothing"), help: "Label smoothing of the cross-entropy.") var labelSmoothing: Float = 0
     @Option(name: .customLong("early-stopping"), help: "Stop after this many epochs without a better validation loss (needs --data-option validation=N).") var earlyStopping: Int?
-    @Option(name: .customLong("train-metrics"), help: "running: mean over the epoch's batches; full: a separate evaluation pass.") var trainMetrics: TrainingConfig.TrainMetrics = .running
+    @Option(name: .customLong("train-metrics"), help: "sample: evaluation mode on a fixed sample of the training set as large as the test set; full: evaluation mode on all of it; running: only the training-mode average over the epoch's batches.") var trainMetrics: TrainingConfig.TrainMetrics = .sample
     @Option(help: ArgumentHelp("Freeze parameters matching this glob (repeatable), e.g. '*.conv*'.", valueName: "pattern")) var freeze: [String] = []
     @Option(help: "Seed of initialization, shuffling, dropout and augmentation.") var seed: UInt64 = 0
     @Option(help: "Output folder.") var out: String = "runs/latest"
@@ -154,7 +154,7 @@ struct Train: ParsableCommand {
         let json = config.json()
         let started = Date()
         var failure: Error?
-        let result = trainer.run(model: model, data: data, from: state, observe: { event in
+        let result = try trainer.run(model: model, data: data, from: state, observe: { event in
             display.show(event)
             guard failure == nil else { return }
             do {
@@ -176,7 +176,7 @@ struct Train: ParsableCommand {
         let seconds = Date().timeIntervalSince(started)
         var end: [String: Any] = ["status": result.status.rawValue, "epochs": result.state.epoch, "steps": result.state.step, "seconds": seconds]
         if let test = data.test {
-            let m = Trainer.evaluate(result.model, on: test)
+            let m = try Trainer.evaluate(result.model, on: test)
             end["test_loss"] = m.loss
             end["test_accuracy"] = m.accuracy
             print(String(format: "%@: test accuracy %.2f%% (loss %.4f) after %d epochs, %.1f s", result.status.rawValue, m.accuracy * 100, m.loss, result.state.epoch, seconds))

@@ -84,7 +84,7 @@ struct SpecTests {
         #expect(implicit.runs.count == 1 && explicit.runs.count == 1)
         #expect(implicit.runs[0].id == explicit.runs[0].id)
         #expect(implicit.runs[0].id.count == 16)
-        #expect(implicit.runs[0].canonical.contains("\"schema\":1"))
+        #expect(implicit.runs[0].canonical.contains("\"schema\":2"))
         let other = try plan(Self.base.replacingOccurrences(of: "epochs: 2", with: "epochs: 3"))
         #expect(other.runs[0].id != implicit.runs[0].id)
         // Same architecture, data and batch size share a group; the seed does not matter to it.
@@ -92,6 +92,28 @@ struct SpecTests {
         #expect(Set(seeds.runs.map(\.groupKey)).count == 1)
         let widths = try plan(Self.base.replacingOccurrences(of: "  model.hidden: \"16\"\n", with: "") + "\ngrid:\n  model.hidden: [\"8\", \"16\"]\n")
         #expect(Set(widths.runs.map(\.groupKey)).count == 2)
+    }
+
+    /// Golden ids: these configs keep these names. A change here renames stored runs: it needs
+    /// a bump of ConfigSchema.version and a migration (see ConfigSchema.version).
+    @Test func goldenRunIDs() throws {
+        let ids = try [Self.base, Self.base + "\n  optimizer: sgd\n  momentum: 0.9\n  lr: 0.05",
+                       "base:\n  model: zoo-cnn\n  data.subset: 1000\n  epochs: 3\n  seed: 7",
+                       "base:\n  model: mlp\n  data: teacher-student\n  model.hidden: 32,16\n  train_metrics: running"].map { try plan($0).runs[0].id }
+        #expect(ids == ["bc8ed8a501d880dd", "ed8f4c5eed522b49", "b3a4fa8114da6379", "577ade76657a13cb"])
+    }
+
+    /// Only values that differ from their defaults enter the id: adding a key whose default keeps
+    /// the old behaviour renames nothing; setting it to another value does.
+    @Test func aNeutralNewKeyKeepsEveryID() throws {
+        let complete = try plan(Self.base).runs[0].config
+        let before = ConfigSchema.identity(of: complete)
+        var withKey = complete
+        withKey["warmup_epochs"] = .int(0)
+        #expect(ConfigSchema.identity(of: withKey, addingDefaults: ["warmup_epochs": .int(0)]) == before)
+        withKey["warmup_epochs"] = .int(2)
+        #expect(ConfigSchema.identity(of: withKey, addingDefaults: ["warmup_epochs": .int(0)]) != before)
+        #expect(before["model.activation"] == nil && before["epochs"] == .int(2), "defaults are dropped, set values kept: \(before)")
     }
 
     @Test func wideningAnAxisKeepsOldIDs() throws {

@@ -26,12 +26,12 @@ struct TrainerTests {
         let config = Self.config(epochs: 6)
         let model = try config.makeModel(for: Self.data)
         var epochs: [EpochMetrics] = []
-        let result = Trainer(config: config.training).run(model: model, data: Self.data) { event in
+        let result = try Trainer(config: config.training).run(model: model, data: Self.data) { event in
             if case let .epoch(m, _) = event { epochs.append(m) }
         }
         #expect(result.status == .completed)
         #expect(epochs.count == 6)
-        #expect(epochs.last!.train.loss < epochs.first!.train.loss)
+        #expect(epochs.last!.train!.loss < epochs.first!.train!.loss)
         #expect(epochs.last!.test!.accuracy > 0.7, "test accuracy \(epochs.last!.test!.accuracy)")
         #expect(epochs.map(\.learningRate) == [0.05, 0.05, 0.025, 0.025, 0.0125, 0.0125])
         #expect(result.state.step == 6 * 14)  // 448 samples / 32
@@ -41,11 +41,11 @@ struct TrainerTests {
     @Test func resumeFromCheckpointIsBitIdentical() throws {
         let config = Self.config(epochs: 4)
         let model = try config.makeModel(for: Self.data)
-        let straight = Trainer(config: config.training).run(model: model, data: Self.data)
+        let straight = try Trainer(config: config.training).run(model: model, data: Self.data)
 
         var first = config
         first.training.epochs = 2
-        let half = Trainer(config: first.training).run(model: model, data: Self.data)
+        let half = try Trainer(config: first.training).run(model: model, data: Self.data)
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("zoo-resume-\(UUID()).safetensors")
         defer { try? FileManager.default.removeItem(at: url) }
         try Checkpoint.write(half.state, config: config.json(), to: url)
@@ -54,7 +54,7 @@ struct TrainerTests {
         #expect(saved == half.state)
         var fresh = try config.makeModel(for: Self.data)
         try fresh.load(saved.model)
-        let resumed = Trainer(config: config.training).run(model: fresh, data: Self.data, from: saved)
+        let resumed = try Trainer(config: config.training).run(model: fresh, data: Self.data, from: saved)
         #expect(resumed.state.epoch == 4)
         #expect(resumed.state.model == straight.state.model)
         #expect(resumed.state.optimizer == straight.state.optimizer)
@@ -64,7 +64,7 @@ struct TrainerTests {
         let config = Self.config(epochs: 3, lr: 1e6)
         let model = try config.makeModel(for: Self.data)
         var reported = false
-        let result = Trainer(config: config.training).run(model: model, data: Self.data) { event in
+        let result = try Trainer(config: config.training).run(model: model, data: Self.data) { event in
             if case .diverged = event { reported = true }
         }
         #expect(result.status == .diverged)
@@ -76,7 +76,7 @@ struct TrainerTests {
         var config = Self.config(epochs: 30, lr: 0.5)
         config.training.earlyStoppingPatience = 1
         config.training.schedule = .constant
-        let result = Trainer(config: config.training).run(model: try config.makeModel(for: Self.data), data: Self.data)
+        let result = try Trainer(config: config.training).run(model: try config.makeModel(for: Self.data), data: Self.data)
         #expect(result.status == .earlyStopped || result.state.epoch == 30)
         #expect(result.state.epoch < 30, "never stopped early")
     }
@@ -85,7 +85,7 @@ struct TrainerTests {
         var config = Self.config(epochs: 1)
         config.frozen = ["1.*"]
         let model = try config.makeModel(for: Self.data)
-        let result = Trainer(config: config.training, frozen: config.frozen).run(model: model, data: Self.data)
+        let result = try Trainer(config: config.training, frozen: config.frozen).run(model: model, data: Self.data)
         #expect(result.state.model["1.weight"] == model.parameters["1.weight"])
         #expect(result.state.model["4.weight"] != model.parameters["4.weight"])
     }
@@ -121,8 +121,8 @@ struct RealDataTests {
         #expect(data.test?.count == 10_000)
         let config = RunConfig(model: ModelSpec(name: "mlp", options: ["hidden": "64"]), data: spec,
                                training: TrainingConfig(epochs: 2, batchSize: 32, optimizer: .adam(Adam(learningRate: 1e-3)), seed: 0))
-        let result = Trainer(config: config.training).run(model: try config.makeModel(for: data), data: data)
-        let test = Trainer.evaluate(result.model, on: data.test!)
+        let result = try Trainer(config: config.training).run(model: try config.makeModel(for: data), data: data)
+        let test = try Trainer.evaluate(result.model, on: data.test!)
         #expect(test.accuracy > 0.65, "test accuracy \(test.accuracy)")
     }
 }

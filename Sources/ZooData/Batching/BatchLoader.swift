@@ -5,6 +5,10 @@ import ZooTensor
 public struct Batch: Sendable {
     public var inputs: Tensor
     public var labels: [Int]
+    public init(inputs: Tensor, labels: [Int]) {
+        self.inputs = inputs
+        self.labels = labels
+    }
 }
 
 /// The minibatches of one pass over a data set, in a seeded order, prepared one batch ahead on
