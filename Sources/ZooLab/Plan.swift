@@ -117,8 +117,15 @@ public struct SweepPlan: Sendable {
             guard let config = try? ConfigSchema.runConfig(run.config), let prepared = try? data.load(config.data) else { continue }
             let epochs = Double(config.training.epochs)
             let samples = config.training.maxSteps.map { Double($0 * config.training.batchSize) } ?? epochs * Double(prepared.train.count)
-            // Evaluation passes cost about a third of training per sample.
-            let evaluated = epochs * Double((prepared.test?.count ?? 0) + (prepared.validation?.count ?? 0)) / 3
+            // Evaluation passes (test, validation and the train metrics' pass) cost about a third
+            // of training per sample.
+            let trainEvaluation: Int
+            switch config.training.trainMetrics {
+            case .running: trainEvaluation = 0
+            case .full: trainEvaluation = prepared.train.count
+            case .sample: trainEvaluation = min(prepared.train.count, prepared.test?.count ?? prepared.validation?.count ?? prepared.train.count)
+            }
+            let evaluated = epochs * Double((prepared.test?.count ?? 0) + (prepared.validation?.count ?? 0) + trainEvaluation) / 3
             total += (samples + evaluated) / ((rates[config.model.name] ?? 1_000) * speed)
         }
         return total / Double(max(1, min(workers, 2)))

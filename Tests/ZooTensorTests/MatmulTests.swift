@@ -62,6 +62,27 @@ struct MatmulTests {
         #expect(abs((analytic * v).sum().scalar - numeric.scalar) < 2e-2 * max(1, abs(numeric.scalar)))
     }
 
+    /// Stacked products, for every pair of transposes: each member's slice equals its own product
+    /// bit for bit (a member's result does not depend on the stack), and gradients pass finite
+    /// differences (the backward products are stacked products of the other transposes).
+    @Test(arguments: [(false, false), (false, true), (true, false), (true, true)])
+    func stackedProducts(transposingA ta: Bool, transposingB tb: Bool) {
+        let key = RandomKey(seed: 11)
+        let (k, m, n, inner) = (3, 4, 5, 6)
+        let a = Tensor.randomNormal(ta ? [k, inner, m] : [k, m, inner], key: key.derived("a"))
+        let b = Tensor.randomNormal(tb ? [k, n, inner] : [k, inner, n], key: key.derived("b"))
+        let c = stackedMatmul(a, b, transposingA: ta, transposingB: tb)
+        #expect(c.shape == [k, m, n])
+        for i in 0..<k {
+            let ai = a.sliced(axis: 0, i ..< i + 1), bi = b.sliced(axis: 0, i ..< i + 1)
+            #expect(stackedMatmul(ai, bi, transposingA: ta, transposingB: tb) == c.sliced(axis: 0, i ..< i + 1))
+            let plain = matmul(ta ? ai.reshaped([inner, m]).transposed() : ai.reshaped([m, inner]),
+                               tb ? bi.reshaped([n, inner]).transposed() : bi.reshaped([inner, n]))
+            #expect(isApproximatelyEqual(c.sliced(axis: 0, i ..< i + 1).reshaped([m, n]), plain, absolute: 1e-5))
+        }
+        #expect(checkGradients(of: { stackedMatmul($0[0], $0[1], transposingA: ta, transposingB: tb).tanh() }, at: [a, b]).passed)
+    }
+
     /// A product split over two threads equals the single-threaded one.
     @Test func threadCountIsSettableAndSplitsAgree() {
         let key = RandomKey(seed: 9)

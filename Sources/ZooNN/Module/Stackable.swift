@@ -111,11 +111,12 @@ extension Conv1d: Stackable {
 extension Linear: Stackable {
     public var stackingSignature: String { "linear bias \(bias != nil)" }
 
-    /// A batched matrix product per member: `[K, N, in] · [K, in, out]`.
+    /// One `x · Wᵀ` product per member (``stackedMatmul(_:_:transposingA:transposingB:)``): the
+    /// GEMM each member gets alone, with no transposed copy of the weights.
     public func stackedForward(_ input: Tensor, parameters: StackedParameters, members: [Linear], contexts: [ForwardContext]) -> Tensor {
         precondition(input.rank == 2 && input.shape[1] == inputSize, "Linear (stacked): needs [K·N, \(inputSize)], got \(input.shape)")
         let k = members.count, n = input.shape[0] / k
-        let y = matmul(input.reshaped([k, n, inputSize]), parameters["weight"]!.permuted([0, 2, 1])).reshaped([k * n, outputSize])
+        let y = stackedMatmul(input.reshaped([k, n, inputSize]), parameters["weight"]!, transposingB: true).reshaped([k * n, outputSize])
         return parameters["bias"].map { addingChannelBias(y, $0) } ?? y
     }
 }

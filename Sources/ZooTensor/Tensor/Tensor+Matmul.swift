@@ -88,3 +88,49 @@ enum Kernels {
         return out
     }
 }
+
+/// Per member i of a stack: op(a[i]) · op(b[i]), where op transposes the last two axes when
+/// asked, without materializing a transpose: a population's linear layers (`x · Wᵀ` per member).
+///
+/// - `a`: `[K, m, k]` (`[K, k, m]` when `transposingA`), `b`: `[K, k, n]` (`[K, n, k]` when
+///   `transposingB`) → `[K, m, n]`.
+///
+/// Each member's product is one GEMM with the same arguments it gets alone (``matmulTransposingB(_:_:)``
+/// for K = 1), so a member's result does not depend on the stack. Backward products are stacked
+/// products too. - Complexity: 2·K·m·n·k flops.
+public func stackedMatmul(_ a: Tensor, _ b: Tensor, transposingA ta: Bool = false, transposingB tb: Bool = false) -> Tensor {
+    precondition(a.rank == 3 && b.rank == 3 && a.shape[0] == b.shape[0],
+                 "stackedMatmul: needs [K, ·, ·] operands with one K, got \(a.shape) and \(b.shape)")
+    let count = a.shape[0]
+    let (m, k) = ta ? (a.shape[2], a.shape[1]) : (a.shape[1], a.shape[2])
+    let (kb, n) = tb ? (b.shape[2], b.shape[1]) : (b.shape[1], b.shape[2])
+    precondition(k == kb, "stackedMatmul: inner extents differ: \(a.shape)\(ta ? "ᵀ" : "") × \(b.shape)\(tb ? "ᵀ" : "") (\(k) vs \(kb))")
+    var out = [Float](repeating: 0, count: count * m * n)
+    if m > 0 && n > 0 {
+        a.scalars.withUnsafeBufferPointer { pa in
+            b.scalars.withUnsafeBufferPointer { pb in
+                out.withUnsafeMutableBufferPointer { po in
+                    for i in 0..<count {
+                        BLAS.gemm(transposeA: ta, transposeB: tb, m: m, n: n, k: k,
+                                  (pa.baseAddress ?? UnsafePointer(bitPattern: 1)!) + i * m * k, lda: ta ? m : k,
+                                  (pb.baseAddress ?? UnsafePointer(bitPattern: 1)!) + i * k * n, ldb: tb ? k : n,
+                                  po.baseAddress! + i * m * n, ldc: n)
+                    }
+                }
+            }
+        }
+    }
+    return Tensor.recorded("stackedMatmul", shape: [count, m, n], scalars: out, inputs: [a, b]) { g, needs in
+        switch (ta, tb) {
+        case (false, false):  // C = A·B: dA = G·Bᵀ, dB = Aᵀ·G
+            return [needs[0] ? stackedMatmul(g, b, transposingB: true) : nil, needs[1] ? stackedMatmul(a, g, transposingA: true) : nil]
+        case (false, true):  // C = A·Bᵀ: dA = G·B, dB = Gᵀ·A
+            return [needs[0] ? stackedMatmul(g, b) : nil, needs[1] ? stackedMatmul(g, a, transposingA: true) : nil]
+        case (true, false):  // C = Aᵀ·B: dA = B·Gᵀ, dB = A·G
+            return [needs[0] ? stackedMatmul(b, g, transposingB: true) : nil, needs[1] ? stackedMatmul(a, g) : nil]
+        case (true, true):  // C = Aᵀ·Bᵀ: dA = Bᵀ·Gᵀ, dB = Gᵀ·Aᵀ
+            return [needs[0] ? stackedMatmul(b, g, transposingA: true, transposingB: true) : nil,
+                    needs[1] ? stackedMatmul(g, a, transposingA: true, transposingB: true) : nil]
+        }
+    }
+}
