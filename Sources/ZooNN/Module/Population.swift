@@ -47,8 +47,13 @@ public struct Population: Sendable {
         guard let first = members.first else { throw PopulationError(description: "a population needs at least one member") }
         count = members.count
         template = first
-        if members.count == 1, (try? Self.leaves(of: first)) == nil || !first.buffers.isEmpty {
-            body = .single(first)
+        if members.count == 1 {
+            // One member needs no comparison: it stacks with itself when its layers stack.
+            if first.buffers.isEmpty, let leaves = try? Self.leaves(of: first) {
+                body = .stacked(leaves.map { Layer(path: $0.path, name: $0.path.joined(separator: "."), members: [$0.layer]) })
+            } else {
+                body = .single(first)
+            }
             parameters = Self.stack([first.parameters])
             return
         }
