@@ -225,7 +225,14 @@ public enum ConfigSchema {
             gradientClipNorm: d("clip_norm") > 0 ? Float(d("clip_norm")) : nil, labelSmoothing: Float(d("label_smoothing")),
             earlyStoppingPatience: i("early_stopping") > 0 ? i("early_stopping") : nil,
             trainMetrics: TrainingConfig.TrainMetrics(rawValue: s("train_metrics")) ?? .sample, seed: UInt64(i("seed")))
-        do { try training.validate() } catch { throw ConfigError("\(error)") }
+        do { try training.validate() } catch let e as TrainingConfigError {
+            // The command line's spelling of a setting is the spec key with dashes.
+            throw ConfigError(e.description, key: e.key.map { $0.replacingOccurrences(of: "-", with: "_") })
+        } catch let e as OptimizerConfigError {
+            throw ConfigError(e.description, key: ["learning rate": "lr", "weight decay": "weight_decay"][e.setting] ?? e.setting)
+        } catch let e as ScheduleError {
+            throw ConfigError(e.description, key: e.setting.replacingOccurrences(of: "-", with: "_"))
+        } catch { throw ConfigError("\(error)") }
         var modelOptions: [String: String] = [:], dataOptions: [String: String] = [:]
         for (k, v) in c {
             if k.hasPrefix("model.") { modelOptions[String(k.dropFirst(6))] = v.description }

@@ -59,7 +59,7 @@ public struct SweepPlan: Sendable {
         for raw in configs {
             let complete: FlatConfig
             do { complete = try ConfigSchema.complete(raw) } catch let e as ConfigError {
-                let key = e.key ?? raw.keys.sorted().first { e.description.contains($0) }
+                let key = e.key
                 throw SpecError(file: spec.file, line: key.flatMap { spec.line(of: $0) }, key: key, message: e.description)
             }
             let id = ConfigSchema.runID(of: complete)
@@ -93,11 +93,11 @@ public struct SweepPlan: Sendable {
             if let model = built[modelKey] { return Identity.hash(config.populationKey(model: model), length: 12) }
             let prepared: TrainingData
             do { prepared = try data.load(config.data) } catch {
-                let key = run.config.keys.filter { $0 == "data" || $0.hasPrefix("data.") }.sorted().first { "\(error)".contains($0.replacingOccurrences(of: "data.", with: "")) } ?? "data"
+                let key = (error as? DataSpecError)?.option.map { "data." + $0 } ?? "data"
                 throw SpecError(file: spec.file, line: spec.line(of: key) ?? spec.line(of: "data"), key: key, message: "\(error)")
             }
             do { built[modelKey] = try config.makeModel(for: prepared) } catch {
-                let key = run.config.keys.filter { $0.hasPrefix("model.") }.sorted().first { "\(error)".contains("'\($0.dropFirst(6))'") } ?? "model"
+                let key = (error as? ModelOptionError)?.option.map { "model." + $0 } ?? "model"
                 throw SpecError(file: spec.file, line: spec.line(of: key) ?? spec.line(of: "model"), key: key, message: "\(error)")
             }
             return Identity.hash(config.populationKey(model: built[modelKey]!), length: 12)

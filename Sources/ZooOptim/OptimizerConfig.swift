@@ -57,7 +57,7 @@ public enum OptimizerConfig: Codable, Sendable, Equatable {
     /// Checks every hyperparameter's range; the error names the key and value.
     public func validate() throws {
         func check(_ ok: Bool, _ key: String, _ value: Any, _ expected: String) throws {
-            if !ok { throw OptimizerConfigError(description: "\(kind): \(key) = \(value) is invalid: expected \(expected)") }
+            if !ok { throw OptimizerConfigError(description: "\(kind): \(key) = \(value) is invalid: expected \(expected)", setting: key) }
         }
         let lr = optimizer.learningRate
         try check(lr.isFinite && lr > 0, "learning rate", lr, "a positive number")
@@ -90,4 +90,6 @@ public enum OptimizerConfig: Codable, Sendable, Equatable {
 /// An optimizer setting out of range.
 public struct OptimizerConfigError: Error, CustomStringConvertible {
     public var description: String
+    /// The setting at fault: "learning rate", "momentum", "weight decay", "beta1", …
+    public var setting: String
 }

@@ -55,28 +55,28 @@ public enum LearningRateSchedule: Codable, Sendable, Equatable {
 
     /// Checks the schedule's parameters; the error names the key.
     public func validate() throws {
-        func fail(_ message: String) -> ScheduleError { ScheduleError(description: "schedule: \(message)") }
+        func fail(_ setting: String, _ message: String) -> ScheduleError { ScheduleError(description: "schedule: \(message)", setting: setting) }
         switch self {
         case .constant: break
         case let .step(size, gamma):
-            if size < 1 { throw fail("step-size = \(size) is invalid: expected at least 1") }
-            if !(gamma > 0) { throw fail("gamma = \(gamma) is invalid: expected a positive number") }
+            if size < 1 { throw fail("step-size", "step-size = \(size) is invalid: expected at least 1") }
+            if !(gamma > 0) { throw fail("gamma", "gamma = \(gamma) is invalid: expected a positive number") }
         case let .multiStep(milestones, gamma):
             if milestones.isEmpty || milestones != milestones.sorted() || milestones.contains(where: { $0 < 0 }) {
-                throw fail("milestones = \(milestones) are invalid: expected increasing non-negative steps")
+                throw fail("milestones", "milestones = \(milestones) are invalid: expected increasing non-negative steps")
             }
-            if !(gamma > 0) { throw fail("gamma = \(gamma) is invalid: expected a positive number") }
+            if !(gamma > 0) { throw fail("gamma", "gamma = \(gamma) is invalid: expected a positive number") }
         case let .exponential(gamma):
-            if !(gamma > 0) { throw fail("gamma = \(gamma) is invalid: expected a positive number") }
+            if !(gamma > 0) { throw fail("gamma", "gamma = \(gamma) is invalid: expected a positive number") }
         case let .cosine(total, warmup, minimum):
-            if total < 1 { throw fail("total steps = \(total) is invalid: expected at least 1") }
-            if warmup < 0 || warmup > total { throw fail("warmup = \(warmup) is invalid: expected 0...\(total)") }
-            if minimum < 0 { throw fail("min-lr = \(minimum) is invalid: expected a number ≥ 0") }
+            if total < 1 { throw fail("total-steps", "total steps = \(total) is invalid: expected at least 1") }
+            if warmup < 0 || warmup > total { throw fail("warmup", "warmup = \(warmup) is invalid: expected 0...\(total)") }
+            if minimum < 0 { throw fail("min-lr", "min-lr = \(minimum) is invalid: expected a number ≥ 0") }
         case let .oneCycle(total, maxRate, fraction, div, finalDiv):
-            if total < 2 { throw fail("total steps = \(total) is invalid: expected at least 2") }
-            if !(maxRate > 0) { throw fail("max learning rate = \(maxRate) is invalid: expected a positive number") }
-            if !(fraction > 0 && fraction < 1) { throw fail("warmup fraction = \(fraction) is invalid: expected a number in (0, 1)") }
-            if !(div > 0 && finalDiv > 0) { throw fail("div factors \(div), \(finalDiv) are invalid: expected positive numbers") }
+            if total < 2 { throw fail("total-steps", "total steps = \(total) is invalid: expected at least 2") }
+            if !(maxRate > 0) { throw fail("lr", "max learning rate = \(maxRate) is invalid: expected a positive number") }
+            if !(fraction > 0 && fraction < 1) { throw fail("warmup-fraction", "warmup fraction = \(fraction) is invalid: expected a number in (0, 1)") }
+            if !(div > 0 && finalDiv > 0) { throw fail("div-factor", "div factors \(div), \(finalDiv) are invalid: expected positive numbers") }
         }
     }
 }
@@ -100,4 +100,6 @@ public enum BatchSizeSchedule: Codable, Sendable, Equatable {
 /// A schedule parameter out of range.
 public struct ScheduleError: Error, CustomStringConvertible {
     public var description: String
+    /// The setting at fault, as the command line spells it: "step-size", "gamma", "milestones", …
+    public var setting: String
 }

@@ -62,7 +62,7 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     /// Checks ranges; the error names the key and the value.
     public func validate() throws {
         func fail(_ key: String, _ value: Any, _ expected: String) -> TrainingConfigError {
-            TrainingConfigError(description: "\(key) = \(value) is invalid: expected \(expected)")
+            TrainingConfigError(description: "\(key) = \(value) is invalid: expected \(expected)", key: key)
         }
         guard epochs >= 1 || (maxSteps ?? 0) >= 1 else { throw fail("epochs", epochs, "at least 1") }
         if let s = maxSteps, s < 1 { throw fail("max-steps", s, "at least 1") }
@@ -78,4 +78,10 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
 /// A training setting out of range.
 public struct TrainingConfigError: Error, CustomStringConvertible {
     public var description: String
+    /// The setting at fault, as the command line spells it (`batch-size`, `clip-norm`); nil when unknown.
+    public var key: String?
+    public init(description: String, key: String? = nil) {
+        self.description = description
+        self.key = key
+    }
 }

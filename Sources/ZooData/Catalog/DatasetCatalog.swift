@@ -48,6 +48,12 @@ public struct DatasetEntry: Sendable {
 /// An error in a data set's name or options, or in its files.
 public struct DataSpecError: Error, CustomStringConvertible {
     public var description: String
+    /// The option at fault (`subset`, `classes`, …); nil when the data set's name or files are.
+    public var option: String?
+    public init(description: String, option: String? = nil) {
+        self.description = description
+        self.option = option
+    }
 }
 
 /// The data sets Zoo knows, and the modifiers every one of them takes.
@@ -142,7 +148,7 @@ public enum DatasetCatalog {
         if let classes = try reader.optionalInts("classes") {
             let bad = classes.filter { $0 < 0 || $0 >= train.classCount }
             guard bad.isEmpty, Set(classes).count == classes.count, !classes.isEmpty else {
-                throw DataSpecError(description: "\(reader.dataset): option 'classes' = '\(classes.map(String.init).joined(separator: ","))' is invalid: expected distinct classes in 0...\(train.classCount - 1)")
+                throw DataSpecError(description: "\(reader.dataset): option 'classes' = '\(classes.map(String.init).joined(separator: ","))' is invalid: expected distinct classes in 0...\(train.classCount - 1)", option: "classes")
             }
             train = train.keepingClasses(classes)
             test = test.keepingClasses(classes)
@@ -151,7 +157,7 @@ public enum DatasetCatalog {
         let v = try reader.int("validation", range: 0...Int.max)
         if v > 0 {
             guard v < train.count else {
-                throw DataSpecError(description: "\(reader.dataset): option 'validation' = \(v) leaves no training data (\(train.count) samples)")
+                throw DataSpecError(description: "\(reader.dataset): option 'validation' = \(v) leaves no training data (\(train.count) samples)", option: "validation")
             }
             let s = train.splittingValidation(v, key: key.derived("validation"))
             train = s.train
@@ -159,7 +165,7 @@ public enum DatasetCatalog {
         }
         if let n = try reader.optionalInt("subset") {
             guard n >= 1 && n <= train.count else {
-                throw DataSpecError(description: "\(reader.dataset): option 'subset' = \(n) is invalid: expected 1...\(train.count)")
+                throw DataSpecError(description: "\(reader.dataset): option 'subset' = \(n) is invalid: expected 1...\(train.count)", option: "subset")
             }
             train = train.subset(n, key: key.derived("subset"))
         }
@@ -174,7 +180,7 @@ public enum DatasetCatalog {
         }
         let augmentation = Augmentation(cropPadding: try reader.int("crop", range: 0...64), horizontalFlip: try reader.bool("flip"))
         if !augmentation.isIdentity && train.inputs.rank != 4 {
-            throw DataSpecError(description: "\(reader.dataset): options 'crop' and 'flip' need image data [N, C, H, W], but inputs are \(train.inputs.shape)")
+            throw DataSpecError(description: "\(reader.dataset): options 'crop' and 'flip' need image data [N, C, H, W], but inputs are \(train.inputs.shape)", option: "crop")
         }
         return TrainingData(train: train, validation: validation, test: test, augmentation: augmentation.isIdentity ? nil : augmentation)
     }
@@ -196,7 +202,7 @@ struct DataOptionReader {
 
     func checkUnknown() throws {
         if let bad = options.keys.sorted().first(where: { k in !known.contains { $0.name == k } }) {
-            throw DataSpecError(description: "\(dataset): unknown option '\(bad)'; valid options: \(known.map(\.name).joined(separator: ", "))")
+            throw DataSpecError(description: "\(dataset): unknown option '\(bad)'; valid options: \(known.map(\.name).joined(separator: ", "))", option: bad)
         }
     }
 
@@ -205,7 +211,7 @@ struct DataOptionReader {
     }
 
     private func fail(_ name: String, _ value: String, _ expected: String) -> DataSpecError {
-        DataSpecError(description: "\(dataset): option '\(name)' = '\(value)' is invalid: expected \(expected)")
+        DataSpecError(description: "\(dataset): option '\(name)' = '\(value)' is invalid: expected \(expected)", option: name)
     }
 
     func int(_ name: String, range: ClosedRange<Int>) throws -> Int {

@@ -30,6 +30,12 @@ public struct ModelInput: Sendable, Equatable {
 /// An error in a model's name or options, naming the option and the valid choices.
 public struct ModelOptionError: Error, CustomStringConvertible {
     public var description: String
+    /// The option at fault (`hidden`, `activation`, …); nil when the model or the data's shape is.
+    public var option: String?
+    public init(description: String, option: String? = nil) {
+        self.description = description
+        self.option = option
+    }
 }
 
 /// Networks built from a name and options: `mlp`, `zoo-cnn`, `lenet5`, `cnn1d`, `resnet20`, `nin`.
@@ -76,7 +82,7 @@ struct OptionReader {
     }
 
     private func fail(_ name: String, _ value: String, _ expected: String) -> ModelOptionError {
-        ModelOptionError(description: "\(model): option '\(name)' = '\(value)' is invalid: expected \(expected)")
+        ModelOptionError(description: "\(model): option '\(name)' = '\(value)' is invalid: expected \(expected)", option: name)
     }
 
     func int(_ name: String, range: ClosedRange<Int>) throws -> Int {
@@ -112,18 +118,18 @@ struct OptionReader {
 
     func activation(_ name: String = "activation") throws -> Activation {
         let v = raw(name)
-        do { return try Activation(parsing: v) } catch { throw ModelOptionError(description: "\(model): option '\(name)': \(error)") }
+        do { return try Activation(parsing: v) } catch { throw ModelOptionError(description: "\(model): option '\(name)': \(error)", option: name) }
     }
 
     func initializer(_ name: String = "init", activation: Activation) throws -> Initializer {
         let v = raw(name)
-        do { return try Initializer(parsing: v, activation: activation) } catch { throw ModelOptionError(description: "\(model): option '\(name)': \(error)") }
+        do { return try Initializer(parsing: v, activation: activation) } catch { throw ModelOptionError(description: "\(model): option '\(name)': \(error)", option: name) }
     }
 
     func finish() throws {
         let unknown = options.keys.filter { k in !known.contains { $0.name == k } }.sorted()
         if let first = unknown.first {
-            throw ModelOptionError(description: "\(model): unknown option '\(first)'; valid options: \(known.map(\.name).joined(separator: ", "))")
+            throw ModelOptionError(description: "\(model): unknown option '\(first)'; valid options: \(known.map(\.name).joined(separator: ", "))", option: first)
         }
     }
 }

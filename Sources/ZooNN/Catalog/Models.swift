@@ -101,7 +101,7 @@ let lenet5Entry = ModelEntry(
     let p = try options.float("dropout", range: 0...0.999)
     let poolName = options.string("pool")
     guard poolName == "max" || poolName == "avg" else {
-        throw ModelOptionError(description: "lenet5: option 'pool' = '\(poolName)' is invalid: expected max or avg")
+        throw ModelOptionError(description: "lenet5: option 'pool' = '\(poolName)' is invalid: expected max or avg", option: "pool")
     }
     let pool = poolName == "max" ? Pool.max2d(2) : Pool.avg2d(2)
     let side = ((input.shape[1] + 4 - 4) / 2 - 4) / 2
@@ -172,7 +172,7 @@ let resnet20Entry = ModelEntry(
     let initializer = try options.initializer(activation: a)
     let shortcut = options.string("shortcut")
     guard shortcut == "a" || shortcut == "b" else {
-        throw ModelOptionError(description: "resnet20: option 'shortcut' = '\(shortcut)' is invalid: expected a or b")
+        throw ModelOptionError(description: "resnet20: option 'shortcut' = '\(shortcut)' is invalid: expected a or b", option: "shortcut")
     }
     var children: [(String, any Module)] = [
         ("conv1", Conv2d(input.shape[0], 16 * k, kernelSize: 3, padding: 1, bias: false, initializer: initializer, key: key.derived("conv1"))),
