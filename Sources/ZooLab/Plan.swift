@@ -103,33 +103,6 @@ public struct SweepPlan: Sendable {
             return Identity.hash(config.populationKey(model: built[modelKey]!), length: 12)
         }
     }
-
-    /// A rough training time: samples seen × a per-sample cost per model on one core, divided by
-    /// the workers (at most 2 cores here). The costs are `zoo-bench --threads 1` training rates
-    /// (release build, AVX-512 kernels, 2026-11-29: mlp 94 k samples/s, zoo-cnn 53 k, lenet5
-    /// 31 k, cnn1d 180 k, resnet20 406, nin ~900), rounded down; without AVX-512, about 0.6× those.
-    /// A 64-member zoo-cnn sweep estimated at 38 s took 39 s.
-    public func estimatedSeconds(workers: Int, data: DataCache) -> Double {
-        let rates: [String: Double] = ["mlp": 90_000, "zoo-cnn": 50_000, "lenet5": 30_000, "cnn1d": 150_000, "resnet20": 400, "nin": 900]
-        let speed = BLAS.useAVX512 ? 1.0 : 0.6
-        var total = 0.0
-        for run in runs {
-            guard let config = try? ConfigSchema.runConfig(run.config), let prepared = try? data.load(config.data) else { continue }
-            let epochs = Double(config.training.epochs)
-            let samples = config.training.maxSteps.map { Double($0 * config.training.batchSize) } ?? epochs * Double(prepared.train.count)
-            // Evaluation passes (test, validation and the train metrics' pass) cost about a third
-            // of training per sample.
-            let trainEvaluation: Int
-            switch config.training.trainMetrics {
-            case .running: trainEvaluation = 0
-            case .full: trainEvaluation = prepared.train.count
-            case .sample: trainEvaluation = min(prepared.train.count, prepared.test?.count ?? prepared.validation?.count ?? prepared.train.count)
-            }
-            let evaluated = epochs * Double((prepared.test?.count ?? 0) + (prepared.validation?.count ?? 0) + trainEvaluation) / 3
-            total += (samples + evaluated) / ((rates[config.model.name] ?? 1_000) * speed)
-        }
-        return total / Double(max(1, min(workers, 2)))
-    }
 }
 
 /// Data sets loaded once per process and shared by planning and every worker.
