@@ -90,6 +90,7 @@ let package = Package(
         .testTarget(name: "ZooStoreTests", dependencies: ["ZooStore", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "ZooLabTests", dependencies: ["ZooLab", "ZooReport", "ZooTestSupport"]),
         /// Fixtures/: a store written by Zoo 0.4, for the identity migration test.
-        .testTarget(name: "ZooCLITests", dependencies: ["ZooTrain", "ZooStore", "ZooLab", "ZooReport", "ZooTestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "ZooCLITests", dependencies: ["ZooTrain", "ZooStore", "ZooLab", "ZooReport", "ZooTestSupport",
+                                                      .product(name: "GRDB", package: "GRDB.swift")], exclude: ["Fixtures"]),
     ]
 )

@@ -112,7 +112,7 @@ public final class SweepRunner: Sendable {
             if claimed.isEmpty { return }
             var members: [Member] = []
             for run in claimed {
-                do { members.append(try prepare(run)) } catch { fail(run, owner: owner, error, report: report) }
+                do { members.append(try prepare(run, report: report)) } catch { fail(run, owner: owner, error, report: report) }
             }
             // Members at the same point with one population key train in one pass.
             var rest = members
@@ -156,30 +156,64 @@ public final class SweepRunner: Sendable {
         }
     }
 
-    /// Builds a claimed run's model and data, and loads its last checkpoint (verified against the
-    /// store's checksum); metrics recorded after that checkpoint are dropped, to be redone.
-    private func prepare(_ run: RunRecord) throws -> Member {
+    /// Builds a claimed run's model and data, and loads its last usable checkpoint: the file must
+    /// lie inside the checkpoint folder, match the store's checksum, and be a state this run could
+    /// have written (``Trainer/validate(model:data:resume:)``). A checkpoint that is missing or
+    /// fails a check is reported and the one before it is tried (or the run starts over); metrics
+    /// and checkpoint records after the point it resumes from are dropped, to be redone.
+    /// - Throws: when the run's id is not a run id (a store row is not trusted to name a folder),
+    ///   or its config, data or model cannot be built.
+    private func prepare(_ run: RunRecord, report: (String) -> Void) throws -> Member {
+        guard Self.isRunID(run.id) else {
+            throw StoreError(description: "run id '\(run.id.prefix(40))' is not 16 lowercase hex digits; the store's row is not used to build a path")
+        }
         let flat = try FlatConfig.fromCanonicalJSON(run.config)
         let config = try ConfigSchema.runConfig(flat)
         let prepared = try data.load(config.data)
         var model = try config.makeModel(for: prepared)
+        let trainer = Trainer(config: config.training, frozen: config.frozen)
         var resume: TrainingState?
-        var lastCheckpoint = 0
-        if let last = try store.checkpoints(runs: [run.id]).last {
-            let url = store.checkpointFolder.appendingPathComponent(last.path)
-            let bytes = try Data(contentsOf: url)
-            guard Identity.sha256(bytes) == last.sha256 else {
-                throw StoreError(description: "\(url.path): checksum does not match the store's record")
+        for record in try store.checkpoints(runs: [run.id]).reversed() {
+            do {
+                let state = try loadCheckpoint(record, run: run.id)
+                try trainer.validate(model: model, data: prepared, resume: state)
+                try model.load(state.model)
+                resume = state
+                break
+            } catch {
+                report("\(run.id.prefix(8)): checkpoint of epoch \(record.epoch) not used (\(error)); trying the one before")
             }
-            let checkpoint = try Checkpoint.read(from: url)
-            try model.load(checkpoint.state.model)
-            resume = checkpoint.state
-            lastCheckpoint = checkpoint.state.epoch
         }
-        // Epochs after the last checkpoint were lost with the interruption: they are redone.
-        try store.deleteMetrics(run: run.id, after: lastCheckpoint)
+        let from = resume?.epoch ?? 0
+        // Epochs after the checkpoint resumed from were lost (or their checkpoint was): redone.
+        try store.deleteMetrics(run: run.id, after: from)
         return Member(run: run, config: config, data: prepared, model: model, resume: resume,
-                      checkpointEvery: flat["checkpoint_every"]?.intValue ?? 1, lastCheckpoint: lastCheckpoint)
+                      checkpointEvery: flat["checkpoint_every"]?.intValue ?? 1, lastCheckpoint: from)
+    }
+
+    /// Whether `id` has the form of a run id: 16 lowercase hex digits (``ConfigSchema/runID(of:)``).
+    static func isRunID(_ id: String) -> Bool {
+        id.utf8.count == 16 && id.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
+    }
+
+    /// The state in a recorded checkpoint file, which must lie inside the checkpoint folder and
+    /// match its recorded checksum.
+    private func loadCheckpoint(_ record: CheckpointRecord, run id: String) throws -> TrainingState {
+        let folder = store.checkpointFolder.standardizedFileURL.resolvingSymlinksInPath()
+        let url = folder.appendingPathComponent(record.path).standardizedFileURL.resolvingSymlinksInPath()
+        guard url.path.hasPrefix(folder.path + "/\(id)/") else {
+            throw StoreError(description: "the recorded path '\(record.path)' leaves the run's checkpoint folder")
+        }
+        let bytes: Data
+        do { bytes = try Data(contentsOf: url) } catch { throw StoreError(description: "\(url.path) is missing") }
+        guard Identity.sha256(bytes) == record.sha256 else {
+            throw StoreError(description: "\(url.path): checksum does not match the store's record")
+        }
+        let state = try Checkpoint.read(from: url).state
+        guard state.epoch == record.epoch else {
+            throw StoreError(description: "\(url.path) holds epoch \(state.epoch), recorded as epoch \(record.epoch)")
+        }
+        return state
     }
 
     private func save(_ m: Member, _ state: TrainingState) throws {

@@ -60,7 +60,8 @@ public protocol RunStore: Sendable {
     /// Stores (or replaces) the metrics of one epoch, and sets the run's completed-epoch count to it.
     func record(_ metrics: MetricRecord) throws
 
-    /// Removes the metrics after `epoch` (work lost by an interruption, about to be redone).
+    /// Removes the metrics and the checkpoint records after `epoch` (work lost by an
+    /// interruption, or a checkpoint file that is missing or corrupt, about to be redone).
     func deleteMetrics(run id: String, after epoch: Int) throws
 
     /// Every epoch's metrics of the given runs (all runs when nil), by run then epoch.

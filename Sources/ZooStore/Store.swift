@@ -13,26 +13,63 @@ public final class SQLiteStore: RunStore {
     public let checkpointFolder: URL
     let database: DatabasePool
 
-    /// Opens (creating and migrating) the store at `path`.
-    public init(path: URL) throws {
+    /// Opens (creating and migrating) the store at `path`, or, with `readOnly`, opens an existing
+    /// store without writing anything (for commands that only read: a store on a read-only disk
+    /// or of another user can be listed).
+    /// - Throws: ``StoreError`` when the store cannot be opened, does not exist (`readOnly`), was
+    ///   written by a newer Zoo (it has migrations this one does not know), or needs migrating but
+    ///   is read-only.
+    public init(path: URL, readOnly: Bool = false) throws {
         self.path = path
         checkpointFolder = URL(fileURLWithPath: path.path + ".checkpoints")
         var configuration = Configuration()
         configuration.busyMode = .timeout(30)
+        configuration.readonly = readOnly
+        if readOnly {
+            guard FileManager.default.fileExists(atPath: path.path) else {
+                throw StoreError(description: "\(path.path): no store here; help: check the path, or create one with `zoo sweep run SPEC --store \(path.path)`")
+            }
+            do { database = try DatabasePool(path: path.path, configuration: configuration) } catch {
+                throw StoreError(description: "\(path.path): cannot open the store to read: \(error)")
+            }
+            try checkSchema(migrating: false)
+            return
+        }
         do {
             try FileManager.default.createDirectory(at: path.deletingLastPathComponent(), withIntermediateDirectories: true)
             try FileManager.default.createDirectory(at: checkpointFolder, withIntermediateDirectories: true)
             // Two processes opening a new store at once would race to switch it to WAL and to
             // migrate it; an advisory lock beside the database makes opening one at a time.
             database = try Self.exclusively(lockFile: path.path + ".lock") {
-                let pool = try DatabasePool(path: path.path, configuration: configuration)
-                try Self.migrator.migrate(pool)
-                return pool
+                try DatabasePool(path: path.path, configuration: configuration)
             }
         } catch {
             throw StoreError(description: "\(path.path): cannot open the store: \(error)")
         }
-        try exclusively { try finishFolderMoves() }
+        try exclusively {
+            try checkSchema(migrating: true)
+            try finishFolderMoves()
+        }
+    }
+
+    /// Refuses a store written by a newer Zoo (naming both schemas); migrates an older one when
+    /// `migrating`, refuses it otherwise.
+    private func checkSchema(migrating: Bool) throws {
+        let known = Self.migrator.migrations
+        let applied = try reading("read the schema version") { db -> [String] in
+            guard try db.tableExists("grdb_migrations") else { return [] }
+            return try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations")
+        }
+        if let newer = applied.first(where: { !known.contains($0) }) {
+            throw StoreError(description: "\(path.path): written by a newer Zoo (schema \(applied.sorted().joined(separator: ", ")); this Zoo knows \(known.joined(separator: ", ")), not \(newer)); help: use a newer Zoo")
+        }
+        guard applied.count < known.count else { return }
+        guard migrating else {
+            throw StoreError(description: "\(path.path): written by an older Zoo (schema \(applied.joined(separator: ", "))) and read-only here, so it cannot be migrated to \(known.joined(separator: ", ")); help: open it once where it is writable")
+        }
+        do { try Self.migrator.migrate(database) } catch {
+            throw StoreError(description: "\(path.path): cannot migrate the store: \(error)")
+        }
     }
 
     /// Runs `body` while holding an exclusive `flock` on `lockFile` (created if needed).
@@ -278,6 +315,7 @@ public final class SQLiteStore: RunStore {
     public func deleteMetrics(run id: String, after epoch: Int) throws {
         try writing("delete metrics of run \(id)") { db in
             try db.execute(sql: "DELETE FROM metrics WHERE run_id = ? AND epoch > ?", arguments: [id, epoch])
+            try db.execute(sql: "DELETE FROM checkpoints WHERE run_id = ? AND epoch > ?", arguments: [id, epoch])
             try db.execute(sql: "UPDATE runs SET epochs_done = ? WHERE id = ?", arguments: [epoch, id])
         }
     }

@@ -39,6 +39,12 @@ public enum Checkpoint {
         guard let epoch = metadata["epoch"].flatMap(Int.init), let step = metadata["step"].flatMap(Int.init), let config = metadata["config"] else {
             throw CheckpointError(description: "\(url.path): metadata lacks 'epoch', 'step' or 'config'")
         }
+        guard epoch >= 0, step >= 0 else {
+            throw CheckpointError(description: "\(url.path): metadata 'epoch' = \(epoch) and 'step' = \(step) must not be negative")
+        }
+        if let saved = try? JSONDecoder().decode(SchemaProbe.self, from: Data(config.utf8)), saved.schemaVersion > RunConfig.currentSchemaVersion {
+            throw CheckpointError(description: "\(url.path): written with run config schema \(saved.schemaVersion), newer than this Zoo's \(RunConfig.currentSchemaVersion); help: use a newer Zoo")
+        }
         let model = tensors.filter { !$0.hasPrefix(optimizerPrefix + ".") }
         let optimizer = tensors.children(of: optimizerPrefix)
         let state = TrainingState(model: model, optimizer: optimizer, epoch: epoch, step: step,
@@ -47,6 +53,9 @@ public enum Checkpoint {
         return (state, config)
     }
 }
+
+/// The schema version of a run config, read before the rest.
+private struct SchemaProbe: Decodable { var schemaVersion: Int }
 
 /// A file that is a valid safetensors file but not a Zoo checkpoint.
 public struct CheckpointError: Error, CustomStringConvertible {

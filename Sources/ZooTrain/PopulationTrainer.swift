@@ -116,10 +116,11 @@ public struct PopulationTrainer: Sendable {
         }
         var all: [Member] = try members.indices.map { k in
             var model = models[k]
-            let state = resume?[k] ?? members[k].initialState(for: model)
-            if resume?[k] != nil {
-                do { try model.load(state.model) } catch { throw TrainingError("the resumed state of member \(k) does not fit its model: \(error)") }
+            do { try members[k].validate(model: model, data: data, resume: resume?[k]) } catch let e as TrainingError {
+                throw models.count == 1 ? e : TrainingError("member \(k): \(e.description)")
             }
+            let state = resume?[k] ?? members[k].initialState(for: model)
+            if resume?[k] != nil { try model.load(state.model) }
             return Member(index: k, trainer: members[k], model: model, state: state)
         }
         guard all.allSatisfy({ $0.state.epoch == all[0].state.epoch && $0.state.step == all[0].state.step }) else {

@@ -16,8 +16,10 @@ public struct ModelSpec: Codable, Sendable, Equatable, Hashable {
 /// Everything that defines one training run: model, data, training settings, frozen parameters.
 /// Its JSON is `config.json` of a run and the `config` metadata of every checkpoint.
 public struct RunConfig: Codable, Sendable, Equatable {
+    /// The schema this Zoo writes; a config of a newer schema is refused.
+    public static let currentSchemaVersion = 1
     /// Bumped when the meaning of a field changes.
-    public var schemaVersion: Int = 1
+    public var schemaVersion: Int = currentSchemaVersion
     public var model: ModelSpec
     public var data: DataSpec
     public var training: TrainingConfig

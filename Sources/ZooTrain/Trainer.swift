@@ -128,6 +128,47 @@ public struct Trainer: Sendable {
         TrainingState(model: model.state, optimizer: config.optimizer.optimizer.initialState(for: trainable(model.parameters)))
     }
 
+    /// Checks that `model` and `data` can train with this recipe and that `resume`, when given,
+    /// is a state this recipe could have written for `model`: every tensor of the model present
+    /// with its shape, the optimizer state exactly the tensors this optimizer keeps for the
+    /// trainable parameters (names and shapes), counters in range. Nothing is built before.
+    /// - Throws: ``TrainingError`` naming the pattern, tensor or counter at fault.
+    public func validate(model: any Module, data: TrainingData, resume: TrainingState?) throws {
+        for pattern in frozen where model.parameterNames(matching: [pattern]).isEmpty {
+            throw TrainingError("the freeze pattern '\(pattern)' matches no parameter of the model; its parameters are \(model.parameters.names.prefix(8).joined(separator: ", "))\(model.parameters.count > 8 ? ", …" : "")")
+        }
+        if config.earlyStoppingPatience != nil && data.validation == nil {
+            throw TrainingError("early stopping watches the validation loss, but the data has no validation split; help: set the data option validation=N")
+        }
+        guard let resume else { return }
+        var copy = model
+        do { try copy.load(resume.model) } catch { throw TrainingError("the resumed model state does not fit: \(error)") }
+        let expected = initialState(for: model).optimizer
+        for (name, tensor) in expected {
+            guard let given = resume.optimizer[name] else {
+                throw TrainingError("the resumed optimizer state lacks '\(name)' (\(config.optimizer.kind) keeps \(expected.names.prefix(4).joined(separator: ", "))…)")
+            }
+            guard given.shape == tensor.shape else {
+                throw TrainingError("the resumed optimizer state '\(name)' has shape \(given.shape), expected \(tensor.shape)")
+            }
+        }
+        if let extra = resume.optimizer.names.first(where: { expected[$0] == nil }) {
+            throw TrainingError("the resumed optimizer state has '\(extra)', which \(config.optimizer.kind) does not keep for this model")
+        }
+        guard resume.epoch >= 0, resume.step >= 0, resume.epochsWithoutImprovement >= 0 else {
+            throw TrainingError("the resumed state has negative counters (epoch \(resume.epoch), step \(resume.step), epochs without improvement \(resume.epochsWithoutImprovement))")
+        }
+        guard resume.epoch <= config.epochs else {
+            throw TrainingError("the resumed state is at epoch \(resume.epoch), past the \(config.epochs) epochs of this run")
+        }
+        // Batch sizes only grow along a schedule, so an epoch has at most this many steps.
+        let steps = (data.train.count + config.batchSize - 1) / max(1, config.batchSize)
+        guard resume.step <= min(resume.epoch * steps, config.maxSteps ?? .max) else {
+            throw TrainingError("the resumed state's step \(resume.step) cannot follow \(resume.epoch) epoch(s) of at most \(steps) steps"
+                                + (config.maxSteps.map { " (max steps \($0))" } ?? ""))
+        }
+    }
+
     /// The parameters that are trained (those matching no `frozen` pattern).
     public func trainable(_ parameters: NamedTensors) -> NamedTensors {
         frozen.isEmpty ? parameters : parameters.filter { name in !frozen.contains { globMatches($0, name) } }

@@ -25,14 +25,25 @@ struct Eval: ParsableCommand {
 
     enum Split: String, ExpressibleByArgument, CaseIterable { case train, validation, test }
 
+    func validate() throws {
+        guard (1...256).contains(threads) else { throw ValidationError("--threads must be in 1...256, got \(threads)") }
+    }
+
     func run() throws {
         BLAS.setThreadCount(threads)
-        let saved = try Checkpoint.read(from: URL(fileURLWithPath: checkpoint))
+        let saved: (state: TrainingState, config: String)
+        do { saved = try Checkpoint.read(from: URL(fileURLWithPath: checkpoint)) } catch { throw RuntimeError("\(error)") }
         var config = try RunConfig.decode(saved.config, source: checkpoint)
-        if let d = data { config.data = DataSpec(name: d, options: try parsePairs(dataOptions, option: "--data-option")) }
+        let options = try parsePairs(dataOptions, option: "--data-option")
+        if let d = data {
+            config.data = DataSpec(name: d, options: options)
+        } else {
+            // Options given without --data change the run's own data set (e.g. subset=1000).
+            config.data.options.merge(options) { _, new in new }
+        }
         let prepared = try DatasetCatalog.load(config.data, dataDirectory: dataDirectory.map { URL(fileURLWithPath: $0) })
         var model = try config.makeModel(for: prepared)
-        do { try model.load(saved.state.model) } catch { throw ValidationError("\(checkpoint): \(error) (data \(config.data.name) has inputs \(prepared.inputShape))") }
+        do { try model.load(saved.state.model) } catch { throw RuntimeError("\(checkpoint): \(error) (data \(config.data.name) has inputs \(prepared.inputShape))") }
         let chosen: LabeledData?
         switch split {
         case .train: chosen = prepared.train

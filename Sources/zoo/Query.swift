@@ -20,7 +20,7 @@ struct List: ParsableCommand {
     var filters: [String] = []
 
     func run() throws {
-        let rows = try RunRows(store: try storeOption.open(), status: status.isEmpty ? nil : status, where: try conditions(filters))
+        let rows = try RunRows(store: try storeOption.open(reading: true), status: status.isEmpty ? nil : status, where: try conditions(filters))
         print(Reports.runList(rows).render())
         print("\(rows.runs.count) run(s)")
     }
@@ -32,9 +32,9 @@ struct Show: ParsableCommand {
     @OptionGroup var storeOption: StoreOption
 
     func run() throws {
-        let store = try storeOption.open()
+        let store = try storeOption.open(reading: true)
         let r: RunRecord
-        do { r = try store.run(matching: id) } catch { throw ValidationError("\(error)") }
+        do { r = try store.run(matching: id) } catch { throw RuntimeError("\(error)") }
         print("run \(r.id)  status \(r.status.rawValue)  attempts \(r.attempts)  epochs \(r.epochsDone)" + (r.host.map { "  host \($0)" } ?? ""))
         if let e = r.error { print("error: \(e)") }
         print("\nconfig:")
@@ -76,7 +76,7 @@ struct Export: ParsableCommand {
     var filters: [String] = []
 
     func run() throws {
-        let rows = try RunRows(store: try storeOption.open(), status: status.isEmpty ? nil : status, where: try conditions(filters))
+        let rows = try RunRows(store: try storeOption.open(reading: true), status: status.isEmpty ? nil : status, where: try conditions(filters))
         let text = format == .csv ? Reports.csv(rows) : Reports.jsonl(rows)
         if let output { try text.write(to: URL(fileURLWithPath: output), atomically: true, encoding: .utf8) } else { print(text, terminator: "") }
     }

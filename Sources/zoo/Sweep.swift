@@ -15,13 +15,29 @@ struct StoreOption: ParsableArguments {
     var store: String = "runs/zoo.sqlite"
 
     /// Opens the store and brings its run ids to this Zoo's identity rule (``IdentityMigration``).
-    func open(data: DataCache = DataCache()) throws -> SQLiteStore {
+    /// - Parameter reading: for commands that only read: the store must exist (a mistyped path
+    ///   is an error, not a new empty store), and one that cannot be written is opened read-only.
+    func open(data: DataCache = DataCache(), reading: Bool = false) throws -> SQLiteStore {
+        let url = URL(fileURLWithPath: store)
         do {
-            let opened = try SQLiteStore(path: URL(fileURLWithPath: store))
+            if reading {
+                guard FileManager.default.fileExists(atPath: url.path) else {
+                    throw StoreError(description: "\(store): no store here; help: check the path (stores are created by `zoo sweep run SPEC --store \(store)`)")
+                }
+                let folder = url.deletingLastPathComponent().path
+                if !FileManager.default.isWritableFile(atPath: url.path) || !FileManager.default.isWritableFile(atPath: folder) {
+                    let opened = try SQLiteStore(path: url, readOnly: true)
+                    if try opened.metadata(IdentityMigration.metadataKey) != String(ConfigSchema.version) {
+                        FileHandle.standardError.write("\(store): read-only, so its run ids keep an older identity rule here\n".data(using: .utf8)!)
+                    }
+                    return opened
+                }
+            }
+            let opened = try SQLiteStore(path: url)
             let renamed = try IdentityMigration.migrate(opened, data: data)
             if renamed > 0 { FileHandle.standardError.write("\(store): \(renamed) run id(s) renamed to this Zoo's identity rule\n".data(using: .utf8)!) }
             return opened
-        } catch { throw ValidationError("\(error)") }
+        } catch { throw RuntimeError("\(error)") }
     }
 }
 
@@ -46,7 +62,7 @@ struct Sweep: ParsableCommand {
             let data = DataCache(dataDirectory: dataDirectory.map { URL(fileURLWithPath: $0) })
             let plan = try loadPlan(spec, data: data)
             let existing = FileManager.default.fileExists(atPath: storeOption.store)
-                ? Set(try storeOption.open(data: data).runs(ids: plan.runs.map(\.id)).filter { $0.status == .done || $0.status == .diverged }.map(\.id)) : []
+                ? Set(try storeOption.open(data: data, reading: true).runs(ids: plan.runs.map(\.id)).filter { $0.status == .done || $0.status == .diverged }.map(\.id)) : []
             let table = Table(headers: ["id", "group"] + plan.variedKeys + ["stored"], rows: plan.runs.map { r in
                 [String(r.id.prefix(12)), String(r.groupKey.prefix(6))] + plan.variedKeys.map { r.config[$0]?.description ?? "" } + [existing.contains(r.id) ? "done" : ""]
             })
@@ -80,9 +96,13 @@ struct Sweep: ParsableCommand {
         @Option(name: .customLong("data-dir"), help: "Folder holding Fashion-MNIST.") var dataDirectory: String?
         @Flag(help: "Print nothing but the summary.") var quiet = false
 
+        func validate() throws {
+            // Each worker is a thread with its own stack and population: a few per core is plenty.
+            guard (1...64).contains(workers) else { throw ValidationError("--workers must be in 1...64, got \(workers)") }
+            guard (1...4096).contains(population) else { throw ValidationError("--population must be in 1...4096, got \(population)") }
+        }
+
         func run() throws {
-            guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
-            guard population >= 1 else { throw ValidationError("--population must be at least 1") }
             let data = DataCache(dataDirectory: dataDirectory.map { URL(fileURLWithPath: $0) })
             let plan = try loadPlan(spec, data: data)
             let store = try storeOption.open(data: data)
@@ -94,12 +114,13 @@ struct Sweep: ParsableCommand {
             let pending = before.filter { $0.status == .pending || $0.status == .running }
             let done = before.filter { $0.status == .done || $0.status == .diverged }.count
             print("\(plan.spec.name): \(plan.runs.count) runs, \(done) already done, \(added.count) new, \(pending.count) to train, store \(storeOption.store)")
+            var failedNow = 0
             if pending.isEmpty {
                 print("nothing to train: every run of this spec is in the store" + (before.contains { $0.status == .failed } ? " (failed runs: use --retry-failed)" : ""))
             } else {
                 let runner = SweepRunner(store: store, data: data, workers: workers, populationSize: population, sweep: plan.sweepID,
                                          provenance: ZooVersion.provenance(threads: workers == 1 ? 2 : 1))
-                let signals = installStopHandlers { runner.requestStop() }
+                let stop = StopRequest(what: "checkpointing running members at their last finished epoch") { runner.requestStop() }
                 let total = plan.runs.count
                 let quiet = self.quiet
                 // Member-epochs left: each pending run's epochs after its last recorded one.
@@ -112,13 +133,13 @@ struct Sweep: ParsableCommand {
                     print(String(format: "[%d/%d runs · %d/%d member-epochs · %.2f/s · %@ · ETA %@] %@", p.runsDone, p.runsTotal,
                                  p.memberEpochs, remaining, p.memberEpochsPerSecond, formatDuration(p.seconds), eta, p.message))
                 }
-                _ = signals
                 print(String(format: "trained %d member-epochs in %@ (%.1f member-epochs/min); %d run(s) finished, %d failed",
                              outcome.memberEpochs, formatDuration(outcome.seconds), Double(outcome.memberEpochs) / max(outcome.seconds, 1e-9) * 60,
                              outcome.finished, outcome.failed))
+                failedNow = outcome.failed
                 if outcome.interrupted {
-                    print("interrupted: running members were checkpointed and released; run the same command to continue")
-                    return
+                    print("interrupted: running members were checkpointed at their last finished epoch and released; run the same command to continue")
+                    throw ExitCode(stop.exitCode)
                 }
             }
             let rows = try RunRows(store: store, sweep: plan.sweepID)
@@ -127,9 +148,9 @@ struct Sweep: ParsableCommand {
             // which also keeps the columns aligned when the first cells of a row would be empty.
             summary.rows = summary.rows.map { $0.map { $0.isEmpty ? "-" : $0 } }
             print("\n" + summary.render())
-            if try store.runs(ids: ids).contains(where: { $0.status == .failed }) {
-                print("\nsome runs failed: see `zoo ls --store \(storeOption.store) --status failed` and `zoo show RUN`")
-                throw ExitCode(1)
+            if try failedNow > 0 || store.runs(ids: ids).contains(where: { $0.status == .failed || $0.status == .diverged }) {
+                print("\nsome runs diverged or failed: see `zoo ls --store \(storeOption.store) --status failed` (or diverged) and `zoo show RUN`")
+                throw ExitCode(3)
             }
         }
     }
@@ -149,31 +170,8 @@ func loadPlan(_ path: String, data: DataCache) throws -> SweepPlan {
     do {
         return try SweepPlan.make(try SweepSpec.load(URL(fileURLWithPath: path)), data: data)
     } catch let error as SpecError {
-        throw ValidationError(error.description)
+        throw RuntimeError(error.description)
     }
-}
-
-/// SIGINT and SIGTERM call `stop` (on a dispatch queue) instead of killing the process; a second
-/// signal kills it.
-func installStopHandlers(_ stop: @escaping @Sendable () -> Void) -> [any DispatchSourceSignal] {
-    [SIGINT, SIGTERM].map { number in
-        signal(number, SIG_IGN)
-        let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-        let seen = SignalCount()
-        source.setEventHandler {
-            if seen.increment() > 1 { signal(number, SIG_DFL); raise(number) }
-            FileHandle.standardError.write("\nstopping: checkpointing running members (signal \(number) again to kill)\n".data(using: .utf8)!)
-            stop()
-        }
-        source.resume()
-        return source
-    }
-}
-
-/// Counts signals; only touched from the signal source's serial handler.
-final class SignalCount: @unchecked Sendable {
-    private var count = 0
-    func increment() -> Int { count += 1; return count }
 }
 
 func formatDuration(_ s: Double) -> String {

@@ -85,11 +85,18 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("train-metrics"), help: "sample: evaluation mode on a fixed sample of the training set as large as the test set; full: evaluation mode on all of it; running: only the training-mode average over the epoch's batches.") var trainMetrics: TrainingConfig.TrainMetrics = .sample
     @Option(help: ArgumentHelp("Freeze parameters matching this glob (repeatable), e.g. '*.conv*'.", valueName: "pattern")) var freeze: [String] = []
     @Option(help: "Seed of initialization, shuffling, dropout and augmentation.") var seed: UInt64 = 0
-    @Option(help: "Output folder.") var out: String = "runs/latest"
+    @Option(help: "Output folder; it must be empty or new unless --overwrite or --resume.") var out: String = "runs/latest"
+    @Flag(help: "Empty the output folder first when it holds files.") var overwrite = false
     @Option(name: .customLong("save-every"), help: "Write OUT/epoch-N.safetensors every N epochs (0: only final).") var saveEvery: Int = 0
     @Option(help: "Continue from this checkpoint (its config must match).") var resume: String?
     @Option(help: "Compute threads (convolutions, matrix products and updates are split over them).") var threads: Int = 2
     @Option(help: "Progress display.") var progress: ProgressStyle = .auto
+
+    func validate() throws {
+        guard (1...256).contains(threads) else { throw ValidationError("--threads must be in 1...256, got \(threads)") }
+        guard saveEvery >= 0 else { throw ValidationError("--save-every must be at least 0, got \(saveEvery)") }
+        guard !(overwrite && resume != nil) else { throw ValidationError("--overwrite and --resume exclude each other: --overwrite empties the folder a resumed run continues in") }
+    }
 
     func trainingConfig() throws -> TrainingConfig {
         let rate = lr ?? ((optimizer == .adam || optimizer == .adamw) ? 1e-3 : 1e-2)
@@ -120,6 +127,26 @@ struct Train: ParsableCommand {
         return config
     }
 
+    /// Creates `folder`, or checks that it may be written: empty, or emptied with --overwrite, or
+    /// the folder of the run being resumed.
+    private func prepareOutputFolder(_ folder: URL) throws {
+        let fm = FileManager.default
+        var isFolder: ObjCBool = false
+        if fm.fileExists(atPath: folder.path, isDirectory: &isFolder) {
+            guard isFolder.boolValue else { throw ValidationError("--out \(folder.path) is a file, not a folder") }
+            let contents = (try? fm.contentsOfDirectory(atPath: folder.path)) ?? []
+            if !contents.isEmpty && resume == nil {
+                guard overwrite else {
+                    throw ValidationError("--out \(folder.path) already holds \(contents.count) file(s) (\(contents.sorted().prefix(3).joined(separator: ", "))…); help: choose a new folder, add --overwrite to empty it, or --resume a checkpoint")
+                }
+                for name in contents { try fm.removeItem(at: folder.appendingPathComponent(name)) }
+            }
+        }
+        do { try fm.createDirectory(at: folder, withIntermediateDirectories: true) } catch {
+            throw RuntimeError("cannot create the output folder \(folder.path): \((error as NSError).localizedFailureReason ?? error.localizedDescription)")
+        }
+    }
+
     private func ints(_ s: String, option: String) throws -> [Int] {
         let parts = s.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard !parts.isEmpty, parts.allSatisfy({ $0 != nil }) else { throw ValidationError("\(option) takes comma-separated integers, got '\(s)'") }
@@ -135,17 +162,21 @@ struct Train: ParsableCommand {
         let trainer = Trainer(config: config.training, frozen: freeze)
         var state: TrainingState?
         if let path = resume {
-            let checkpoint = try Checkpoint.read(from: URL(fileURLWithPath: path))
+            let checkpoint: (state: TrainingState, config: String)
+            do { checkpoint = try Checkpoint.read(from: URL(fileURLWithPath: path)) } catch { throw RuntimeError("\(error)") }
             let saved = try RunConfig.decode(checkpoint.config, source: path)
             guard saved.model == config.model, saved.data == config.data, saved.frozen == config.frozen,
                   saved.training.seed == config.training.seed, saved.training.optimizer == config.training.optimizer else {
-                throw ValidationError("\(path) was trained with another config; resume needs the same model, data, optimizer, seed and freeze patterns.\nIts config: \(saved.json())")
+                throw RuntimeError("\(path) was trained with another config; resume needs the same model, data, optimizer, seed and freeze patterns.\nIts config: \(saved.json())")
             }
-            do { try model.load(checkpoint.state.model) } catch { throw ValidationError("\(path): \(error)") }
+            do { try trainer.validate(model: model, data: data, resume: checkpoint.state) } catch { throw RuntimeError("\(path): \(error)") }
+            try model.load(checkpoint.state.model)
             state = checkpoint.state
+        } else {
+            do { try trainer.validate(model: model, data: data, resume: nil) } catch { throw ValidationError("\(error)") }
         }
         let folder = URL(fileURLWithPath: out)
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try prepareOutputFolder(folder)
         try (config.json(pretty: true) + "\n").write(to: folder.appendingPathComponent("config.json"), atomically: true, encoding: .utf8)
         let log = try EventLog(url: folder.appendingPathComponent("events.jsonl"))
         try log.write("start", ["model": modelSpec.name, "data": dataSpec.name, "parameters": model.parameterCount,
@@ -154,6 +185,7 @@ struct Train: ParsableCommand {
         let json = config.json()
         let started = Date()
         var failure: Error?
+        let stop = StopRequest(what: "saving the last completed epoch") {}
         let result = try trainer.run(model: model, data: data, from: state, observe: { event in
             display.show(event)
             guard failure == nil else { return }
@@ -170,8 +202,18 @@ struct Train: ParsableCommand {
                     break
                 }
             } catch { failure = error }
-        })
+        }, stop: { stop.isRequested })
         if let failure { throw failure }
+        if result.status == .interrupted {
+            let saved = folder.appendingPathComponent("epoch-\(result.state.epoch).safetensors")
+            if result.state.epoch > (state?.epoch ?? 0) { try Checkpoint.write(result.state, config: json, to: saved) }
+            try log.write("end", ["status": result.status.rawValue, "epochs": result.state.epoch, "steps": result.state.step,
+                                  "seconds": Date().timeIntervalSince(started)])
+            print(result.state.epoch > (state?.epoch ?? 0)
+                  ? "interrupted: epoch \(result.state.epoch) saved to \(saved.path); continue with --resume \(saved.path)"
+                  : "interrupted before an epoch completed: nothing new to save")
+            throw ExitCode(stop.exitCode)
+        }
         try Checkpoint.write(result.state, config: json, to: folder.appendingPathComponent("final.safetensors"))
         let seconds = Date().timeIntervalSince(started)
         var end: [String: Any] = ["status": result.status.rawValue, "epochs": result.state.epoch, "steps": result.state.step, "seconds": seconds]

@@ -1,4 +1,5 @@
 import ArgumentParser
+@preconcurrency import Foundation
 @preconcurrency import Glibc
 import ZooTensor
 import ZooTrain
@@ -12,6 +13,14 @@ struct Zoo: ParsableCommand {
             Train a catalog model on a data set, evaluate checkpoints, and list what is available.
             Checkpoints are safetensors files that Python opens with safetensors.numpy.load_file.
 
+            Exit codes:
+              0    success
+              1    runtime error: a file, store or checkpoint that cannot be used (the message
+                   names it), a failed write
+              2    usage error: an option or argument that is not valid
+              3    some runs diverged or failed (the others are saved)
+              130  interrupted by SIGINT, 143 by SIGTERM: the last completed epoch is saved
+
             Environment:
               ZOO_DATA              a folder with Fashion-MNIST's IDX files (searched after
                                     --data-dir, before Debian's dataset-fashion-mnist)
@@ -23,11 +32,28 @@ struct Zoo: ParsableCommand {
     )
 
     /// Progress lines reach a pipe or a log file as they are printed, not when the buffer fills.
+    /// Usage errors exit 2 (ArgumentParser's default is 64), runtime errors 1.
     static func main() {
         BLAS.restartWithEngineSettings()
         setvbuf(stdout, nil, _IOLBF, 0)
-        main(nil)
+        do {
+            var command = try parseAsRoot(nil)
+            try command.run()
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                FileHandle.standardError.write((fullMessage(for: error) + "\n").data(using: .utf8)!)
+                Glibc.exit(2)
+            }
+            exit(withError: error)
+        }
     }
+}
+
+/// An error in what a file, store or checkpoint holds, or in running a command: exit code 1,
+/// no usage text (file-content errors are not usage errors).
+struct RuntimeError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
 }
 
 /// `key=value` pairs from repeated options, with an error naming the option.

@@ -105,7 +105,7 @@ struct SweepCLITests {
     }
 
     /// SIGTERM (a scheduler's preemption) mid-sweep: the process checkpoints, releases its
-    /// claims and exits 0; nothing is left claimed, every checkpoint is valid, and the same
+    /// claims and exits 143 (128 + SIGTERM); nothing is left claimed, every checkpoint is valid, and the same
     /// command then finishes with the store an uninterrupted run gives.
     @Test func sigtermCheckpointsReleasesAndExitsCleanly() throws {
         let dir = Self.folder()
@@ -122,7 +122,7 @@ struct SweepCLITests {
         }
         kill(process.processIdentifier, SIGTERM)
         process.waitUntilExit()
-        #expect(process.terminationReason == .exit && process.terminationStatus == 0)
+        #expect(process.terminationReason == .exit && process.terminationStatus == 143)
         let store = try SQLiteStore(path: URL(fileURLWithPath: stopped))
         let runs = try store.runs()
         #expect(runs.allSatisfy { $0.status == .pending || $0.status == .done }, "\(runs.map(\.status))")
