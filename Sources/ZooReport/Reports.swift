@@ -31,7 +31,8 @@ public enum Reports {
         return Table(headers: varied + ["seeds", "test acc % (mean ± sd)", "train acc %"], rows: rowsOut)
     }
 
-    /// One line per run: id, status, epochs, the varied config keys, final test accuracy.
+    /// One line per run: id, status, epochs, the varied config keys, final test accuracy and
+    /// loss, and what produced it (Zoo version, kernel path, threads; `zoo show` has the rest).
     public static func runList(_ rows: RunRows) -> Table {
         let varied = rows.variedKeys
         let final = rows.finalMetrics
@@ -39,9 +40,10 @@ public enum Reports {
             let head: [String] = [String(r.id.prefix(12)), r.status.rawValue, String(r.epochsDone)]
             let config: [String] = varied.map { rows.configs[r.id]?[$0] ?? "" }
             let accuracy: String = final[r.id]?.values["test_accuracy"].map { String(format: "%.2f", $0 * 100) } ?? ""
-            return head + config + [accuracy, format(final[r.id]?.values["test_loss"])]
+            let made = r.provenance.map { "\($0.zooVersion) \($0.kernels) \($0.threads)t" } ?? ""
+            return head + config + [accuracy, format(final[r.id]?.values["test_loss"]), made]
         }
-        return Table(headers: ["id", "status", "epochs"] + varied + ["test acc %", "test loss"], rows: lines)
+        return Table(headers: ["id", "status", "epochs"] + varied + ["test acc %", "test loss", "made by (zoo, kernels, threads)"], rows: lines)
     }
 
     /// The columns that say what produced a run (its ``Provenance``), after the metrics in exports.
