@@ -17,6 +17,7 @@ let package = Package(
         /// Everything public in one import: `import Zoo` (docs/library.md).
         .library(name: "Zoo", targets: ["Zoo"]),
         .executable(name: "zoo-bench", targets: ["ZooBench"]),
+        .executable(name: "zoo-fuzz", targets: ["ZooFuzz"]),
         .library(name: "ZooTensor", targets: ["ZooTensor"]),
         .library(name: "ZooNN", targets: ["ZooNN"]),
         .library(name: "ZooOptim", targets: ["ZooOptim"]),
@@ -76,6 +77,13 @@ let package = Package(
         /// bench/torch_bench.py (`swift run -c release zoo-bench --help`).
         .executableTarget(name: "ZooBench", dependencies: [
             "ZooTensor", "ZooNN", "ZooOptim", "ZooData", "ZooTrain", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        /// Seeded random-mutation fuzzing of the file parsers (safetensors, IDX, NPY/NPZ, specs) and of store rows, on the
+        /// corpus in Tests/FuzzCorpus; scripts/test.sh runs each for 30 s (`swift run zoo-fuzz --help`).
+        .executableTarget(name: "ZooFuzz", dependencies: [
+            "ZooTensor", "ZooData", "ZooLab", "ZooStore", "ZooReport", "CZlib", .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         // MARK: - Tests

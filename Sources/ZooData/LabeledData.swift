@@ -19,6 +19,18 @@ public struct LabeledData: Sendable {
         self.classCount = classCount
     }
 
+    /// Checks what ``init(inputs:labels:classCount:)`` requires, throwing a ``DataFileError`` that
+    /// names `source` instead of stopping: for data read from a file.
+    public init(inputs: Tensor, labels: [Int], classCount: Int, source: String) throws {
+        guard inputs.rank >= 1, inputs.shape[0] == labels.count else {
+            throw DataFileError(file: source, problem: "\(labels.count) labels for inputs of shape \(inputs.shape)")
+        }
+        if let i = labels.firstIndex(where: { $0 < 0 || $0 >= classCount }) {
+            throw DataFileError(file: source, problem: "sample \(i) has label \(labels[i]), outside 0..<\(classCount)")
+        }
+        self.init(inputs: inputs, labels: labels, classCount: classCount)
+    }
+
     /// How many samples carry each label.
     public var classCounts: [Int] {
         var counts = [Int](repeating: 0, count: classCount)

@@ -33,8 +33,38 @@ public struct SweepPlan: Sendable {
 
     /// Expands `spec`: base ⊕ grid product × each zip group × random samples, completes and
     /// validates every config (building each distinct model for its data), and names each run.
+    /// - Parameter maxRuns: the most runs accepted, checked with ``expandedCount(_:)`` before
+    ///   anything is expanded (``SpecLimits/maximumRuns`` unless the caller allows more).
     /// - Throws: ``SpecError`` naming the file, line and key; nothing is trained then.
-    public static func make(_ spec: SweepSpec, data: DataCache = DataCache()) throws -> SweepPlan {
+    public static func make(_ spec: SweepSpec, data: DataCache = DataCache(), maxRuns: Int = SpecLimits.maximumRuns) throws -> SweepPlan {
+        var (runs, duplicates) = try expand(spec, maxRuns: maxRuns)
+        let groups = try validateBuilds(runs, spec: spec, data: data)
+        for i in runs.indices { runs[i].groupKey = groups[i] }
+        let keys = Set(runs.flatMap(\.config.keys))
+        let varied = keys.filter { k in Set(runs.map { $0.config[k]?.description ?? "" }).count > 1 }.sorted()
+        return SweepPlan(spec: spec, sweepID: Identity.hash(spec.text), runs: runs, duplicates: duplicates, variedKeys: varied)
+    }
+
+    /// How many configs `spec` expands to before identical ones are dropped: the product of the
+    /// grid axes' lengths, the zip groups' lengths and the random count (`Int.max` past it).
+    public static func expandedCount(_ spec: SweepSpec) -> Int {
+        let factors = spec.grid.map(\.values.count) + spec.zips.map { $0[0].values.count } + [max(1, spec.randomCount)]
+        return factors.reduce(1) { r, f in
+            let (p, overflow) = r.multipliedReportingOverflow(by: f)
+            return overflow ? .max : p
+        }
+    }
+
+    /// The distinct runs of `spec`, each config completed and named, without building anything;
+    /// refused when ``expandedCount(_:)`` passes `maxRuns`.
+    package static func expand(_ spec: SweepSpec, maxRuns: Int) throws -> (runs: [PlannedRun], duplicates: Int) {
+        let count = expandedCount(spec)
+        guard count <= maxRuns else {
+            let factors = spec.grid.map { "\($0.values.count)" } + spec.zips.map { "\($0[0].values.count) (zip)" }
+                + (spec.randomCount > 0 ? ["\(spec.randomCount) (random)"] : [])
+            throw SpecError(file: spec.file, line: nil, key: nil,
+                            message: "expands to \(count == .max ? "more than \(Int.max)" : "\(count)") runs (\(factors.joined(separator: " × "))), more than the limit of \(maxRuns); help: narrow the axes, or allow more runs (--max-runs)")
+        }
         var configs: [FlatConfig] = [spec.base]
         for (key, values) in spec.grid {
             configs = configs.flatMap { c in values.map { v in var c = c; c[key] = v; return c } }
@@ -66,11 +96,7 @@ public struct SweepPlan: Sendable {
             guard seen.insert(id).inserted else { duplicates += 1; continue }
             runs.append(PlannedRun(id: id, config: complete, canonical: complete.canonicalJSON(), groupKey: ""))
         }
-        let groups = try validateBuilds(runs, spec: spec, data: data)
-        for i in runs.indices { runs[i].groupKey = groups[i] }
-        let keys = Set(runs.flatMap(\.config.keys))
-        let varied = keys.filter { k in Set(runs.map { $0.config[k]?.description ?? "" }).count > 1 }.sorted()
-        return SweepPlan(spec: spec, sweepID: Identity.hash(spec.text), runs: runs, duplicates: duplicates, variedKeys: varied)
+        return (runs, duplicates)
     }
 
     static func sample(_ sampler: Sampler, _ u: Double) -> ConfigValue {

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Yams
+import ZooData
 
 /// Content hashes: run ids and sweep ids are SHA-256 of canonical text.
 public enum Identity {
@@ -13,6 +14,23 @@ public enum Identity {
     public static func sha256<D: DataProtocol>(_ data: D) -> String {
         SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
     }
+}
+
+/// Bounds on what a spec may make Zoo do, checked before the work (DESIGN.md, "Hostile input is
+/// normal input"): a spec past them is a ``SpecError`` naming the limit.
+public enum SpecLimits {
+    /// The largest spec file: 1 MiB. Specs are written by hand and are a few kilobytes; a grid of
+    /// 4 axes × 1,000 values is 39 KB.
+    public static let maximumBytes = 1 << 20
+
+    /// The most YAML nodes (scalars, lists, mappings) in a spec: 100,000, counted before any is
+    /// converted. The text limit bounds them too; this bounds the work on them.
+    public static let maximumNodes = 100_000
+
+    /// The most runs a plan may expand to, unless its caller allows more
+    /// (``SweepPlan/make(_:data:maxRuns:)``, `--max-runs`): 100,000, counted from the axes' lengths
+    /// before any is expanded. A million-run plan took minutes and a gigabyte just to plan.
+    public static let maximumRuns = 100_000
 }
 
 /// A value in a spec file and the line it stands on.
@@ -63,18 +81,33 @@ public struct SweepSpec: Sendable {
     /// The line of each key's definition, for errors found after parsing.
     var lines: [String: Int]
 
-    /// Reads and validates a spec file.
+    /// Reads and validates a spec file of at most ``SpecLimits/maximumBytes``.
     public static func load(_ url: URL) throws -> SweepSpec {
-        let text: String
-        do { text = try String(contentsOf: url, encoding: .utf8) } catch {
-            throw SpecError(file: url.path, line: nil, key: nil, message: "cannot read the file (\(error.localizedDescription))")
+        let bytes: [UInt8]
+        do { bytes = try DataLimits.readFile(url, limit: SpecLimits.maximumBytes, limitName: "SpecLimits.maximumBytes") } catch let e as DataFileError {
+            throw SpecError(file: url.path, line: nil, key: nil, message: e.problem)
+        }
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw SpecError(file: url.path, line: nil, key: nil, message: "is not UTF-8 text")
         }
         return try parse(text, file: url.path)
     }
 
     /// Parses spec text; every error names the file, the line and the key.
+    ///
+    /// YAML anchors (`&name`) and aliases (`*name`) are refused before the YAML is parsed: an
+    /// alias repeats a whole subtree, so nested aliases let a 589-byte file stand for billions of
+    /// values ("billion laughs"), and specs have no need for them. The check is textual and
+    /// conservative: a `&` followed by a letter, digit, `_` or `-` and not preceded by a letter or
+    /// digit is refused wherever it stands, even in a comment or a quoted string.
     public static func parse(_ text: String, file: String) throws -> SweepSpec {
         func fail(_ line: Int?, _ key: String?, _ message: String) -> SpecError { SpecError(file: file, line: line, key: key, message: message) }
+        guard text.utf8.count <= SpecLimits.maximumBytes else {
+            throw fail(nil, nil, "holds \(text.utf8.count) bytes, more than the limit of \(SpecLimits.maximumBytes) (SpecLimits.maximumBytes)")
+        }
+        if let line = anchorLine(text) {
+            throw fail(line, nil, "YAML anchors and aliases (&name, *name) are not allowed in a spec: they can expand a small file into billions of values; help: write the values out (quote a text that starts with &)")
+        }
         let root: Node
         do {
             guard let node = try Yams.compose(yaml: text) else { throw fail(1, nil, "the file is empty") }
@@ -82,6 +115,10 @@ public struct SweepSpec: Sendable {
         } catch let e as SpecError { throw e } catch let e as YamlError {
             throw fail(Self.line(of: e), nil, "not valid YAML: \(e)")
         } catch { throw fail(nil, nil, "not valid YAML: \(error)") }
+        var nodes = 0
+        guard count(root, upTo: SpecLimits.maximumNodes, &nodes) else {
+            throw fail(nil, nil, "holds more than \(SpecLimits.maximumNodes) YAML values (SpecLimits.maximumNodes); help: a sweep this large is better split into several specs")
+        }
         guard let top = root.mapping else { throw fail(line(root), nil, "the spec must be a mapping with keys name, base, grid, zip, random") }
         var spec = SweepSpec(file: file, text: text, name: URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent,
                              base: [:], grid: [], zips: [], randomCount: 0, randomSeed: 0, randomAxes: [], lines: [:])
@@ -176,15 +213,19 @@ public struct SweepSpec: Sendable {
                 throw fail(line(node), key, "a random axis is one of {uniform: [a, b]}, {log-uniform: [a, b]}, {int-uniform: [a, b]}, {choice: [values]}")
             }
             if kind == "choice" { return .choice(try values(args, key: key)) }
-            guard let pair = args.sequence, pair.count == 2, let a = pair[0].string.flatMap(Double.init), let b = pair[1].string.flatMap(Double.init), a <= b else {
-                throw fail(line(args), key, "\(kind) takes [low, high] with low ≤ high")
+            guard let pair = args.sequence, pair.count == 2, let a = pair[0].string.flatMap(Double.init), let b = pair[1].string.flatMap(Double.init),
+                  a.isFinite, b.isFinite, a <= b else {
+                throw fail(line(args), key, "\(kind) takes [low, high], finite numbers with low ≤ high")
             }
             switch kind {
             case "uniform": break
             case "log-uniform":
                 guard a > 0 else { throw fail(line(args), key, "log-uniform needs low > 0") }
             case "int-uniform":
-                guard a == a.rounded(), b == b.rounded() else { throw fail(line(args), key, "int-uniform takes integers") }
+                // Integers a Double holds exactly, so that b − a + 1 and the draw cannot overflow.
+                guard a == a.rounded(), b == b.rounded(), Swift.abs(a) <= 0x1p53, Swift.abs(b) <= 0x1p53 else {
+                    throw fail(line(args), key, "int-uniform takes integers in -2^53...2^53")
+                }
             default:
                 throw fail(line(node), key, "unknown sampler '\(kind)'; valid: uniform, log-uniform, int-uniform, choice")
             }
@@ -215,6 +256,34 @@ public struct SweepSpec: Sendable {
     }
 
     static func line(_ node: Node) -> Int { node.mark?.line ?? 0 }
+
+    /// Adds the nodes of `node` to `total`; false as soon as it passes `limit`. (Its depth is
+    /// bounded by libyaml's nesting limit of 1,000.)
+    static func count(_ node: Node, upTo limit: Int, _ total: inout Int) -> Bool {
+        total += 1
+        guard total <= limit else { return false }
+        switch node {
+        case let .mapping(m): return m.allSatisfy { count($0.key, upTo: limit, &total) && count($0.value, upTo: limit, &total) }
+        case let .sequence(s): return s.allSatisfy { count($0, upTo: limit, &total) }
+        default: return true
+        }
+    }
+
+    /// The line of the first possible YAML anchor in `text`: a `&` followed by a character of an
+    /// anchor name (libyaml: ASCII letter, digit, `_`, `-`) and not preceded by a letter or digit
+    /// (where a `&` is part of a plain scalar, as in `R&D`).
+    static func anchorLine(_ text: String) -> Int? {
+        func isName(_ c: UInt8) -> Bool { (c >= 0x30 && c <= 0x39) || (c | 0x20 >= 0x61 && c | 0x20 <= 0x7a) || c == 0x5f || c == 0x2d }
+        func isAlphanumeric(_ c: UInt8) -> Bool { c != 0x5f && c != 0x2d && isName(c) }
+        let bytes = Array(text.utf8)
+        var line = 1
+        for (i, c) in bytes.enumerated() {
+            if c == 0x0a { line += 1 }
+            guard c == 0x26, i + 1 < bytes.count, isName(bytes[i + 1]) else { continue }
+            if i == 0 || !isAlphanumeric(bytes[i - 1]) { return line }
+        }
+        return nil
+    }
 
     static func line(of error: YamlError) -> Int? {
         switch error {

@@ -55,12 +55,13 @@ struct Sweep: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Print the runs a spec expands to, without training.")
         @Argument(help: "The spec file (YAML).") var spec: String
         @Option(help: "Workers assumed for the time estimate.") var workers: Int = 2
+        @Option(name: .customLong("max-runs"), help: "Refuse specs that expand to more runs than this.") var maxRuns: Int = SpecLimits.maximumRuns
         @Option(name: .customLong("data-dir"), help: "Folder holding Fashion-MNIST.") var dataDirectory: String?
         @OptionGroup var storeOption: StoreOption
 
         func run() throws {
             let data = DataCache(dataDirectory: dataDirectory.map { URL(fileURLWithPath: $0) })
-            let plan = try loadPlan(spec, data: data)
+            let plan = try loadPlan(spec, data: data, maxRuns: maxRuns)
             let existing = FileManager.default.fileExists(atPath: storeOption.store)
                 ? Set(try storeOption.open(data: data, reading: true).runs(ids: plan.runs.map(\.id)).filter { $0.status == .done || $0.status == .diverged }.map(\.id)) : []
             let table = Table(headers: ["id", "group"] + plan.variedKeys + ["stored"], rows: plan.runs.map { r in
@@ -92,6 +93,7 @@ struct Sweep: ParsableCommand {
         @OptionGroup var storeOption: StoreOption
         @Option(help: "Worker threads; each trains a population of compatible runs in one pass (or one run at a time when they do not stack).") var workers: Int = 2
         @Option(help: "The most runs one worker trains as one population.") var population: Int = 32
+        @Option(name: .customLong("max-runs"), help: "Refuse specs that expand to more runs than this.") var maxRuns: Int = SpecLimits.maximumRuns
         @Flag(name: .customLong("retry-failed"), help: "Put failed runs back in the queue first.") var retryFailed = false
         @Option(name: .customLong("data-dir"), help: "Folder holding Fashion-MNIST.") var dataDirectory: String?
         @Flag(help: "Print nothing but the summary.") var quiet = false
@@ -104,7 +106,7 @@ struct Sweep: ParsableCommand {
 
         func run() throws {
             let data = DataCache(dataDirectory: dataDirectory.map { URL(fileURLWithPath: $0) })
-            let plan = try loadPlan(spec, data: data)
+            let plan = try loadPlan(spec, data: data, maxRuns: maxRuns)
             let store = try storeOption.open(data: data)
             let added = try store.addSweep(id: plan.sweepID, name: plan.spec.name, spec: plan.spec.text,
                                            runs: plan.runs.map { ($0.id, $0.canonical, $0.groupKey) })
@@ -166,9 +168,9 @@ struct Sweep: ParsableCommand {
 }
 
 /// Reads and plans a spec, turning spec errors into a clean failure.
-func loadPlan(_ path: String, data: DataCache) throws -> SweepPlan {
+func loadPlan(_ path: String, data: DataCache, maxRuns: Int) throws -> SweepPlan {
     do {
-        return try SweepPlan.make(try SweepSpec.load(URL(fileURLWithPath: path)), data: data)
+        return try SweepPlan.make(try SweepSpec.load(URL(fileURLWithPath: path)), data: data, maxRuns: maxRuns)
     } catch let error as SpecError {
         throw RuntimeError(error.description)
     }

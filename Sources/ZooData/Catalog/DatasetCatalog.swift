@@ -130,17 +130,45 @@ public enum DatasetCatalog {
             guard let p = path, !p.isEmpty else { throw DataSpecError(description: "\(entry.name): needs a folder, e.g. cifar10:/data/cifar-10-batches-bin") }
             splits = try loadCIFAR(folder: URL(fileURLWithPath: p), hundred: entry.name.hasPrefix("cifar100"))
         case "teacher-student":
-            splits = Synthetic.teacherStudent(inputSize: try reader.int("input-size", range: 1...100_000), teacherHidden: try reader.int("teacher-hidden", range: 1...100_000),
-                                              classes: try reader.int("class-count", range: 2...10_000), trainCount: try reader.int("train", range: 1...10_000_000),
-                                              testCount: try reader.int("test", range: 0...10_000_000), key: key.derived("teacher-student"))
+            let d = try reader.int("input-size", range: 1...100_000), h = try reader.int("teacher-hidden", range: 1...100_000)
+            let k = try reader.int("class-count", range: 2...10_000)
+            let (train, test) = (try reader.int("train", range: 1...10_000_000), try reader.int("test", range: 0...10_000_000))
+            try checkSyntheticSize(reader.dataset, samples: train + test, floatsPerSample: d + h + k, options: "'input-size' + 'teacher-hidden' + 'class-count'")
+            splits = Synthetic.teacherStudent(inputSize: d, teacherHidden: h, classes: k, trainCount: train, testCount: test, key: key.derived("teacher-student"))
         case "hidden-manifold":
-            splits = Synthetic.hiddenManifold(latentSize: try reader.int("latent-size", range: 1...100_000), inputSize: try reader.int("input-size", range: 1...100_000),
-                                              classes: try reader.int("class-count", range: 2...10_000), trainCount: try reader.int("train", range: 1...10_000_000),
-                                              testCount: try reader.int("test", range: 0...10_000_000), key: key.derived("hidden-manifold"))
+            let latent = try reader.int("latent-size", range: 1...100_000), d = try reader.int("input-size", range: 1...100_000)
+            let k = try reader.int("class-count", range: 2...10_000)
+            let (train, test) = (try reader.int("train", range: 1...10_000_000), try reader.int("test", range: 0...10_000_000))
+            try checkSyntheticSize(reader.dataset, samples: train + test, floatsPerSample: latent + d + k, options: "'latent-size' + 'input-size' + 'class-count'")
+            splits = Synthetic.hiddenManifold(latentSize: latent, inputSize: d, classes: k, trainCount: train, testCount: test, key: key.derived("hidden-manifold"))
         default:
             preconditionFailure("DatasetCatalog: entry \(entry.name) has no loader")
         }
+        try checkSplits(splits, dataset: spec.name)
         return try applyModifiers(&reader, to: splits, key: key)
+    }
+
+    /// A model is built for the training inputs and evaluated on the test inputs: both must have
+    /// one sample shape, and there must be something to train on.
+    private static func checkSplits(_ splits: DataSplits, dataset: String) throws {
+        guard splits.train.count > 0 else {
+            throw DataSpecError(description: "\(dataset): the training set holds no samples; help: check the data files")
+        }
+        let train = Array(splits.train.inputs.shape.dropFirst()), test = Array(splits.test.inputs.shape.dropFirst())
+        guard train == test else {
+            throw DataSpecError(description: "\(dataset): test samples have shape \(test) but training samples \(train); help: both splits must hold samples of one shape")
+        }
+    }
+
+    /// Synthetic data sets keep about `floatsPerSample` floats per sample while generating (the
+    /// inputs, the teacher's hidden or latent values, the class scores), twice over for
+    /// temporaries: refused past ``DataLimits/availableMemory``.
+    private static func checkSyntheticSize(_ dataset: String, samples: Int, floatsPerSample: Int, options: String) throws {
+        let bytes = 8 * samples * floatsPerSample  // ≤ 8 · 2·10⁷ · 2.1·10⁵: no overflow
+        let available = DataLimits.availableMemory
+        guard bytes <= available else {
+            throw DataSpecError(description: "\(dataset): \(samples) samples ('train' + 'test') of \(floatsPerSample) floats (\(options)) need about \(bytes) bytes to generate, more than the \(available) bytes of memory available; help: use fewer samples or smaller sizes", option: "train")
+        }
     }
 
     private static func applyModifiers(_ reader: inout DataOptionReader, to splits: DataSplits, key: RandomKey) throws -> TrainingData {
@@ -152,6 +180,9 @@ public enum DatasetCatalog {
             }
             train = train.keepingClasses(classes)
             test = test.keepingClasses(classes)
+            guard train.count > 0 else {
+                throw DataSpecError(description: "\(reader.dataset): option 'classes' = '\(classes.map(String.init).joined(separator: ","))' leaves no training samples", option: "classes")
+            }
         }
         var validation: LabeledData?
         let v = try reader.int("validation", range: 0...Int.max)

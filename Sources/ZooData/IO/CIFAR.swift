@@ -16,11 +16,7 @@ public enum CIFAR {
 
     /// Reads one binary batch file into `[N, 3, 32, 32]` images in [0, 1].
     public static func read(contentsOf url: URL, variant: Variant) throws -> LabeledData {
-        let bytes: [UInt8]
-        do { bytes = [UInt8](try Data(contentsOf: url)) } catch {
-            throw DataFileError(file: url.path, problem: "cannot read the file (\(error.localizedDescription))")
-        }
-        return try parse(bytes, variant: variant, source: url.path)
+        try parse(try DataLimits.readFile(url), variant: variant, source: url.path)
     }
 
     /// Parses the bytes of a batch file.
@@ -30,6 +26,7 @@ public enum CIFAR {
             throw DataFileError(file: source, problem: "\(bytes.count) bytes is not a whole number of \(record)-byte records (\(variant == .cifar10 ? "CIFAR-10" : "CIFAR-100") binary format)")
         }
         let n = bytes.count / record
+        try DataLimits.checkFloats(n * 3072, for: "\(n) images of 3×32×32", file: source)
         var labels = [Int](repeating: 0, count: n)
         var pixels = [Float](repeating: 0, count: n * 3072)
         for i in 0..<n {
@@ -41,6 +38,6 @@ public enum CIFAR {
             let base = i * record + variant.labelBytes
             for j in 0..<3072 { pixels[i * 3072 + j] = Float(bytes[base + j]) / 255 }
         }
-        return LabeledData(inputs: Tensor(shape: [n, 3, 32, 32], scalars: pixels), labels: labels, classCount: variant.classCount)
+        return try LabeledData(inputs: Tensor(shape: [n, 3, 32, 32], scalars: pixels), labels: labels, classCount: variant.classCount, source: source)
     }
 }

@@ -22,19 +22,17 @@ public enum NPY {
     }
 
     /// The arrays of an `.npz` file by name (without `.npy`); members may be stored or deflated.
+    /// All entries together may inflate to at most ``DataLimits/maximumFileBytes``, each to no
+    /// more than the size the archive declares for it.
     public static func readArchive(contentsOf url: URL) throws -> [String: NPYArray] {
         var out: [String: NPYArray] = [:]
-        for (name, bytes) in try Zip.entries(try contents(of: url), source: url.path) where name.hasSuffix(".npy") {
+        for (name, bytes) in try Zip.entries(try contents(of: url), source: url.path, including: { $0.hasSuffix(".npy") }) {
             out[String(name.dropLast(4))] = try parse(bytes, source: "\(url.path)/\(name)")
         }
         return out
     }
 
-    private static func contents(of url: URL) throws -> [UInt8] {
-        do { return [UInt8](try Data(contentsOf: url)) } catch {
-            throw DataFileError(file: url.path, problem: "cannot read the file (\(error.localizedDescription))")
-        }
-    }
+    private static func contents(of url: URL) throws -> [UInt8] { try DataLimits.readFile(url) }
 
     public static func parse(_ bytes: [UInt8], source: String) throws -> NPYArray {
         func fail(_ p: String) -> DataFileError { DataFileError(file: source, problem: p) }
@@ -53,17 +51,20 @@ public enum NPY {
         guard let header = String(bytes: bytes[start..<(start + headerLength)], encoding: major == 3 ? .utf8 : .isoLatin1) else {
             throw fail("header is not text")
         }
-        guard let descr = field("descr", in: header).flatMap(quoted) else { throw fail("header lacks 'descr': \(header)") }
+        guard let descr = field("descr", in: header).flatMap(quoted) else { throw fail("header lacks 'descr': \(header.prefix(200))") }
         guard let fortranText = field("fortran_order", in: header) else { throw fail("header lacks 'fortran_order'") }
         let fortran = fortranText.hasPrefix("True")
-        guard let shapeText = field("shape", in: header), let shape = tuple(shapeText) else { throw fail("header has no valid 'shape': \(header)") }
+        guard let shapeText = field("shape", in: header), let shape = tuple(shapeText) else { throw fail("header has no valid 'shape': \(header.prefix(200))") }
         guard let type = ElementType(descr) else {
-            throw fail("dtype '\(descr)' is not supported (float32/64, int8–64, uint8–64, bool)")
+            throw fail("dtype '\(descr.prefix(40))' is not supported (float32/64, int8–64, uint8–64, bool)")
         }
-        let count = shape.reduce(1, *)
-        let dataStart = start + headerLength
-        guard bytes.count - dataStart == count * type.size else {
-            throw fail("shape \(shape) of '\(descr)' needs \(count * type.size) bytes of data but the file holds \(bytes.count - dataStart)")
+        // The declared shape must match the data present before anything is allocated.
+        let dataStart = start + headerLength, available = bytes.count - dataStart
+        guard let count = checkedProduct(shape), case let (needed, false) = count.multipliedReportingOverflow(by: type.size) else {
+            throw fail("shape \(shape) of '\(descr)' needs more bytes than an Int can count (the file holds \(available))")
+        }
+        guard available == needed else {
+            throw fail("shape \(shape) of '\(descr)' needs \(needed) bytes of data but the file holds \(available)")
         }
         var values = bytes.withUnsafeBufferPointer { p in (0..<count).map { type.value(p, dataStart + $0 * type.size) } }
         if fortran && shape.count > 1 { values = reorderFortran(values, shape: shape) }
@@ -157,7 +158,10 @@ public enum NPY {
 
 /// The entries of a zip archive (stored or deflated), read through its central directory.
 enum Zip {
-    static func entries(_ bytes: [UInt8], source: String) throws -> [(String, [UInt8])] {
+    /// The entries whose names satisfy `including`. Their sizes together may not pass
+    /// ``DataLimits/maximumFileBytes`` (entries of a hostile archive can all point at one
+    /// highly compressed stream), and each inflates to no more than its declared size.
+    static func entries(_ bytes: [UInt8], source: String, including: (String) -> Bool = { _ in true }) throws -> [(String, [UInt8])] {
         func fail(_ p: String) -> DataFileError { DataFileError(file: source, problem: p) }
         func u16(_ o: Int) -> Int { Int(bytes[o]) | Int(bytes[o + 1]) << 8 }
         func u32(_ o: Int) -> Int { u16(o) | u16(o + 2) << 16 }
@@ -171,6 +175,7 @@ enum Zip {
         guard eocd >= 0 else { throw fail("not a zip archive (no end of central directory)") }
         let count = u16(eocd + 10), directory = u32(eocd + 16)
         var out: [(String, [UInt8])] = []
+        var budget = DataLimits.maximumFileBytes
         var o = directory
         for _ in 0..<count {
             guard o + 46 <= bytes.count, u32(o) == 0x0201_4b50 else { throw fail("corrupt central directory at offset \(o)") }
@@ -182,13 +187,20 @@ enum Zip {
             guard local + 30 <= bytes.count, u32(local) == 0x0403_4b50 else { throw fail("\(name): bad local header") }
             let dataStart = local + 30 + u16(local + 26) + u16(local + 28)
             guard dataStart + compressed <= bytes.count else { throw fail("\(name): data runs past the end of the archive") }
+            o += 46 + nameLength + extra + comment
+            guard including(name) else { continue }
+            guard size <= budget else {
+                throw fail("\(name): entries declare more than \(DataLimits.maximumFileBytes) bytes in all (DataLimits.maximumFileBytes)")
+            }
+            budget -= size
             let raw = Array(bytes[dataStart..<(dataStart + compressed)])
             switch method {
-            case 0: out.append((name, raw))
+            case 0:
+                guard size == compressed else { throw fail("\(name): stored entry of \(compressed) bytes declares \(size)") }
+                out.append((name, raw))
             case 8: out.append((name, try Gzip.inflateRaw(raw, expectedSize: size, source: "\(source)/\(name)")))
             default: throw fail("\(name): compression method \(method) is not supported (stored or deflated only)")
             }
-            o += 46 + nameLength + extra + comment
         }
         return out
     }

@@ -13,6 +13,8 @@ public struct ModelEntry: Sendable {
     public var name: String
     public var summary: String
     public var options: [ModelOption]
+    /// The model's size from its options and input, computed as `build` would build it.
+    let cost: @Sendable (OptionReader, ModelInput) throws -> ModelCost
     let build: @Sendable (inout OptionReader, ModelInput, RandomKey) throws -> any Module
 }
 
@@ -50,17 +52,57 @@ public enum ModelCatalog {
     public static var names: [String] { entries.map(\.name) }
 
     /// Builds model `name` for `input` with `options` (string values as given on a command line).
+    ///
+    /// Its ``ModelCost`` is computed first: a model of more than ``ModelLimits/maximumParameters``
+    /// parameters, or whose training at batch size 1 needs more than ``ModelLimits/availableMemory``,
+    /// is refused before any weight is allocated.
     /// - Throws: ``ModelOptionError`` for an unknown model, an unknown option, a malformed or
-    ///   out-of-range value, or an input shape the model cannot take; the message lists the choices.
+    ///   out-of-range value, an input shape the model cannot take, or a model past the limits;
+    ///   the message lists the choices or names the option that sets the size.
     public static func make(_ name: String, options: [String: String] = [:], input: ModelInput, key: RandomKey) throws -> any Module {
+        let (entry, reader) = try prepare(name, options: options, input: input)
+        try check(try entry.cost(reader, input), model: name, options: options, input: input)
+        var building = reader
+        let model = try entry.build(&building, input, key)
+        try building.finish()
+        return model
+    }
+
+    /// The parameter count and a rough activation count of model `name`, without building it.
+    /// - Throws: ``ModelOptionError`` for an unknown model or a malformed option value.
+    public static func cost(_ name: String, options: [String: String] = [:], input: ModelInput) throws -> ModelCost {
+        let (entry, reader) = try prepare(name, options: options, input: input)
+        return try entry.cost(reader, input)
+    }
+
+    private static func prepare(_ name: String, options: [String: String], input: ModelInput) throws -> (ModelEntry, OptionReader) {
         guard let entry = entries.first(where: { $0.name == name }) else {
             throw ModelOptionError(description: "unknown model '\(name)'; valid models: \(names.joined(separator: ", "))")
         }
         guard input.classCount >= 1 else { throw ModelOptionError(description: "\(name): class count must be at least 1, got \(input.classCount)") }
-        var reader = OptionReader(model: name, options: options, known: entry.options)
-        let model = try entry.build(&reader, input, key)
-        try reader.finish()
-        return model
+        guard input.shape.allSatisfy({ $0 >= 1 }) else { throw ModelOptionError(description: "\(name): the data's sample shape \(input.shape) has an empty axis") }
+        return (entry, OptionReader(model: name, options: options, known: entry.options))
+    }
+
+    /// Refuses a model past ``ModelLimits``, naming the option that sets its size.
+    private static func check(_ cost: ModelCost, model: String, options: [String: String], input: ModelInput) throws {
+        let cause = cost.sizeOption.flatMap { o in options[o].map { "option '\(o)' = '\($0)'" } }
+            ?? "input shape \(input.shape) with \(input.classCount) classes"
+        let help = cost.sizeOption.map { "; help: lower '\($0)'" } ?? ""
+        guard cost.parameters <= ModelLimits.maximumParameters else {
+            throw ModelOptionError(description: "\(model): \(cause) gives \(grouped(cost.parameters)) parameters, more than the limit of \(grouped(ModelLimits.maximumParameters)) (ModelLimits.maximumParameters)\(help)",
+                                   option: cost.sizeOption)
+        }
+        let bytes = cost.trainingBytes(), available = ModelLimits.availableMemory
+        guard bytes <= available else {
+            throw ModelOptionError(description: "\(model): \(cause) needs about \(grouped(bytes)) bytes to train (\(grouped(cost.parameters)) parameters, \(grouped(cost.activationsPerSample)) activations a sample), more than the \(grouped(available)) bytes of memory available\(help)",
+                                   option: cost.sizeOption)
+        }
+    }
+
+    /// `n` with thousands separators: 1,000,796,010.
+    static func grouped(_ n: Int) -> String {
+        n.magnitude < 1000 ? "\(n)" : grouped(n / 1000) + "," + String(String(1000 + n.magnitude % 1000).dropFirst())
     }
 }
 

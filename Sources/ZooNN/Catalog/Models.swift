@@ -34,7 +34,15 @@ private func activationAndDropout(_ a: Activation, _ p: Float) -> [any Module] {
 let mlpEntry = ModelEntry(
     name: "mlp", summary: "multilayer perceptron on the flattened input",
     options: [ModelOption(name: "hidden", defaultValue: "256,256", summary: "hidden layer widths, comma-separated (empty: logistic regression)")]
-        + commonOptions()
+        + commonOptions(),
+    cost: { options, input in
+        var c = ModelCost(sizeOption: "hidden"), width = saturatingProduct(input.shape)
+        for h in try options.ints("hidden", range: 1...1_000_000) + [input.classCount] {
+            c.linear(width, h)
+            width = h
+        }
+        return c
+    }
 ) { options, input, key in
     let hidden = try options.ints("hidden", range: 1...1_000_000)
     let activation = try options.activation()
@@ -58,7 +66,19 @@ let mlpEntry = ModelEntry(
 /// linear 36→20, act, linear 20→10: 2,464 parameters. Names `module_list.i.*` as in their code.
 let zooCNNEntry = ModelEntry(
     name: "zoo-cnn", summary: "the small CNN of the Model Zoos dataset (Schürholt et al. 2022), 2,464 parameters on 1×28×28",
-    options: commonOptions(activation: "tanh")
+    options: commonOptions(activation: "tanh"),
+    cost: { _, input in
+        try requireImage(input, model: "zoo-cnn")
+        var c = ModelCost(), s = Array(input.shape.dropFirst())
+        c.conv(input.shape[0], 8, kernel: 5, spatial: &s)
+        c.pointwise(8, spatial: &s, pool: true)
+        c.conv(8, 6, kernel: 5, spatial: &s)
+        c.pointwise(6, spatial: &s, pool: true)
+        c.conv(6, 4, kernel: 2, spatial: &s)
+        c.linear(saturatingProduct([4] + s), 20)
+        c.linear(20, input.classCount)
+        return c
+    }
 ) { options, input, key in
     try requireImage(input, model: "zoo-cnn")
     let a = try options.activation()
@@ -93,7 +113,17 @@ let zooCNNEntry = ModelEntry(
 /// linear 84→10: 61,706 parameters.
 let lenet5Entry = ModelEntry(
     name: "lenet5", summary: "LeNet-5 (LeCun et al. 1998), 61,706 parameters on 1×28×28 (padding 2 on the first conv)",
-    options: commonOptions() + [ModelOption(name: "pool", defaultValue: "max", summary: "subsampling: max or avg")]
+    options: commonOptions() + [ModelOption(name: "pool", defaultValue: "max", summary: "subsampling: max or avg")],
+    cost: { _, input in
+        try requireImage(input, model: "lenet5")
+        var c = ModelCost(), s = Array(input.shape.dropFirst())
+        c.conv(input.shape[0], 6, kernel: 5, padding: 2, spatial: &s)
+        c.pointwise(6, spatial: &s, pool: true)
+        c.conv(6, 16, kernel: 5, spatial: &s)
+        c.pointwise(16, spatial: &s, pool: true)
+        for (a, b) in [(saturatingProduct([16] + s), 120), (120, 84), (84, input.classCount)] { c.linear(a, b) }
+        return c
+    }
 ) { options, input, key in
     try requireImage(input, model: "lenet5")
     let a = try options.activation()
@@ -130,7 +160,17 @@ let lenet5Entry = ModelEntry(
 /// flattened 25 × 5 features: 5,210 parameters for length-40 inputs.
 let cnn1dEntry = ModelEntry(
     name: "cnn1d", summary: "the 1-D CNN of MNIST-1D (Greydanus 2020), 5,210 parameters on 1×40",
-    options: [ModelOption(name: "channels", defaultValue: "25", summary: "channels of each convolution")] + commonOptions(dropout: false)
+    options: [ModelOption(name: "channels", defaultValue: "25", summary: "channels of each convolution")] + commonOptions(dropout: false),
+    cost: { options, input in
+        guard input.shape.count == 2 else { return ModelCost() }
+        let ch = try options.int("channels", range: 1...4096)
+        var c = ModelCost(sizeOption: "channels"), s = [input.shape[1]]
+        c.conv(input.shape[0], ch, kernel: 5, stride: 2, padding: 1, spatial: &s)
+        c.conv(ch, ch, kernel: 3, stride: 2, padding: 1, spatial: &s)
+        c.conv(ch, ch, kernel: 3, stride: 2, padding: 1, spatial: &s)
+        c.linear(saturatingProduct(ch, s[0]), input.classCount)
+        return c
+    }
 ) { options, input, key in
     guard input.shape.count == 2 else {
         throw ModelOptionError(description: "cnn1d: needs sequence inputs [C, L], but the data has shape \(input.shape)")
@@ -164,7 +204,33 @@ let resnet20Entry = ModelEntry(
     options: [
         ModelOption(name: "width", defaultValue: "1", summary: "width multiplier k: stages have 16k, 32k, 64k channels"),
         ModelOption(name: "shortcut", defaultValue: "a", summary: "a: zero-padded identity (paper's option A); b: 1×1 conv + batch norm"),
-    ] + commonOptions(dropout: false)
+    ] + commonOptions(dropout: false),
+    cost: { options, input in
+        try requireImage(input, model: "resnet20")
+        let k = try options.int("width", range: 1...64)
+        let projection = options.string("shortcut") == "b"
+        var c = ModelCost(sizeOption: "width"), s = Array(input.shape.dropFirst())
+        c.conv(input.shape[0], 16 * k, kernel: 3, padding: 1, bias: false, spatial: &s)
+        c.batchNorm(16 * k, spatial: s)
+        var channels = 16 * k
+        for (stage, width) in [16 * k, 32 * k, 64 * k].enumerated() {
+            for b in 0..<3 {
+                let stride = stage > 0 && b == 0 ? 2 : 1
+                var shortcut = s
+                c.conv(channels, width, kernel: 3, stride: stride, padding: 1, bias: false, spatial: &s)
+                c.batchNorm(width, spatial: s)
+                c.conv(width, width, kernel: 3, padding: 1, bias: false, spatial: &s)
+                c.batchNorm(width, spatial: s)
+                if projection && (stride != 1 || channels != width) {
+                    c.conv(channels, width, kernel: 1, stride: stride, bias: false, spatial: &shortcut)
+                    c.batchNorm(width, spatial: shortcut)
+                }
+                channels = width
+            }
+        }
+        c.linear(channels, input.classCount)
+        return c
+    }
 ) { options, input, key in
     try requireImage(input, model: "resnet20")
     let k = try options.int("width", range: 1...64)
@@ -207,7 +273,23 @@ let ninEntry = ModelEntry(
         ModelOption(name: "depth", defaultValue: "2", summary: "number of NiN blocks"),
         ModelOption(name: "width", defaultValue: "96", summary: "channels of every block"),
         ModelOption(name: "batch-norm", defaultValue: "true", summary: "batch norm after each convolution"),
-    ] + commonOptions()
+    ] + commonOptions(),
+    cost: { options, input in
+        try requireImage(input, model: "nin")
+        let depth = try options.int("depth", range: 1...8), width = try options.int("width", range: 1...4096)
+        let bn = try options.bool("batch-norm")
+        var c = ModelCost(sizeOption: "width"), s = Array(input.shape.dropFirst()), channels = input.shape[0]
+        for _ in 0..<depth {
+            for (kernel, stride) in [(3, 2), (1, 1), (1, 1)] {
+                c.conv(channels, width, kernel: kernel, stride: stride, padding: kernel / 2, spatial: &s)
+                if bn { c.batchNorm(width, spatial: s) }
+                c.pointwise(width, spatial: &s)
+                channels = width
+            }
+        }
+        c.conv(width, input.classCount, kernel: 1, spatial: &s)
+        return c
+    }
 ) { options, input, key in
     try requireImage(input, model: "nin")
     let depth = try options.int("depth", range: 1...8)

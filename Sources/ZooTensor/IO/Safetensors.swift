@@ -5,12 +5,19 @@ import Foundation
 /// "__metadata__": {string: string}}` padded with spaces to a multiple of 8, then the raw
 /// little-endian data. Python opens these files with `safetensors.numpy.load_file`.
 ///
-/// Zoo writes `F32` in NamedTensors order; it reads `F32`, `F64`, `F16`, `BF16`, `I64`, `I32`,
-/// `I16`, `I8`, `U8` and `BOOL`, converting to Float. Every field of a file is validated: a
-/// malformed file throws a ``SafetensorsError``, never reads out of bounds.
+/// Zoo writes `F32` in NamedTensors order and reads `F32`; asked to (`convertingToFloat32`), it
+/// also reads `F64`, `F16`, `BF16`, `I64`, `I32`, `I16`, `I8`, `U8` and `BOOL`, converting to
+/// Float. Every field of a file is validated before anything is allocated: a malformed file throws
+/// a ``SafetensorsError``, never reads out of bounds, and no tensor is larger than the file's data
+/// (its data offsets must span exactly its shape's bytes, inside the file).
 public enum Safetensors {
-    /// The largest header accepted (the reference implementation's limit).
-    static let maximumHeaderSize = 100_000_000
+    /// The largest header accepted: 100,000,000 bytes (the reference implementation's limit).
+    public static let maximumHeaderSize = 100_000_000
+
+    /// The largest file ``read(from:convertingToFloat32:)`` reads: 16 GiB, the checkpoint of a
+    /// 1.4-billion-parameter model with Adam's two moments; the model catalog stops at 500 million
+    /// parameters (`ModelLimits.maximumParameters`).
+    public static let maximumFileSize = 1 << 34
 
     /// The bytes of a file holding `tensors` as F32 with string `metadata`.
     public static func encode(_ tensors: NamedTensors, metadata: [String: String] = [:]) -> [UInt8] {
@@ -46,8 +53,12 @@ public enum Safetensors {
     }
 
     /// The tensors (in data-offset order) and metadata of a file's bytes.
-    /// - Parameter source: the file name used in error messages.
-    public static func decode(_ bytes: [UInt8], source: String = "<memory>") throws -> (tensors: NamedTensors, metadata: [String: String]) {
+    /// - Parameters:
+    ///   - source: the file name used in error messages.
+    ///   - convertingToFloat32: accept every dtype, converted to Float (integers above 2²⁴ and
+    ///     F64 lose precision); by default only F32 is accepted, as in Zoo's checkpoints, so that
+    ///     an integer or boolean tensor is never silently taken for weights.
+    public static func decode(_ bytes: [UInt8], source: String = "<memory>", convertingToFloat32: Bool = false) throws -> (tensors: NamedTensors, metadata: [String: String]) {
         func fail(_ key: String?, _ problem: String) -> SafetensorsError { SafetensorsError(source: source, key: key, problem: problem) }
         guard bytes.count >= 8 else { throw fail(nil, "file of \(bytes.count) bytes is too short for the 8-byte header length") }
         var headerLength: UInt64 = 0
@@ -59,7 +70,10 @@ public enum Safetensors {
         let headerBytes = bytes[8..<(8 + Int(headerLength))]
         guard let headerText = String(bytes: headerBytes, encoding: .utf8) else { throw fail(nil, "header is not valid UTF-8") }
         let json: Any
-        do { json = try JSONSerialization.jsonObject(with: Data(headerText.utf8)) } catch { throw fail(nil, "header is not valid JSON (\(error.localizedDescription))") }
+        do { json = try JSONSerialization.jsonObject(with: Data(headerText.utf8)) } catch {
+            let detail = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? error.localizedDescription
+            throw fail(nil, "header is not valid JSON (\(detail))")
+        }
         guard let header = json as? [String: Any] else { throw fail(nil, "header is not a JSON object") }
         let dataStart = 8 + Int(headerLength)
         let dataLength = bytes.count - dataStart
@@ -78,6 +92,9 @@ public enum Safetensors {
             guard let dtypeName = info["dtype"] as? String else { throw fail(name, "missing 'dtype'") }
             guard let dtype = DType(rawValue: dtypeName) else {
                 throw fail(name, "unsupported dtype '\(dtypeName)'; supported: \(DType.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            guard dtype == .f32 || convertingToFloat32 else {
+                throw fail(name, "dtype \(dtypeName), but Zoo reads F32 tensors only; help: store it as float32 (numpy: `a.astype(np.float32)`), or pass convertingToFloat32: true to convert")
             }
             guard let shapeValues = info["shape"] as? [Any], let shape = integers(shapeValues), shape.allSatisfy({ $0 >= 0 }) else {
                 throw fail(name, "'shape' must be a list of non-negative integers")
@@ -142,13 +159,19 @@ public enum Safetensors {
         }
     }
 
-    /// Reads a file written by any safetensors implementation.
-    public static func read(from url: URL) throws -> (tensors: NamedTensors, metadata: [String: String]) {
-        let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw SafetensorsError(source: url.path, key: nil, problem: "cannot read the file (\(error.localizedDescription))")
+    /// Reads a file written by any safetensors implementation: a regular file of at most
+    /// ``maximumFileSize`` bytes (checked before reading), decoded as by ``decode(_:source:convertingToFloat32:)``.
+    public static func read(from url: URL, convertingToFloat32: Bool = false) throws -> (tensors: NamedTensors, metadata: [String: String]) {
+        func fail(_ problem: String) -> SafetensorsError { SafetensorsError(source: url.path, key: nil, problem: problem) }
+        var status = stat()
+        guard stat(url.path, &status) == 0 else { throw fail("cannot read the file (\(String(cString: strerror(errno))))") }
+        guard status.st_mode & S_IFMT == S_IFREG else { throw fail("is not a regular file") }
+        guard status.st_size <= maximumFileSize else {
+            throw fail("holds \(status.st_size) bytes, more than the limit of \(maximumFileSize) (Safetensors.maximumFileSize)")
         }
-        return try decode([UInt8](data), source: url.path)
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch { throw fail("cannot read the file (\(error.localizedDescription))") }
+        return try decode([UInt8](data), source: url.path, convertingToFloat32: convertingToFloat32)
     }
 
     private static func integers(_ values: [Any]) -> [Int]? {
