@@ -6,17 +6,8 @@ import ZooLab
 /// scripts/test.sh runs these under a memory limit (`ulimit -v`).
 @Suite("Hostile input: spec limits")
 struct HostileInputSpecTests {
-    static let base = """
-        name: t
-        base:
-          model: mlp
-          model.hidden: "16"
-          data: teacher-student
-          data.train: 300
-          data.test: 100
-          data.input-size: 8
-          epochs: 2
-        """
+    /// The small valid spec of the identity tests.
+    static let base = SpecTests.base
 
     static func error(_ body: () throws -> Any) -> String {
         do { _ = try body(); return "no error" } catch { return "\(error)" }
