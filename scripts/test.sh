@@ -11,11 +11,12 @@ ZOO_KERNELS=baseline swift test --skip-build --filter 'ZooTensorTests|Population
 # The library example (docs/library.md): a package that depends on Zoo by path, built and run.
 swift build --package-path examples/library --scratch-path .build/library-example
 .build/library-example/debug/TrainAZoo
-# Hostile input (issue 11) once more under a 4 GiB address-space limit, so that an allocation past
-# a limit fails the run instead of swapping.
-(ulimit -v 4194304; swift test --skip-build --filter HostileInput)
-# Each file parser fuzzed for 30 s with seeded mutations of Tests/FuzzCorpus/PARSER, under the same
-# limit: a crash or a hang prints the path of the input (left in .build/fuzz/PARSER) and fails.
+# Each parser fuzzed for 30 s with seeded mutations of Tests/FuzzCorpus/PARSER (store: of a store's
+# rows), under a 4 GiB address-space limit: a crash or a hang prints the path of the input (left
+# in .build/fuzz/PARSER) and fails.
 for parser in safetensors idx npy spec store; do
     (ulimit -v 4194304; .build/debug/zoo-fuzz "$parser" --seconds 30)
 done
+# Hostile input (issue 11) once more under the same limit, so that an allocation past a limit
+# fails the run instead of swapping.
+(ulimit -v 4194304; swift test --skip-build --filter HostileInput)
