@@ -62,34 +62,34 @@ struct Train: ParsableCommand {
 
     @OptionGroup var source: ModelAndData
 
-    @Option(help: "Passes over the training set.") var epochs: Int = 10
-    @Option(name: .customLong("max-steps"), help: "Stop after this many optimizer steps.") var maxSteps: Int?
-    @Option(name: .customLong("batch-size"), help: "Samples per step.") var batchSize: Int = 32
+    @Option(parsing: .unconditional, help: "Passes over the training set.") var epochs: Int = 10
+    @Option(name: .customLong("max-steps"), parsing: .unconditional, help: "Stop after this many optimizer steps.") var maxSteps: Int?
+    @Option(name: .customLong("batch-size"), parsing: .unconditional, help: "Samples per step.") var batchSize: Int = 32
     @Option(help: "Optimizer.") var optimizer: OptimizerKind = .adam
-    @Option(help: "Learning rate (default: 1e-3 for adam/adamw, 1e-2 for sgd/rmsprop).") var lr: Float?
-    @Option(help: "Momentum (sgd, rmsprop).") var momentum: Float = 0
+    @Option(parsing: .unconditional, help: "Learning rate (default: 1e-3 for adam/adamw, 1e-2 for sgd/rmsprop).") var lr: Float?
+    @Option(parsing: .unconditional, help: "Momentum (sgd, rmsprop).") var momentum: Float = 0
     @Flag(help: "Nesterov momentum (sgd).") var nesterov = false
-    @Option(name: .customLong("weight-decay"), help: "Weight decay (L2 for sgd/adam/rmsprop; decoupled for adamw, default 1e-2 there).") var weightDecay: Float?
+    @Option(name: .customLong("weight-decay"), parsing: .unconditional, help: "Weight decay (L2 for sgd/adam/rmsprop; decoupled for adamw, default 1e-2 there).") var weightDecay: Float?
     @Option(help: "Learning-rate schedule.") var schedule: ScheduleKind = .constant
     @Option(name: .customLong("schedule-unit"), help: "Whether schedule steps are epochs or optimizer steps.") var scheduleUnit: TrainingConfig.ScheduleUnit = .epoch
-    @Option(name: .customLong("step-size"), help: "step: decay every this many schedule steps.") var stepSize: Int = 30
-    @Option(help: "step, multistep, exponential: decay factor.") var gamma: Float = 0.1
+    @Option(name: .customLong("step-size"), parsing: .unconditional, help: "step: decay every this many schedule steps.") var stepSize: Int = 30
+    @Option(parsing: .unconditional, help: "step, multistep, exponential: decay factor.") var gamma: Float = 0.1
     @Option(help: "multistep: comma-separated schedule steps at which to decay.") var milestones: String = ""
-    @Option(help: "cosine: linear warmup steps.") var warmup: Int = 0
-    @Option(name: .customLong("min-lr"), help: "cosine: final learning rate.") var minLR: Float = 0
+    @Option(parsing: .unconditional, help: "cosine: linear warmup steps.") var warmup: Int = 0
+    @Option(name: .customLong("min-lr"), parsing: .unconditional, help: "cosine: final learning rate.") var minLR: Float = 0
     @Option(name: .customLong("batch-size-milestones"), help: "Epochs at which the batch size is multiplied by --batch-size-factor.") var batchMilestones: String = ""
-    @Option(name: .customLong("batch-size-factor"), help: "Factor of the batch size increase.") var batchFactor: Int = 5
-    @Option(name: .customLong("clip-norm"), help: "Clip gradients to this global norm.") var clipNorm: Float?
-    @Option(name: .customLong("label-smoothing"), help: "Label smoothing of the cross-entropy.") var labelSmoothing: Float = 0
-    @Option(name: .customLong("early-stopping"), help: "Stop after this many epochs without a better validation loss (needs --data-option validation=N).") var earlyStopping: Int?
+    @Option(name: .customLong("batch-size-factor"), parsing: .unconditional, help: "Factor of the batch size increase.") var batchFactor: Int = 5
+    @Option(name: .customLong("clip-norm"), parsing: .unconditional, help: "Clip gradients to this global norm.") var clipNorm: Float?
+    @Option(name: .customLong("label-smoothing"), parsing: .unconditional, help: "Label smoothing of the cross-entropy.") var labelSmoothing: Float = 0
+    @Option(name: .customLong("early-stopping"), parsing: .unconditional, help: "Stop after this many epochs without a better validation loss (needs --data-option validation=N).") var earlyStopping: Int?
     @Option(name: .customLong("train-metrics"), help: "sample: evaluation mode on a fixed sample of the training set as large as the test set; full: evaluation mode on all of it; running: only the training-mode average over the epoch's batches.") var trainMetrics: TrainingConfig.TrainMetrics = .sample
     @Option(help: ArgumentHelp("Freeze parameters matching this glob (repeatable), e.g. '*.conv*'.", valueName: "pattern")) var freeze: [String] = []
-    @Option(help: "Seed of initialization, shuffling, dropout and augmentation.") var seed: UInt64 = 0
+    @Option(parsing: .unconditional, help: "Seed of initialization, shuffling, dropout and augmentation.") var seed: UInt64 = 0
     @Option(help: "Output folder; it must be empty or new unless --overwrite or --resume.") var out: String = "runs/latest"
     @Flag(help: "Empty the output folder first when it holds files.") var overwrite = false
-    @Option(name: .customLong("save-every"), help: "Write OUT/epoch-N.safetensors every N epochs (0: only final).") var saveEvery: Int = 0
+    @Option(name: .customLong("save-every"), parsing: .unconditional, help: "Write OUT/epoch-N.safetensors every N epochs (0: only final).") var saveEvery: Int = 0
     @Option(help: "Continue from this checkpoint (its config must match).") var resume: String?
-    @Option(help: "Compute threads (convolutions, matrix products and updates are split over them).") var threads: Int = 2
+    @Option(parsing: .unconditional, help: "Compute threads (convolutions, matrix products and updates are split over them).") var threads: Int = 2
     @Option(help: "Progress display.") var progress: ProgressStyle = .auto
 
     func validate() throws {

@@ -47,6 +47,9 @@ struct HardeningCLITests {
         let dir = CLITests.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: dir) }
         #expect(try CLITests.zoo(["train", "--threads", "0"]).status == 2)
+        // A negative number is a value, refused for its range (not "Missing value for '--lr'").
+        let negative = try CLITests.zoo(["train", "--lr", "-0.1", "--out", dir.appendingPathComponent("n").path])
+        #expect(negative.status == 2 && negative.stderr.contains("learning rate = -0.1"), "\(negative.stderr)")
         #expect(try CLITests.zoo(["sweep", "run", "x.yaml", "--workers", "500"]).status == 2)
         let garbage = dir.appendingPathComponent("garbage.safetensors")
         try Data("not a checkpoint".utf8).write(to: garbage)
