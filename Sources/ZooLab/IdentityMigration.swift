@@ -51,7 +51,7 @@ public enum IdentityMigration {
     static func groupKey(_ complete: FlatConfig, data: DataCache) -> String {
         if let config = try? ConfigSchema.runConfig(complete), let prepared = try? data.load(config.data),
            let model = try? config.makeModel(for: prepared) {
-            return Identity.hash(config.populationKey(model: model), length: 12)
+            return SweepPlan.groupKey(config, model)
         }
         return Identity.hash("unbuilt " + complete.filter { $0.key != "seed" }.canonicalJSON(), length: 12)
     }

@@ -99,6 +99,12 @@ public struct SweepPlan: Sendable {
         return (runs, duplicates)
     }
 
+    /// A run's group key: the hash of ``RunConfig/populationKey(model:)`` (runs that may train as
+    /// one population share it).
+    static func groupKey(_ config: RunConfig, _ model: any Module) -> String {
+        Identity.hash(config.populationKey(model: model), length: 12)
+    }
+
     static func sample(_ sampler: Sampler, _ u: Double) -> ConfigValue {
         switch sampler {
         case let .uniform(a, b): return .double(a + (b - a) * u)
@@ -116,7 +122,7 @@ public struct SweepPlan: Sendable {
         return try runs.map { run in
             let config = try ConfigSchema.runConfig(run.config)
             let modelKey = "\(config.model.name) \(config.model.options.sorted { $0.key < $1.key }) \(config.data)"
-            if let model = built[modelKey] { return Identity.hash(config.populationKey(model: model), length: 12) }
+            if let model = built[modelKey] { return groupKey(config, model) }
             let prepared: TrainingData
             do { prepared = try data.load(config.data) } catch {
                 let key = (error as? DataSpecError)?.option.map { "data." + $0 } ?? "data"
@@ -126,7 +132,7 @@ public struct SweepPlan: Sendable {
                 let key = (error as? ModelOptionError)?.option.map { "model." + $0 } ?? "model"
                 throw SpecError(file: spec.file, line: spec.line(of: key) ?? spec.line(of: "model"), key: key, message: "\(error)")
             }
-            return Identity.hash(config.populationKey(model: built[modelKey]!), length: 12)
+            return groupKey(config, built[modelKey]!)
         }
     }
 }

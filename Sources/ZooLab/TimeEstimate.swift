@@ -32,13 +32,8 @@ extension SweepPlan {
             let cost = costs[run.groupKey]!
             let t = config.training, epochs = Double(t.epochs)
             let trained = t.maxSteps.map { Double($0 * t.batchSize) } ?? epochs * Double(prepared.train.count)
-            let trainEvaluation: Int
-            switch t.trainMetrics {
-            case .running: trainEvaluation = 0
-            case .full: trainEvaluation = prepared.train.count
-            case .sample: trainEvaluation = min(prepared.train.count, prepared.test?.count ?? prepared.validation?.count ?? prepared.train.count)
-            }
-            let evaluated = Double((prepared.test?.count ?? 0) + (prepared.validation?.count ?? 0) + trainEvaluation)
+            let evaluated = Double((prepared.test?.count ?? 0) + (prepared.validation?.count ?? 0)
+                                   + PopulationTrainer.trainEvaluationCount(prepared, t.trainMetrics))
             let evaluations = t.maxSteps.map { Double($0 * t.batchSize) / Double(max(1, prepared.train.count)) } ?? epochs
             total += trained * cost.train + evaluations.rounded(.up) * evaluated * cost.evaluate
         }

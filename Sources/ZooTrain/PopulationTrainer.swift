@@ -214,9 +214,15 @@ public struct PopulationTrainer: Sendable {
             // Evaluate the survivors together, then report and check early stopping per member.
             let evaluated = Date()
             let models = active.map { all[$0].model }
-            let train = try trainSample.map { try Self.evaluate(models, on: $0) }
-            let validation = try data.validation.map { try Self.evaluate(models, on: $0) }
-            let test = try data.test.map { try Self.evaluate(models, on: $0) }
+            // The splits evaluated each epoch, the members grouped and stacked once for all of them.
+            let results = try Self.evaluate(models, on: [trainSample, data.validation, data.test].compactMap { $0 })
+            var taken = 0
+            func metrics(_ split: LabeledData?) -> [SplitMetrics]? {
+                guard split != nil else { return nil }
+                defer { taken += 1 }
+                return results[taken]
+            }
+            let train = metrics(trainSample), validation = metrics(data.validation), test = metrics(data.test)
             let evaluationShare = Date().timeIntervalSince(evaluated) / Double(max(1, active.count))
             for (slot, k) in active.enumerated() {
                 var m = all[k]
@@ -310,50 +316,68 @@ public struct PopulationTrainer: Sendable {
         return results.withLock { out in (0..<count).map { out[$0]! } }
     }
 
+    /// How many training samples the train metrics evaluate each epoch: none for `.running`, all
+    /// for `.full`, as many as the test set (or validation set) has for `.sample`, at most all.
+    public static func trainEvaluationCount(_ data: TrainingData, _ metrics: TrainingConfig.TrainMetrics) -> Int {
+        switch metrics {
+        case .running: return 0
+        case .full: return data.train.count
+        case .sample: return min(data.train.count, data.test?.count ?? data.validation?.count ?? data.train.count)
+        }
+    }
+
     /// The part of the training set the train metrics are measured on, or nil for `.running`.
     static func trainEvaluationSet(_ data: TrainingData, _ metrics: TrainingConfig.TrainMetrics) -> LabeledData? {
-        switch metrics {
-        case .running: return nil
-        case .full: return data.train
-        case .sample:
-            let size = data.test?.count ?? data.validation?.count ?? data.train.count
-            guard size < data.train.count else { return data.train }
-            // One fixed sample for every run of a data set, whatever its seed: runs compare on the same images.
-            return data.train.selecting(Array(RandomKey(seed: 0, stream: 0x7472_6576_616c).permutation(data.train.count).prefix(size)).sorted())  // "treval"
-        }
+        let size = trainEvaluationCount(data, metrics)
+        guard size > 0 else { return nil }
+        guard size < data.train.count else { return data.train }
+        // One fixed sample for every run of a data set, whatever its seed: runs compare on the same images.
+        return data.train.selecting(Array(RandomKey(seed: 0, stream: 0x7472_6576_616c).permutation(data.train.count).prefix(size)).sorted())  // "treval"
     }
 
     /// Evaluation-mode cross-entropy and accuracy of each model on `split`: models that stack in
     /// slices of up to 8 over shared batches of 100 rows per member, in parallel; each member's
     /// numbers are independent of the others'.
     public static func evaluate(_ models: [any Module], on split: LabeledData) throws -> [SplitMetrics] {
-        guard !models.isEmpty else { return [] }
-        guard split.count > 0 else { return Array(repeating: SplitMetrics(loss: .nan, accuracy: .nan), count: models.count) }
+        try evaluate(models, on: [split])[0]
+    }
+
+    /// ``evaluate(_:on:)`` on several splits, with the members grouped and stacked once.
+    /// - Returns: per split, per model.
+    static func evaluate(_ models: [any Module], on splits: [LabeledData]) throws -> [[SplitMetrics]] {
+        guard !models.isEmpty else { return splits.map { _ in [] } }
         let slices = stackingGroups(models).flatMap { group in
             stride(from: 0, to: group.count, by: evaluationSlice).map { Array(group[$0 ..< min(group.count, $0 + evaluationSlice)]) }
         }
         let populations = try slices.map { try Population($0.map { models[$0] }) }
-        let results = forEachSlice(slices.count) { s -> [SplitMetrics] in
-            let population = populations[s], count = slices[s].count
-            var loss = [Double](repeating: 0, count: count), correct = [Int](repeating: 0, count: count)
-            withoutGradients {
-                let crossEntropy = Loss.crossEntropy()
-                for b in BatchLoader(data: split, batchSize: evaluationBatch, shuffleKey: nil) {
-                    let x = count == 1 ? b.inputs : Tensor.concatenated(Array(repeating: b.inputs, count: count))
-                    let labels = Array([[Int]](repeating: b.labels, count: count).joined())
-                    let logits = population.inferring(x)
-                    let rows = crossEntropy.rows(logits, labels).scalars, hits = rowHits(logits, labels)
-                    let n = b.labels.count
-                    for m in 0..<count {
-                        loss[m] += rows[m * n ..< (m + 1) * n].reduce(0.0) { $0 + Double($1) }
-                        correct[m] += hits[m * n ..< (m + 1) * n].reduce(0, +)
-                    }
+        let results = forEachSlice(slices.count) { s -> [[SplitMetrics]] in
+            splits.map { split in evaluate(populations[s], count: slices[s].count, on: split) }
+        }
+        return splits.indices.map { i in
+            var out = [SplitMetrics](repeating: SplitMetrics(loss: .nan, accuracy: .nan), count: models.count)
+            for (slice, metrics) in zip(slices, results) { for (k, m) in zip(slice, metrics[i]) { out[k] = m } }
+            return out
+        }
+    }
+
+    /// The metrics of the `count` members of `population` on `split`, in batches of 100 rows per member.
+    private static func evaluate(_ population: Population, count: Int, on split: LabeledData) -> [SplitMetrics] {
+        guard split.count > 0 else { return Array(repeating: SplitMetrics(loss: .nan, accuracy: .nan), count: count) }
+        var loss = [Double](repeating: 0, count: count), correct = [Int](repeating: 0, count: count)
+        withoutGradients {
+            let crossEntropy = Loss.crossEntropy()
+            for b in BatchLoader(data: split, batchSize: evaluationBatch, shuffleKey: nil) {
+                let x = count == 1 ? b.inputs : Tensor.concatenated(Array(repeating: b.inputs, count: count))
+                let labels = Array([[Int]](repeating: b.labels, count: count).joined())
+                let logits = population.inferring(x)
+                let rows = crossEntropy.rows(logits, labels).scalars, hits = rowHits(logits, labels)
+                let n = b.labels.count
+                for m in 0..<count {
+                    loss[m] += rows[m * n ..< (m + 1) * n].reduce(0.0) { $0 + Double($1) }
+                    correct[m] += hits[m * n ..< (m + 1) * n].reduce(0, +)
                 }
             }
-            return (0..<count).map { SplitMetrics(loss: Float(loss[$0] / Double(split.count)), accuracy: Float(correct[$0]) / Float(split.count)) }
         }
-        var out = [SplitMetrics](repeating: SplitMetrics(loss: .nan, accuracy: .nan), count: models.count)
-        for (slice, metrics) in zip(slices, results) { for (k, m) in zip(slice, metrics) { out[k] = m } }
-        return out
+        return (0..<count).map { SplitMetrics(loss: Float(loss[$0] / Double(split.count)), accuracy: Float(correct[$0]) / Float(split.count)) }
     }
 }
