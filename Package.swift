@@ -23,6 +23,7 @@ let package = Package(
         .library(name: "ZooOptim", targets: ["ZooOptim"]),
         .library(name: "ZooData", targets: ["ZooData"]),
         .library(name: "ZooTrain", targets: ["ZooTrain"]),
+        .library(name: "ZooMeasures", targets: ["ZooMeasures"]),
         .library(name: "ZooStore", targets: ["ZooStore"]),
         .library(name: "ZooLab", targets: ["ZooLab"]),
     ],
@@ -45,21 +46,24 @@ let package = Package(
         .target(name: "ZooData", dependencies: ["ZooTensor", "CZlib"]),
         /// The training loop, events, checkpoints.
         .target(name: "ZooTrain", dependencies: ["ZooTensor", "ZooNN", "ZooOptim", "ZooData"]),
+        /// Measures of trained networks (norms, margins, flatness, dynamics, representations), pure
+        /// functions from (network, data) to numbers, perturbed copies evaluated as one population.
+        .target(name: "ZooMeasures", dependencies: ["ZooTensor", "ZooNN", "ZooData", "ZooTrain"]),
         /// The store: runs, metrics, checkpoints and sweeps in SQLite (GRDB, WAL); no tensors, no specs.
         .target(name: "ZooStore", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
         /// Sweep specs, canonical configs and run identity, planning, workers.
         .target(name: "ZooLab", dependencies: [
-            "ZooTensor", "ZooNN", "ZooOptim", "ZooData", "ZooTrain", "ZooStore",
+            "ZooTensor", "ZooNN", "ZooOptim", "ZooData", "ZooTrain", "ZooMeasures", "ZooStore",
             .product(name: "Yams", package: "Yams"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         /// Tables and summaries from store rows.
         .target(name: "ZooReport", dependencies: ["ZooStore"]),
         /// The umbrella module re-exporting the public modules.
-        .target(name: "Zoo", dependencies: ["ZooTensor", "ZooNN", "ZooOptim", "ZooData", "ZooTrain", "ZooStore", "ZooLab", "ZooReport"]),
+        .target(name: "Zoo", dependencies: ["ZooTensor", "ZooNN", "ZooOptim", "ZooData", "ZooTrain", "ZooMeasures", "ZooStore", "ZooLab", "ZooReport"]),
         /// The command-line tool: wiring only.
         .executableTarget(name: "zoo", dependencies: [
-            "ZooTensor", "ZooNN", "ZooOptim", "ZooData", "ZooTrain", "ZooStore", "ZooLab", "ZooReport",
+            "ZooTensor", "ZooNN", "ZooOptim", "ZooData", "ZooTrain", "ZooMeasures", "ZooStore", "ZooLab", "ZooReport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -95,6 +99,7 @@ let package = Package(
         .testTarget(name: "ZooOptimTests", dependencies: ["ZooOptim", "ZooTestSupport"]),
         .testTarget(name: "ZooDataTests", dependencies: ["ZooData", "ZooTestSupport"]),
         .testTarget(name: "ZooTrainTests", dependencies: ["ZooTrain", "ZooTestSupport"]),
+        .testTarget(name: "ZooMeasuresTests", dependencies: ["ZooMeasures", "ZooTestSupport"]),
         .testTarget(name: "ZooStoreTests", dependencies: ["ZooStore", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "ZooLabTests", dependencies: ["ZooLab", "ZooReport", "ZooTestSupport"]),
         /// Fixtures/: a store written by Zoo 0.4, for the identity migration test.

@@ -3,6 +3,7 @@
 // still be imported on its own; docs/library.md shows a complete program.
 @_exported import ZooData
 @_exported import ZooLab
+@_exported import ZooMeasures
 @_exported import ZooNN
 @_exported import ZooOptim
 @_exported import ZooReport

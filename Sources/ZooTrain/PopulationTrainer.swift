@@ -306,7 +306,7 @@ public struct PopulationTrainer: Sendable {
     /// Runs `body` for slices `0..<count`: on Zoo's threads one slice each when there are several,
     /// on the calling thread (with all its compute threads) when there is one. Kernels give the
     /// same bits on any thread count, so a member's numbers do not depend on which.
-    static func forEachSlice<T: Sendable>(_ count: Int, _ body: @Sendable (Int) -> T) -> [T] {
+    package static func forEachSlice<T: Sendable>(_ count: Int, _ body: @Sendable (Int) -> T) -> [T] {
         if count == 1 { return [body(0)] }
         let results = Mutex<[Int: T]>([:])
         BLAS.parallelFor(count) { s, _ in

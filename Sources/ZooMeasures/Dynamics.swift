@@ -1,0 +1,4 @@
+/// (Being written.)
+enum DynamicsMeasures {
+    static let all: [any Measure] = []
+}

@@ -1,0 +1,4 @@
+/// (Being written.)
+enum FlatnessMeasures {
+    static let all: [any Measure] = []
+}

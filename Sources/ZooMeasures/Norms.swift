@@ -1,0 +1,4 @@
+/// (Being written.)
+enum NormMeasures {
+    static let all: [any Measure] = []
+}

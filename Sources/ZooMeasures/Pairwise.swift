@@ -1,0 +1,4 @@
+/// (Being written.)
+enum PairwiseMeasures {
+    static let all: [any PairMeasure] = []
+}

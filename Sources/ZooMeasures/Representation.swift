@@ -1,0 +1,4 @@
+/// (Being written.)
+enum RepresentationMeasures {
+    static let all: [any Measure] = []
+}

@@ -1,0 +1,4 @@
+/// (Being written.)
+enum WeightMeasures {
+    static let all: [any Measure] = []
+}
