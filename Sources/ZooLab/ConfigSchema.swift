@@ -77,6 +77,10 @@ public enum ConfigSchema {
         Key(name: "early_stopping", kind: .int(0...100_000), summary: "patience in epochs on the validation loss (0: off)"),
         Key(name: "train_metrics", kind: .string(choices: ["sample", "full", "running"]),
             summary: "train loss/accuracy in evaluation mode on a fixed sample of the test set's size, on all of it, or only the running average"),
+        Key(name: "stop_at_train_loss", kind: .double(0...1e9, open: false),
+            summary: "stop a run once its full-pass train cross-entropy is at most this (needs train_metrics: full; 0: off; epochs is the cap)"),
+        Key(name: "step_loss_interval", kind: .int(0...1_000_000),
+            summary: "log the mean training loss of every N steps to the store, for the dynamics measures (0: off)"),
         Key(name: "freeze", kind: .strings, summary: "glob patterns of parameters not trained"),
         Key(name: "checkpoint_every", kind: .int(0...100_000), summary: "checkpoint every N epochs (0: final only)"),
     ]
@@ -115,6 +119,7 @@ public enum ConfigSchema {
             "batch_size": .int(32), "batch_size_milestones": .list([]), "batch_size_factor": .int(5),
             "epochs": .int(10), "max_steps": .int(0), "seed": .int(0), "clip_norm": .double(0), "label_smoothing": .double(0),
             "early_stopping": .int(0), "train_metrics": .string("sample"), "freeze": .list([]), "checkpoint_every": .int(1),
+            "stop_at_train_loss": .double(0), "step_loss_interval": .int(10),
         ]
     }
 
@@ -224,7 +229,9 @@ public enum ConfigSchema {
             batchSizeSchedule: milestones.isEmpty ? .constant : .multiStep(milestones: milestones, factor: i("batch_size_factor")),
             gradientClipNorm: d("clip_norm") > 0 ? Float(d("clip_norm")) : nil, labelSmoothing: Float(d("label_smoothing")),
             earlyStoppingPatience: i("early_stopping") > 0 ? i("early_stopping") : nil,
-            trainMetrics: TrainingConfig.TrainMetrics(rawValue: s("train_metrics")) ?? .sample, seed: UInt64(i("seed")))
+            trainMetrics: TrainingConfig.TrainMetrics(rawValue: s("train_metrics")) ?? .sample,
+            stopAtTrainLoss: d("stop_at_train_loss") > 0 ? Float(d("stop_at_train_loss")) : nil,
+            stepLossInterval: i("step_loss_interval") > 0 ? i("step_loss_interval") : nil, seed: UInt64(i("seed")))
         do { try training.validate() } catch let e as TrainingConfigError {
             // The command line's spelling of a setting is the spec key with dashes.
             throw ConfigError(e.description, key: e.key.map { $0.replacingOccurrences(of: "-", with: "_") })

@@ -242,14 +242,16 @@ public final class SweepRunner: Sendable {
         do {
             if let failure = m.failure { throw failure }
             switch status {
-            case .completed, .earlyStopped:
+            case .completed, .earlyStopped, .reachedCriterion:
                 if state.epoch > m.lastCheckpoint || m.lastCheckpoint == 0 { try save(m, state) }
-                try store.finish(run: m.run.id, owner: owner, status: .done, error: nil)
+                let outcome = status == .completed && m.config.training.stopAtTrainLoss != nil ? "criterion-not-reached" : status.rawValue
+                try store.finish(run: m.run.id, owner: owner, status: .done, error: nil, outcome: outcome)
                 counters.withLock { $0.done += 1 }
                 report("\(m.short) done")
             case .diverged:
                 if state.epoch > m.lastCheckpoint { try save(m, state) }
-                try store.finish(run: m.run.id, owner: owner, status: .diverged, error: "the loss became non-finite in epoch \(state.epoch + 1)")
+                try store.finish(run: m.run.id, owner: owner, status: .diverged, error: "the loss became non-finite in epoch \(state.epoch + 1)",
+                                 outcome: status.rawValue)
                 counters.withLock { $0.done += 1 }
                 report("\(m.short) diverged")
             case .interrupted:
@@ -306,6 +308,7 @@ public final class SweepRunner: Sendable {
         if let x = m.train { v["train_loss"] = Double(x.loss); v["train_accuracy"] = Double(x.accuracy) }
         if let x = m.validation { v["validation_loss"] = Double(x.loss); v["validation_accuracy"] = Double(x.accuracy) }
         if let x = m.test { v["test_loss"] = Double(x.loss); v["test_accuracy"] = Double(x.accuracy) }
-        return MetricRecord(runID: run, epoch: m.epoch, step: m.step, values: v)
+        let log = m.stepLosses.map { StepLossLog(interval: $0.interval, firstStep: $0.firstStep, lastStep: m.step, means: $0.means) }
+        return MetricRecord(runID: run, epoch: m.epoch, step: m.step, values: v, stepLosses: log)
     }
 }

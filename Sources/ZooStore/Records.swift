@@ -27,11 +27,15 @@ public struct RunRecord: Sendable, Equatable {
     /// What produced the latest attempt (written by each claim); nil before the first claim, for
     /// runs claimed by older versions, and when the stored JSON cannot be decoded.
     public var provenance: Provenance?
+    /// How training ended, in the trainer's words (`completed`, `early-stopped`, `reached-criterion`,
+    /// `criterion-not-reached`, `diverged`); nil before it ended and for runs of older versions.
+    public var outcome: String?
 
     public init(id: String, config: String, groupKey: String, status: RunStatus = .pending, createdAt: Double,
                 startedAt: Double? = nil, finishedAt: Double? = nil, host: String? = nil, owner: String? = nil,
                 leaseExpires: Double? = nil, attempts: Int = 0, epochsDone: Int = 0, error: String? = nil,
-                provenance: Provenance? = nil) {
+                provenance: Provenance? = nil, outcome: String? = nil) {
+        self.outcome = outcome
         self.id = id
         self.config = config
         self.groupKey = groupKey
@@ -63,16 +67,19 @@ public struct MetricRecord: Sendable, Equatable {
     public var step: Int
     /// Values by column name (see ``columns``); absent when not measured.
     public var values: [String: Double]
+    /// The training loss logged during the epoch, when logging was on.
+    public var stepLosses: StepLossLog?
 
-    public init(runID: String, epoch: Int, step: Int, values: [String: Double]) {
+    public init(runID: String, epoch: Int, step: Int, values: [String: Double], stepLosses: StepLossLog? = nil) {
         self.runID = runID
         self.epoch = epoch
         self.step = step
         self.values = values
+        self.stepLosses = stepLosses
     }
 
     public static func == (a: MetricRecord, b: MetricRecord) -> Bool {
-        a.runID == b.runID && a.epoch == b.epoch && a.step == b.step && a.values.count == b.values.count
+        a.runID == b.runID && a.epoch == b.epoch && a.step == b.step && a.values.count == b.values.count && a.stepLosses == b.stepLosses
             && a.values.allSatisfy { k, v in b.values[k].map { $0 == v || ($0.isNaN && v.isNaN) } ?? false }
     }
 }
@@ -138,4 +145,88 @@ public struct RunRename: Sendable, Equatable, Codable {
 public struct StoreError: Error, CustomStringConvertible {
     public var description: String
     public init(description: String) { self.description = description }
+}
+
+/// The training loss logged within one epoch: the mean minibatch loss of every `interval`
+/// optimizer steps (the last window of the epoch may be shorter), for the training-dynamics
+/// measures. Stored compactly with the epoch's metrics (4 bytes a window).
+public struct StepLossLog: Sendable, Equatable {
+    /// Steps per window.
+    public var interval: Int
+    /// The optimizer step count when the epoch began.
+    public var firstStep: Int
+    /// The step count when it ended.
+    public var lastStep: Int
+    /// One mean loss per window, in order.
+    public var means: [Float]
+
+    public init(interval: Int, firstStep: Int, lastStep: Int, means: [Float]) {
+        self.interval = interval
+        self.firstStep = firstStep
+        self.lastStep = lastStep
+        self.means = means
+    }
+
+    /// The step count at the end of each window.
+    public var steps: [Int] { means.indices.map { min(firstStep + ($0 + 1) * interval, lastStep) } }
+
+    public static func == (a: StepLossLog, b: StepLossLog) -> Bool {
+        a.interval == b.interval && a.firstStep == b.firstStep && a.lastStep == b.lastStep && a.means.count == b.means.count
+            && zip(a.means, b.means).allSatisfy { $0 == $1 || ($0.isNaN && $1.isNaN) }
+    }
+}
+
+/// One (run, checkpoint, measure, settings) to compute: what a measure claim names.
+public struct MeasureTask: Sendable, Hashable {
+    public var runID: String
+    /// The second run of a pairwise measure; empty for a measure of one run.
+    public var otherRun: String
+    public var epoch: Int
+    public var measure: String
+    /// The measure's version: stored values of another version are computed again.
+    public var version: Int
+    /// Canonical JSON of the settings the values depend on.
+    public var settings: String
+
+    public init(runID: String, otherRun: String = "", epoch: Int, measure: String, version: Int, settings: String) {
+        self.runID = runID
+        self.otherRun = otherRun
+        self.epoch = epoch
+        self.measure = measure
+        self.version = version
+        self.settings = settings
+    }
+
+    /// `RUN[×OTHER]@EPOCH MEASURE`, for logs.
+    public var label: String {
+        "\(runID.prefix(8))\(otherRun.isEmpty ? "" : "×" + otherRun.prefix(8))@\(epoch) \(measure)"
+    }
+}
+
+/// One stored measure value.
+public struct MeasureRecord: Sendable, Equatable {
+    public var task: MeasureTask
+    /// The part of the measure this value is (`""` for the measure's own value).
+    public var key: String
+    public var value: Double
+    /// Seconds the whole measure took on this checkpoint (all its keys).
+    public var seconds: Double
+    /// Why the measure could not be computed (the value is NaN then).
+    public var error: String?
+
+    public init(task: MeasureTask, key: String, value: Double, seconds: Double, error: String? = nil) {
+        self.task = task
+        self.key = key
+        self.value = value
+        self.seconds = seconds
+        self.error = error
+    }
+
+    /// `measure` or `measure.key`: the column name in tables and exports.
+    public var column: String { key.isEmpty ? task.measure : "\(task.measure).\(key)" }
+
+    public static func == (a: MeasureRecord, b: MeasureRecord) -> Bool {
+        a.task == b.task && a.key == b.key && (a.value == b.value || (a.value.isNaN && b.value.isNaN))
+            && a.seconds == b.seconds && a.error == b.error
+    }
 }

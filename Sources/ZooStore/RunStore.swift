@@ -47,8 +47,8 @@ public protocol RunStore: Sendable {
     /// Hands those of `ids` that `owner` holds back to the queue (status pending).
     func release(owner: ClaimOwner, runs ids: [String]) throws
 
-    /// Records how a run that `owner` holds ended.
-    func finish(run id: String, owner: ClaimOwner, status: RunStatus, error: String?) throws
+    /// Records how a run that `owner` holds ended, with the trainer's `outcome` when it finished training.
+    func finish(run id: String, owner: ClaimOwner, status: RunStatus, error: String?, outcome: String?) throws
 
     /// Puts failed runs back in the queue.
     /// - Returns: how many.
@@ -78,6 +78,27 @@ public protocol RunStore: Sendable {
 
     /// The row count of each table (for checks and summaries).
     func counts() throws -> [String: Int]
+
+    // MARK: Measures
+
+    /// Claims, in order, up to `limit` of `tasks` for `owner` for `lease` seconds: those whose
+    /// values are not stored at the task's version and that no one else holds (a claim whose lease
+    /// ran out, or whose owner is a process of this host that `isAlive` says is gone, is taken over).
+    func claimMeasures(_ tasks: [MeasureTask], owner: ClaimOwner, limit: Int, lease: TimeInterval,
+                       isAlive: (Int32) -> Bool) throws -> [MeasureTask]
+
+    /// Stores a claimed task's values (replacing any of another version) and drops its claim, in
+    /// one transaction. With `error`, the measure could not be computed: one NaN value records why.
+    func recordMeasures(_ task: MeasureTask, values: [String: Double], seconds: Double, error: String?, owner: ClaimOwner) throws
+
+    /// Drops `owner`'s claims on `tasks` (not computed after all).
+    func releaseMeasures(_ tasks: [MeasureTask], owner: ClaimOwner) throws
+
+    /// Extends `owner`'s claims on `tasks`.
+    func renewMeasureClaims(_ tasks: [MeasureTask], owner: ClaimOwner, lease: TimeInterval) throws
+
+    /// The stored measure values of the given runs (as the first run of a pair too; all when nil).
+    func measures(runs ids: [String]?) throws -> [MeasureRecord]
 
     // MARK: Metadata and renames
 
@@ -125,8 +146,22 @@ extension RunStore {
 
     /// Records how a run ended, without an error message.
     public func finish(run id: String, owner: ClaimOwner, status: RunStatus) throws {
-        try finish(run: id, owner: owner, status: status, error: nil)
+        try finish(run: id, owner: owner, status: status, error: nil, outcome: nil)
     }
+
+    /// Records how a run ended, with an error message and no outcome.
+    public func finish(run id: String, owner: ClaimOwner, status: RunStatus, error: String?) throws {
+        try finish(run: id, owner: owner, status: status, error: error, outcome: nil)
+    }
+
+    /// Claims measure tasks as ``claimMeasures(_:owner:limit:lease:isAlive:)`` does, checking
+    /// processes of this host with ``ClaimOwner/processIsAlive``.
+    public func claimMeasures(_ tasks: [MeasureTask], owner: ClaimOwner, limit: Int, lease: TimeInterval) throws -> [MeasureTask] {
+        try claimMeasures(tasks, owner: owner, limit: limit, lease: lease, isAlive: ClaimOwner.processIsAlive)
+    }
+
+    /// Every stored measure value.
+    public func measures() throws -> [MeasureRecord] { try measures(runs: nil) }
 
     /// Every run's metrics, by run then epoch.
     public func metrics() throws -> [MetricRecord] { try metrics(runs: nil) }

@@ -77,6 +77,9 @@ extension SQLiteStore {
         }
         try db.execute(sql: "UPDATE runs SET id = ?, config = ?, group_key = ? WHERE id = ?", arguments: [r.new, r.config, r.groupKey, r.old])
         try db.execute(sql: "UPDATE metrics SET run_id = ? WHERE run_id = ?", arguments: [r.new, r.old])
+        try db.execute(sql: "UPDATE measures SET run_id = ? WHERE run_id = ?", arguments: [r.new, r.old])
+        try db.execute(sql: "UPDATE measures SET other_run = ? WHERE other_run = ?", arguments: [r.new, r.old])
+        try db.execute(sql: "DELETE FROM measure_claims WHERE run_id = ? OR other_run = ?", arguments: [r.old, r.old])
         for row in try Row.fetchAll(db, sql: "SELECT epoch, path FROM checkpoints WHERE run_id = ?", arguments: [r.old]) {
             let epoch: Int = try row.decode(forColumn: "epoch"), path: String = try row.decode(forColumn: "path")
             // "OLD/epoch-N.safetensors" follows its folder; a path outside it (not written by Zoo) stays.
@@ -109,6 +112,7 @@ extension SQLiteStore {
         for table in ["metrics", "checkpoints"] {
             try db.execute(sql: "DELETE FROM \(table) WHERE run_id = ?", arguments: [id])
         }
+        try db.execute(sql: "DELETE FROM measures WHERE run_id = ? OR other_run = ?", arguments: [id, id])
         try db.execute(sql: "DELETE FROM runs WHERE id = ?", arguments: [id])
     }
 

@@ -127,6 +127,23 @@ public final class SQLiteStore: RunStore {
                 CREATE INDEX sweep_runs_run ON sweep_runs(run_id);
                 """)
         }
+        // How each run ended (the trainer's outcome), the training loss logged within each epoch,
+        // measures of checkpoints (of one run, or of a pair) and the claims that share them out.
+        m.registerMigration("v3") { db in
+            try db.execute(sql: """
+                ALTER TABLE runs ADD COLUMN outcome TEXT;
+                ALTER TABLE metrics ADD COLUMN step_losses BLOB;
+                CREATE TABLE measures (
+                    run_id TEXT NOT NULL, other_run TEXT NOT NULL DEFAULT '', epoch INTEGER NOT NULL, measure TEXT NOT NULL,
+                    settings TEXT NOT NULL, key TEXT NOT NULL, version INTEGER NOT NULL, value REAL, is_nan INTEGER NOT NULL DEFAULT 0,
+                    seconds REAL NOT NULL, error TEXT, computed_at REAL NOT NULL,
+                    PRIMARY KEY (run_id, other_run, epoch, measure, settings, key));
+                CREATE TABLE measure_claims (
+                    run_id TEXT NOT NULL, other_run TEXT NOT NULL, epoch INTEGER NOT NULL, measure TEXT NOT NULL, settings TEXT NOT NULL,
+                    owner TEXT NOT NULL, host TEXT NOT NULL, lease_expires REAL NOT NULL,
+                    PRIMARY KEY (run_id, other_run, epoch, measure, settings));
+                """)
+        }
         return m
     }
 
@@ -216,7 +233,7 @@ public final class SQLiteStore: RunStore {
             host: try row.decode(forColumn: "host"), owner: try row.decode(forColumn: "owner"),
             leaseExpires: try row.decode(forColumn: "lease_expires"), attempts: try row.decode(forColumn: "attempts"),
             epochsDone: try row.decode(forColumn: "epochs_done"), error: try row.decode(forColumn: "error"),
-            provenance: Provenance.decode(try row.decode(forColumn: "provenance")))
+            provenance: Provenance.decode(try row.decode(forColumn: "provenance")), outcome: try row.decode(forColumn: "outcome"))
     }
 
     // MARK: - Claims
@@ -278,11 +295,11 @@ public final class SQLiteStore: RunStore {
         }
     }
 
-    public func finish(run id: String, owner: ClaimOwner, status: RunStatus, error: String? = nil) throws {
+    public func finish(run id: String, owner: ClaimOwner, status: RunStatus, error: String? = nil, outcome: String? = nil) throws {
         try writing("finish run \(id)") { db in
             try db.execute(sql: """
-                UPDATE runs SET status = ?, error = ?, finished_at = ?, owner = NULL, lease_expires = NULL WHERE id = ? AND owner = ?
-                """, arguments: [status.rawValue, error, Self.now, id, owner.id])
+                UPDATE runs SET status = ?, error = ?, outcome = ?, finished_at = ?, owner = NULL, lease_expires = NULL WHERE id = ? AND owner = ?
+                """, arguments: [status.rawValue, error, outcome, Self.now, id, owner.id])
         }
     }
 
@@ -306,8 +323,9 @@ public final class SQLiteStore: RunStore {
         }
         try writing("record metrics of run \(m.runID), epoch \(m.epoch)") { db in
             let columns = MetricRecord.columns.joined(separator: ", ")
-            try db.execute(sql: "INSERT OR REPLACE INTO metrics (run_id, epoch, step, \(columns), nan_columns) VALUES (?, ?, ?, \(Self.marks(values.count)), ?)",
-                           arguments: StatementArguments([m.runID, m.epoch, m.step] as [any DatabaseValueConvertible] + values + [nans.joined(separator: ",")]))
+            try db.execute(sql: "INSERT OR REPLACE INTO metrics (run_id, epoch, step, \(columns), nan_columns, step_losses) VALUES (?, ?, ?, \(Self.marks(values.count)), ?, ?)",
+                           arguments: StatementArguments([m.runID, m.epoch, m.step] as [any DatabaseValueConvertible] + values
+                                                         + [nans.joined(separator: ","), m.stepLosses.map(Self.encode)]))
             try db.execute(sql: "UPDATE runs SET epochs_done = ? WHERE id = ?", arguments: [m.epoch, m.runID])
         }
     }
@@ -331,8 +349,9 @@ public final class SQLiteStore: RunStore {
                 for c in MetricRecord.columns {
                     if nans.contains(c) { values[c] = .nan } else if let v = try row.decode(Double?.self, forColumn: c) { values[c] = v }
                 }
+                let log = try (row.decode(Data?.self, forColumn: "step_losses")).flatMap(Self.decodeStepLosses)
                 return MetricRecord(runID: try row.decode(forColumn: "run_id"), epoch: try row.decode(forColumn: "epoch"),
-                                    step: try row.decode(forColumn: "step"), values: values)
+                                    step: try row.decode(forColumn: "step"), values: values, stepLosses: log)
             }
         }
     }
@@ -361,7 +380,7 @@ public final class SQLiteStore: RunStore {
     public func counts() throws -> [String: Int] {
         try reading("count rows") { db in
             var out: [String: Int] = [:]
-            for t in ["runs", "metrics", "checkpoints", "sweeps", "sweep_runs"] {
+            for t in ["runs", "metrics", "checkpoints", "sweeps", "sweep_runs", "measures", "measure_claims"] {
                 out[t] = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(t)") ?? 0
             }
             return out

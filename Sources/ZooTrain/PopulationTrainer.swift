@@ -73,9 +73,17 @@ public struct PopulationTrainer: Sendable {
         var epochStart: TrainingState
         var status: TrainingStatus?
         var runningLoss = 0.0, runningCorrect = 0, runningSeen = 0
+        /// The epoch's logged window means, and the open window's sum and length.
+        var logged: [Float] = [], windowLoss = 0.0, windowSteps = 0
         var learningRate: Float = 0
         /// This member's share of the epoch's seconds.
         var seconds = 0.0
+
+        /// Logs the open window's mean loss.
+        mutating func closeWindow() {
+            logged.append(Float(windowLoss / Double(windowSteps)))
+            (windowLoss, windowSteps) = (0, 0)
+        }
 
         init(index: Int, trainer: Trainer, model: any Module, state: TrainingState) {
             self.index = index
@@ -163,6 +171,7 @@ public struct PopulationTrainer: Sendable {
             for k in active {
                 all[k].epochStart = all[k].state
                 (all[k].runningLoss, all[k].runningCorrect, all[k].runningSeen, all[k].seconds) = (0, 0, 0, 0)
+                (all[k].logged, all[k].windowLoss, all[k].windowSteps) = ([], 0, 0)
             }
             let steps = loaders[active[0]]!.batchCount
             for b in 0..<steps {
@@ -202,6 +211,11 @@ public struct PopulationTrainer: Sendable {
                         all[k].runningLoss += r.measured.loss * Double(r.measured.count)
                         all[k].runningCorrect += r.measured.correct
                         all[k].runningSeen += r.measured.count
+                        if let interval = all[k].trainer.config.stepLossInterval {
+                            all[k].windowLoss += r.measured.loss
+                            all[k].windowSteps += 1
+                            if all[k].windowSteps == interval { all[k].closeWindow() }
+                        }
                         observe(k, .step(epoch: epoch, step: all[k].state.step, stepsInEpoch: steps, batchIndex: b, loss: Float(r.measured.loss),
                                          accuracy: Float(r.measured.correct) / Float(r.measured.count), learningRate: all[k].learningRate))
                     }
@@ -241,14 +255,18 @@ public struct PopulationTrainer: Sendable {
                         stopEarly = m.state.epochsWithoutImprovement >= patience
                     }
                 }
+                if m.windowSteps > 0 { m.closeWindow() }
+                let logged = m.trainer.config.stepLossInterval.map { LoggedLosses(interval: $0, firstStep: m.epochStart.step, means: m.logged) }
                 let metrics = EpochMetrics(epoch: epoch, step: m.state.step, learningRate: m.learningRate, batchSize: batchSize,
                                            train: train?[slot], running: running, validation: validation?[slot], test: test?[slot],
-                                           seconds: Date().timeIntervalSince(started), memberSeconds: m.seconds)
+                                           seconds: Date().timeIntervalSince(started), memberSeconds: m.seconds, stepLosses: logged)
                 observe(k, .epoch(metrics, state: m.state))
                 let trainLoss = (train?[slot] ?? running).loss
                 if !trainLoss.isFinite {
                     observe(k, .diverged(epoch: epoch - 1, step: m.state.step, loss: trainLoss))
                     m.status = .diverged
+                } else if let criterion = m.trainer.config.stopAtTrainLoss, let t = train?[slot], t.loss <= criterion {
+                    m.status = .reachedCriterion
                 } else if stopEarly {
                     m.status = .earlyStopped
                 }

@@ -57,12 +57,29 @@ public struct EpochMetrics: Codable, Sendable, Equatable {
     public var seconds: Double
     /// This member's share of those seconds: each pass's time divided among the members in it.
     public var memberSeconds: Double
+    /// The training loss logged during the epoch (``TrainingConfig/stepLossInterval``), nil when off.
+    public var stepLosses: LoggedLosses?
+}
+
+/// The mean minibatch loss of every `interval` steps of one epoch (the last window may be shorter).
+public struct LoggedLosses: Codable, Sendable, Equatable {
+    public var interval: Int
+    /// The step count when the epoch began.
+    public var firstStep: Int
+    public var means: [Float]
+    public init(interval: Int, firstStep: Int, means: [Float]) {
+        self.interval = interval
+        self.firstStep = firstStep
+        self.means = means
+    }
 }
 
 /// How a run ended.
 public enum TrainingStatus: String, Codable, Sendable {
     case completed
     case earlyStopped = "early-stopped"
+    /// The train loss reached ``TrainingConfig/stopAtTrainLoss``.
+    case reachedCriterion = "reached-criterion"
     /// A step's loss became NaN or infinite (or the train loss at an epoch's end did); the state is
     /// that of the last completed epoch.
     case diverged

@@ -25,6 +25,14 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     public var earlyStoppingPatience: Int?
     /// How train loss and accuracy are reported each epoch.
     public var trainMetrics: TrainMetrics
+    /// Stop a member once its train cross-entropy (evaluation mode, full pass: needs
+    /// `trainMetrics == .full`) is at most this at the end of an epoch, as Jiang et al. (2019)
+    /// train every network to one criterion; `epochs` stays the cap.
+    public var stopAtTrainLoss: Float?
+    /// Log the mean training loss of every this many optimizer steps (the last window of an epoch
+    /// may be shorter) for the training-dynamics measures; nil: no logging. It does not change
+    /// training.
+    public var stepLossInterval: Int?
     /// Seed of everything random in training: shuffles, dropout, augmentation.
     public var seed: UInt64
 
@@ -44,7 +52,10 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     public init(epochs: Int = 10, maxSteps: Int? = nil, batchSize: Int = 32, optimizer: OptimizerConfig = .adam(Adam()),
                 schedule: LearningRateSchedule = .constant, scheduleUnit: ScheduleUnit = .epoch,
                 batchSizeSchedule: BatchSizeSchedule = .constant, gradientClipNorm: Float? = nil, labelSmoothing: Float = 0,
-                earlyStoppingPatience: Int? = nil, trainMetrics: TrainMetrics = .sample, seed: UInt64 = 0) {
+                earlyStoppingPatience: Int? = nil, trainMetrics: TrainMetrics = .sample, stopAtTrainLoss: Float? = nil,
+                stepLossInterval: Int? = nil, seed: UInt64 = 0) {
+        self.stopAtTrainLoss = stopAtTrainLoss
+        self.stepLossInterval = stepLossInterval
         self.epochs = epochs
         self.maxSteps = maxSteps
         self.batchSize = batchSize
@@ -70,6 +81,14 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
         if let c = gradientClipNorm, !(c > 0) { throw fail("clip-norm", c, "a positive number") }
         guard labelSmoothing >= 0 && labelSmoothing < 1 else { throw fail("label-smoothing", labelSmoothing, "a number in [0, 1)") }
         if let p = earlyStoppingPatience, p < 1 { throw fail("early-stopping", p, "at least 1 epoch") }
+        if let c = stopAtTrainLoss {
+            guard c > 0 && c.isFinite else { throw fail("stop-at-train-loss", c, "a positive number") }
+            guard trainMetrics == .full else {
+                throw TrainingConfigError(description: "stop-at-train-loss = \(c) needs the full-pass train loss: set train-metrics to full (it is \(trainMetrics.rawValue))",
+                                          key: "stop-at-train-loss")
+            }
+        }
+        if let n = stepLossInterval, n < 1 { throw fail("step-loss-interval", n, "at least 1 step") }
         try optimizer.validate()
         try schedule.validate()
     }

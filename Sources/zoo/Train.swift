@@ -83,6 +83,7 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("label-smoothing"), parsing: .unconditional, help: "Label smoothing of the cross-entropy.") var labelSmoothing: Float = 0
     @Option(name: .customLong("early-stopping"), parsing: .unconditional, help: "Stop after this many epochs without a better validation loss (needs --data-option validation=N).") var earlyStopping: Int?
     @Option(name: .customLong("train-metrics"), help: "sample: evaluation mode on a fixed sample of the training set as large as the test set; full: evaluation mode on all of it; running: only the training-mode average over the epoch's batches.") var trainMetrics: TrainingConfig.TrainMetrics = .sample
+    @Option(name: .customLong("stop-at-train-loss"), parsing: .unconditional, help: "Stop once the full-pass train cross-entropy is at most this at an epoch's end (needs --train-metrics full); --epochs is the cap.") var stopAtTrainLoss: Float?
     @Option(help: ArgumentHelp("Freeze parameters matching this glob (repeatable), e.g. '*.conv*'.", valueName: "pattern")) var freeze: [String] = []
     @Option(parsing: .unconditional, help: "Seed of initialization, shuffling, dropout and augmentation.") var seed: UInt64 = 0
     @Option(help: "Output folder; it must be empty or new unless --overwrite or --resume.") var out: String = "runs/latest"
@@ -122,7 +123,8 @@ struct Train: ParsableCommand {
             ? .constant : .multiStep(milestones: try ints(batchMilestones, option: "--batch-size-milestones"), factor: batchFactor)
         let config = TrainingConfig(epochs: epochs, maxSteps: maxSteps, batchSize: batchSize, optimizer: opt, schedule: sched,
                                     scheduleUnit: scheduleUnit, batchSizeSchedule: batchSchedule, gradientClipNorm: clipNorm,
-                                    labelSmoothing: labelSmoothing, earlyStoppingPatience: earlyStopping, trainMetrics: trainMetrics, seed: seed)
+                                    labelSmoothing: labelSmoothing, earlyStoppingPatience: earlyStopping, trainMetrics: trainMetrics,
+                                    stopAtTrainLoss: stopAtTrainLoss, seed: seed)
         do { try config.validate() } catch { throw ValidationError("\(error)") }
         return config
     }

@@ -126,3 +126,56 @@ struct RealDataTests {
         #expect(test.accuracy > 0.65, "test accuracy \(test.accuracy)")
     }
 }
+
+@Suite("Training to a criterion and step-loss logging")
+struct CriterionTests {
+    /// With stop-at-train-loss the run ends `.reachedCriterion` at the first epoch whose full-pass
+    /// train loss is at most the criterion, and not before; without reaching it, it completes.
+    @Test func stopsAtTheCriterion() throws {
+        var config = TrainerTests.config(epochs: 12).training
+        config.trainMetrics = .full
+        var losses: [Float] = []
+        let model = try TrainerTests.config().makeModel(for: TrainerTests.data)
+        let free = try Trainer(config: config).run(model: model, data: TrainerTests.data) { event in
+            if case let .epoch(m, _) = event { losses.append(m.train!.loss) }
+        }
+        #expect(free.status == .completed)
+        let criterion = losses[4] + 1e-6  // reached at epoch 5 at the latest
+        let first = losses.firstIndex { $0 <= criterion }! + 1
+        config.stopAtTrainLoss = criterion
+        let stopped = try Trainer(config: config).run(model: model, data: TrainerTests.data)
+        #expect(stopped.status == .reachedCriterion)
+        #expect(stopped.state.epoch == first)
+        config.stopAtTrainLoss = 1e-9
+        #expect(try Trainer(config: config).run(model: model, data: TrainerTests.data).status == .completed)
+        config.trainMetrics = .sample
+        #expect(throws: TrainingConfigError.self) { try config.validate() }
+    }
+
+    /// The logged windows are the means of the step losses of every `interval` steps of an epoch,
+    /// the last one shorter; logging changes no weight.
+    @Test func logsWindowMeans() throws {
+        var config = TrainerTests.config(epochs: 2).training
+        let model = try TrainerTests.config().makeModel(for: TrainerTests.data)
+        var plain: [Float] = []
+        let unlogged = try Trainer(config: config).run(model: model, data: TrainerTests.data) { event in
+            if case let .step(_, _, _, _, loss, _, _) = event { plain.append(loss) }
+        }
+        config.stepLossInterval = 4
+        var logs: [LoggedLosses] = []
+        let logged = try Trainer(config: config).run(model: model, data: TrainerTests.data) { event in
+            if case let .epoch(m, _) = event { logs.append(m.stepLosses!) }
+        }
+        #expect(logged.state == unlogged.state)
+        #expect(logs.map(\.firstStep) == [0, 14])
+        for (e, log) in logs.enumerated() {
+            let steps = Array(plain[e * 14 ..< (e + 1) * 14])
+            let expected = stride(from: 0, to: 14, by: 4).map { s -> Float in
+                let w = steps[s ..< min(14, s + 4)]
+                return Float(w.reduce(0.0) { $0 + Double($1) } / Double(w.count))
+            }
+            #expect(log.means.count == 4)
+            for (a, b) in zip(log.means, expected) { #expect(abs(a - b) < 1e-4 * max(1, abs(b))) }
+        }
+    }
+}
