@@ -62,6 +62,7 @@ public enum DatasetCatalog {
     public static let commonOptions: [DataOption] = [
         DataOption(name: "classes", defaultValue: "", summary: "keep only these classes (comma-separated), relabelled 0, 1, …"),
         DataOption(name: "subset", defaultValue: "", summary: "train on this many samples, drawn with the data seed"),
+        DataOption(name: "test-subset", defaultValue: "", summary: "evaluate on this many test samples, drawn with the data seed (all when empty)"),
         DataOption(name: "validation", defaultValue: "0", summary: "hold out this many training samples for validation"),
         DataOption(name: "label-noise", defaultValue: "0", summary: "fraction of training labels replaced by a different class"),
         DataOption(name: "random-labels", defaultValue: "false", summary: "replace every training label by a random class"),
@@ -199,6 +200,12 @@ public enum DatasetCatalog {
                 throw DataSpecError(description: "\(reader.dataset): option 'subset' = \(n) is invalid: expected 1...\(train.count)", option: "subset")
             }
             train = train.subset(n, key: key.derived("subset"))
+        }
+        if let n = try reader.optionalInt("test-subset") {
+            guard n >= 1 && n <= test.count else {
+                throw DataSpecError(description: "\(reader.dataset): option 'test-subset' = \(n) is invalid: expected 1...\(test.count)", option: "test-subset")
+            }
+            test = test.subset(n, key: key.derived("test-subset"))
         }
         let noise = try reader.float("label-noise", range: 0...1)
         if noise > 0 { train = train.corruptingLabels(fraction: noise, key: key.derived("label-noise")) }
