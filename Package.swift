@@ -26,6 +26,7 @@ let package = Package(
         .library(name: "ZooMeasures", targets: ["ZooMeasures"]),
         .library(name: "ZooStore", targets: ["ZooStore"]),
         .library(name: "ZooLab", targets: ["ZooLab"]),
+        .library(name: "ZooAnalysis", targets: ["ZooAnalysis"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -57,13 +58,15 @@ let package = Package(
             .product(name: "Yams", package: "Yams"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
+        /// Statistics over store rows: rank correlations of measures with the generalization gap.
+        .target(name: "ZooAnalysis", dependencies: ["ZooStore"]),
         /// Tables and summaries from store rows.
         .target(name: "ZooReport", dependencies: ["ZooStore"]),
         /// The umbrella module re-exporting the public modules.
-        .target(name: "Zoo", dependencies: ["ZooTensor", "ZooNN", "ZooOptim", "ZooData", "ZooTrain", "ZooMeasures", "ZooStore", "ZooLab", "ZooReport"]),
+        .target(name: "Zoo", dependencies: ["ZooTensor", "ZooNN", "ZooOptim", "ZooData", "ZooTrain", "ZooMeasures", "ZooStore", "ZooLab", "ZooAnalysis", "ZooReport"]),
         /// The command-line tool: wiring only.
         .executableTarget(name: "zoo", dependencies: [
-            "ZooTensor", "ZooNN", "ZooOptim", "ZooData", "ZooTrain", "ZooMeasures", "ZooStore", "ZooLab", "ZooReport",
+            "ZooTensor", "ZooNN", "ZooOptim", "ZooData", "ZooTrain", "ZooMeasures", "ZooStore", "ZooLab", "ZooAnalysis", "ZooReport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -100,6 +103,7 @@ let package = Package(
         .testTarget(name: "ZooDataTests", dependencies: ["ZooData", "ZooTestSupport"]),
         .testTarget(name: "ZooTrainTests", dependencies: ["ZooTrain", "ZooTestSupport"]),
         .testTarget(name: "ZooMeasuresTests", dependencies: ["ZooMeasures", "ZooTestSupport"]),
+        .testTarget(name: "ZooAnalysisTests", dependencies: ["ZooAnalysis"]),
         .testTarget(name: "ZooStoreTests", dependencies: ["ZooStore", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "ZooLabTests", dependencies: ["ZooLab", "ZooReport", "ZooTestSupport"]),
         /// Fixtures/: a store written by Zoo 0.4, for the identity migration test.

@@ -1,6 +1,7 @@
 // The umbrella module: `import Zoo` gives a program the whole public API (tensors, layers and
 // models, optimizers, data, the training engine, the store, sweeps and reports). Each module can
 // still be imported on its own; docs/library.md shows a complete program.
+@_exported import ZooAnalysis
 @_exported import ZooData
 @_exported import ZooLab
 @_exported import ZooMeasures

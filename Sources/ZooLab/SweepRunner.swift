@@ -175,7 +175,7 @@ public final class SweepRunner: Sendable {
         var resume: TrainingState?
         for record in try store.checkpoints(runs: [run.id]).reversed() {
             do {
-                let state = try loadCheckpoint(record, run: run.id)
+                let state = try StoredCheckpoint.load(record, from: store)
                 try trainer.validate(model: model, data: prepared, resume: state)
                 try model.load(state.model)
                 resume = state
@@ -194,26 +194,6 @@ public final class SweepRunner: Sendable {
     /// Whether `id` has the form of a run id: 16 lowercase hex digits (``ConfigSchema/runID(of:)``).
     static func isRunID(_ id: String) -> Bool {
         id.utf8.count == 16 && id.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
-    }
-
-    /// The state in a recorded checkpoint file, which must lie inside the checkpoint folder and
-    /// match its recorded checksum.
-    private func loadCheckpoint(_ record: CheckpointRecord, run id: String) throws -> TrainingState {
-        let folder = store.checkpointFolder.standardizedFileURL.resolvingSymlinksInPath()
-        let url = folder.appendingPathComponent(record.path).standardizedFileURL.resolvingSymlinksInPath()
-        guard url.path.hasPrefix(folder.path + "/\(id)/") else {
-            throw StoreError(description: "the recorded path '\(record.path)' leaves the run's checkpoint folder")
-        }
-        let bytes: Data
-        do { bytes = try Data(contentsOf: url) } catch { throw StoreError(description: "\(url.path) is missing") }
-        guard Identity.sha256(bytes) == record.sha256 else {
-            throw StoreError(description: "\(url.path): checksum does not match the store's record")
-        }
-        let state = try Checkpoint.read(from: url).state
-        guard state.epoch == record.epoch else {
-            throw StoreError(description: "\(url.path) holds epoch \(state.epoch), recorded as epoch \(record.epoch)")
-        }
-        return state
     }
 
     private func save(_ m: Member, _ state: TrainingState) throws {

@@ -33,7 +33,8 @@ public enum Reports {
 
     /// One line per run: id, status, epochs, the varied config keys, final test accuracy and
     /// loss, and what produced it (Zoo version, kernel path, threads; `zoo show` has the rest).
-    public static func runList(_ rows: RunRows) -> Table {
+    /// With `measures`, one column each (its value at the latest measured epoch) before the provenance.
+    public static func runList(_ rows: RunRows, measures: [String] = []) -> Table {
         let varied = rows.variedKeys
         let final = rows.finalMetrics
         let lines: [[String]] = rows.runs.map { r in
@@ -41,9 +42,11 @@ public enum Reports {
             let config: [String] = varied.map { rows.configs[r.id]?[$0] ?? "" }
             let accuracy: String = final[r.id]?.values["test_accuracy"].map { String(format: "%.2f", $0 * 100) } ?? ""
             let made = r.provenance.map { "\($0.zooVersion) \($0.kernels) \($0.threads)t" } ?? ""
-            return head + config + [accuracy, format(final[r.id]?.values["test_loss"]), made]
+            let measured = measures.map { format(rows.latestMeasure($0, run: r.id)) }
+            return head + config + [accuracy, format(final[r.id]?.values["test_loss"])] + measured + [made]
         }
-        return Table(headers: ["id", "status", "epochs"] + varied + ["test acc %", "test loss", "made by (zoo, kernels, threads)"], rows: lines)
+        return Table(headers: ["id", "status", "epochs"] + varied + ["test acc %", "test loss"] + measures + ["made by (zoo, kernels, threads)"],
+                     rows: lines)
     }
 
     /// The columns that say what produced a run (its ``Provenance``), after the metrics in exports.
@@ -60,13 +63,15 @@ public enum Reports {
     /// reads as floats).
     public static func csv(_ rows: RunRows) -> String {
         let keys = rows.configKeys
-        let header = ["run_id", "status"] + keys + ["epoch", "step"] + MetricRecord.columns + provenanceColumns
+        let header = ["run_id", "status"] + keys + ["epoch", "step"] + MetricRecord.columns + rows.measureColumns + provenanceColumns
         let byRun = Dictionary(uniqueKeysWithValues: rows.runs.map { ($0.id, $0) })
         var lines = [header.map(field).joined(separator: ",")]
         for m in rows.metrics {
             guard let r = byRun[m.runID] else { continue }
             let cells = [r.id, r.status.rawValue] + keys.map { rows.configs[r.id]?[$0] ?? "" } + [String(m.epoch), String(m.step)]
-                + MetricRecord.columns.map { format(m.values[$0]) } + provenanceValues(r.provenance).map { $0 ?? "" }
+                + MetricRecord.columns.map { format(m.values[$0]) }
+                + rows.measureColumns.map { rows.measure($0, run: r.id, epoch: m.epoch).map { format($0) } ?? "" }
+                + provenanceValues(r.provenance).map { $0 ?? "" }
             lines.append(cells.map(field).joined(separator: ","))
         }
         return lines.joined(separator: "\n") + "\n"
@@ -82,6 +87,7 @@ public enum Reports {
             var object: [String: Any] = ["run_id": r.id, "status": r.status.rawValue, "epoch": m.epoch, "step": m.step,
                                          "config": rows.configs[r.id] ?? [:]]
             for (k, v) in m.values { object[k] = v.isFinite ? v : (format(v) as Any) }
+            for (k, v) in rows.measures["\(r.id)@\(m.epoch)"] ?? [:] { object[k] = v.isFinite ? v : (format(v) as Any) }
             for (k, v) in zip(provenanceColumns, provenanceValues(r.provenance)) { object[k] = v }
             if let threads = r.provenance?.threads { object["threads"] = threads }  // a number, not text
             // Strings, finite numbers and string dictionaries only: serialization cannot fail.

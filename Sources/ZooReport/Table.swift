@@ -29,6 +29,12 @@ public struct RunRows: Sendable {
     public var metrics: [MetricRecord]
     /// Each run's config as text values, by key, over the `defaults` given to ``init(store:status:sweep:where:defaults:)``.
     public var configs: [String: [String: String]]
+    /// The measures of single runs by (run, epoch), by column (``measureColumns``); empty unless
+    /// asked for with `measures: true`.
+    public var measures: [String: [String: Double]] = [:]
+    /// The measure columns, sorted: `measure` or `measure.key`, followed by the settings JSON when a
+    /// measure is stored with several settings.
+    public var measureColumns: [String] = []
 
     /// The runs (and their metrics) that pass `conditions`, a list of `key=value` conditions on config
     /// keys, status and id.
@@ -38,7 +44,7 @@ public struct RunRows: Sendable {
     /// counts as having its default in ``variedKeys``, in filters and in columns. Without it, a
     /// missing key is an empty cell.
     public init(store: any RunStore, status: [RunStatus]? = nil, sweep: String? = nil, where conditions: [(String, String)] = [],
-                defaults: [String: String] = [:]) throws {
+                defaults: [String: String] = [:], measures withMeasures: Bool = false) throws {
         var runs = try store.runs(status: status, sweep: sweep)
         var configs: [String: [String: String]] = [:]
         for r in runs { configs[r.id] = defaults.merging(Self.flatten(r.config)) { _, own in own } }
@@ -46,6 +52,25 @@ public struct RunRows: Sendable {
         self.runs = runs
         self.configs = configs
         metrics = runs.isEmpty ? [] : try store.metrics(runs: runs.map(\.id))
+        if withMeasures && !runs.isEmpty {
+            let records = try store.measures(runs: runs.map(\.id)).filter { $0.task.otherRun.isEmpty }
+            let settings = Dictionary(grouping: records) { $0.task.measure }.mapValues { Set($0.map(\.task.settings)).count }
+            var columns = Set<String>()
+            for r in records {
+                let column = (settings[r.task.measure] ?? 1) > 1 ? "\(r.column) \(r.task.settings)" : r.column
+                columns.insert(column)
+                measures["\(r.task.runID)@\(r.task.epoch)", default: [:]][column] = r.value
+            }
+            measureColumns = columns.sorted()
+        }
+    }
+
+    /// The value of measure `column` of `run` at `epoch`, when stored.
+    public func measure(_ column: String, run: String, epoch: Int) -> Double? { measures["\(run)@\(epoch)"]?[column] }
+
+    /// The value of measure `column` of `run` at the latest epoch where it is stored.
+    public func latestMeasure(_ column: String, run: String) -> Double? {
+        metrics.filter { $0.runID == run }.map(\.epoch).sorted(by: >).lazy.compactMap { measure(column, run: run, epoch: $0) }.first
     }
 
     /// A run's canonical config JSON (a flat object; the "schema" key left out) as text values by

@@ -18,10 +18,16 @@ struct List: ParsableCommand {
     @Option(help: "Only runs with this status (repeatable).") var status: [RunStatus] = []
     @Option(name: .customLong("where"), help: ArgumentHelp("Only runs whose config key has this value (repeatable).", valueName: "key=value"))
     var filters: [String] = []
+    @Option(help: ArgumentHelp("Add a column with this measure (or measure.key) at the latest measured epoch (repeatable).", valueName: "name"))
+    var measure: [String] = []
 
     func run() throws {
-        let rows = try RunRows(store: try storeOption.open(reading: true), status: status.isEmpty ? nil : status, where: try conditions(filters))
-        print(Reports.runList(rows).render())
+        let rows = try RunRows(store: try storeOption.open(reading: true), status: status.isEmpty ? nil : status, where: try conditions(filters),
+                               measures: !measure.isEmpty)
+        if let missing = measure.first(where: { !rows.measureColumns.contains($0) }) {
+            throw ValidationError("no measure '\(missing)' is stored for these runs; stored: \(rows.measureColumns.prefix(20).joined(separator: ", "))")
+        }
+        print(Reports.runList(rows, measures: measure).render())
         print("\(rows.runs.count) run(s)")
     }
 }
@@ -74,9 +80,11 @@ struct Export: ParsableCommand {
     @Option(help: "Only runs with this status (repeatable).") var status: [RunStatus] = []
     @Option(name: .customLong("where"), help: ArgumentHelp("Only runs whose config key has this value (repeatable).", valueName: "key=value"))
     var filters: [String] = []
+    @Flag(help: "Add a column per stored measure (measure or measure.key), its value at the row's epoch.") var measures = false
 
     func run() throws {
-        let rows = try RunRows(store: try storeOption.open(reading: true), status: status.isEmpty ? nil : status, where: try conditions(filters))
+        let rows = try RunRows(store: try storeOption.open(reading: true), status: status.isEmpty ? nil : status, where: try conditions(filters),
+                               measures: measures)
         let text = format == .csv ? Reports.csv(rows) : Reports.jsonl(rows)
         if let output { try text.write(to: URL(fileURLWithPath: output), atomically: true, encoding: .utf8) } else { print(text, terminator: "") }
     }

@@ -28,7 +28,7 @@ struct Zoo: ParsableCommand {
                                     processor has AVX-512 (auto, the default: Zoo's own there)
               OPENBLAS_NUM_THREADS  set to 1 by zoo itself when unset (zoo owns its threads)
             """,
-        subcommands: [Train.self, Eval.self, Sweep.self, List.self, Show.self, Export.self, Models.self, Datasets.self]
+        subcommands: [Train.self, Eval.self, Sweep.self, MeasureCommand.self, List.self, Show.self, Export.self, Models.self, Datasets.self]
     )
 
     /// Progress lines reach a pipe or a log file as they are printed, not when the buffer fills.
