@@ -11,6 +11,7 @@ struct ExampleSpecTests {
     /// Each example's file name and the number of distinct runs it plans.
     static let expected: [(file: String, runs: Int)] = [
         ("batch-size-vs-decay.yaml", 6),   // 3 zipped schedules × 2 seeds
+        ("fantastic.yaml", 81),            // lr × batch size × weight decay × dropout, 3 values each
         ("fantastic-nin.yaml", 12),        // 3 zipped optimizers × 4 random samples
         ("hyperparameter-zoo.yaml", 24),   // 2 seeds × 12 random samples
         ("random-labels.yaml", 7),         // 6 label-noise levels + random labels
