@@ -41,7 +41,8 @@ struct Show: ParsableCommand {
         let store = try storeOption.open(reading: true)
         let r: RunRecord
         do { r = try store.run(matching: id) } catch { throw RuntimeError("\(error)") }
-        print("run \(r.id)  status \(r.status.rawValue)  attempts \(r.attempts)  epochs \(r.epochsDone)" + (r.host.map { "  host \($0)" } ?? ""))
+        print("run \(r.id)  status \(r.status.rawValue)" + (r.outcome.map { " (\($0))" } ?? "") + "  attempts \(r.attempts)  epochs \(r.epochsDone)"
+              + (r.host.map { "  host \($0)" } ?? ""))
         if let e = r.error { print("error: \(e)") }
         print("\nconfig:")
         for (k, v) in RunRows.flatten(r.config).sorted(by: { $0.key < $1.key }) { print("  \(k) = \(v)") }

@@ -150,6 +150,12 @@ struct Sweep: ParsableCommand {
             // which also keeps the columns aligned when the first cells of a row would be empty.
             summary.rows = summary.rows.map { $0.map { $0.isEmpty ? "-" : $0 } }
             print("\n" + summary.render())
+            let outcomes = Dictionary(grouping: try store.runs(ids: ids).compactMap(\.outcome)) { $0 }.mapValues(\.count)
+            if let reached = outcomes["reached-criterion"], let missed = Optional(outcomes["criterion-not-reached"] ?? 0) {
+                print("\(reached) run(s) reached stop_at_train_loss, \(missed) did not within their epochs")
+            } else if let missed = outcomes["criterion-not-reached"] {
+                print("no run reached stop_at_train_loss; \(missed) ran out of epochs")
+            }
             if try failedNow > 0 || store.runs(ids: ids).contains(where: { $0.status == .failed || $0.status == .diverged }) {
                 print("\nsome runs diverged or failed: see `zoo ls --store \(storeOption.store) --status failed` (or diverged) and `zoo show RUN`")
                 throw ExitCode(3)
