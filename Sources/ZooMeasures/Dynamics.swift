@@ -119,6 +119,7 @@ enum DynamicsMeasures {
     static func gradientNoise(_ subjects: [Subject], settings: MeasureSettings, measure: String) throws
         -> [(noise: Double, snr: Double, tailIndex: Double)] {
         let sample = subjects[0].sample
+        guard sample.count > 0 else { throw MeasureError(description: "\(measure): the sample of run \(subjects[0].runID) is empty") }
         let limit = Int(settings["minibatches"])
         let evaluator = Evaluator()
         let full = try evaluator.lossAndGradient(subjects.map(\.model), on: sample).map { flatten($0.gradient) }

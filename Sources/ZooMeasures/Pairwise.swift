@@ -31,6 +31,7 @@ enum PairwiseMeasures {
         var defaults: [String: Double] { ["examples": 500] }
         func values(of pairs: [(Subject, Subject)], settings: MeasureSettings) throws -> [[String: Double]] {
             let (members, index) = PairwiseMeasures.distinct(pairs)
+            guard members[0].sample.count > 0 else { throw MeasureError(description: "\(name): the sample is empty") }
             let representations = try members.map { s -> [String: CentredRepresentation] in
                 let n = Int(settings["examples"])
                 let probe = n >= s.sample.count ? s.sample.inputs : s.sample.inputs.sliced(axis: 0, 0 ..< max(1, n))

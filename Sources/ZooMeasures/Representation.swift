@@ -22,7 +22,8 @@ enum RepresentationMeasures {
     /// one-hot labels centred over the examples, class by class.
     ///
     /// The kernel is over every parameter when the model has at most `max_parameters` (default
-    /// 10,000: the zoo CNNs and small MLPs); otherwise over the parameters of the final linear
+    /// 10,000: the zoo CNNs and small MLPs) and the tangent features C·n·P fit in
+    /// ``jacobianBudget`` floats; otherwise over the parameters of the final linear
     /// layer alone, where it is I_C ⊗ H Hᵀ for the centred penultimate features H (the bias's
     /// centred features vanish). Values: `""` the alignment, `last_layer` always the last-layer
     /// alignment, `parameters` how many parameters `""`'s kernel covers.
@@ -42,11 +43,16 @@ enum RepresentationMeasures {
                     throw MeasureError(description: "\(name): the logits of model '\(s.config.model.name)' are not a linear map of its "
                         + "penultimate features (layers follow '\(extractor.leaves[head.leaf].name)')")
                 }
-                let last = lastLayerAlignment(try extractor.penultimate(data.inputs), targets: targets)
+                let features = try extractor.penultimate(data.inputs)
+                guard features.shape[1] == head.weight.shape[1] else {
+                    throw MeasureError(description: "\(name): the final linear layer of model '\(s.config.model.name)' is applied to "
+                        + "\(features.shape[1]) features per example, not to a vector of \(head.weight.shape[1])")
+                }
+                let last = lastLayerAlignment(features, targets: targets)
                 let p = s.model.parameterCount
-                if p <= Int(settings["max_parameters"]) {
-                    let features = try tangentFeatures(s.model, inputs: data.inputs, classes: data.classCount)
-                    let full = RepresentationMeasures.alignment(jacobian: features, targets: targets)
+                if p <= Int(settings["max_parameters"]) && data.classCount * data.count * p <= jacobianBudget {
+                    let tangents = try tangentFeatures(s.model, inputs: data.inputs, classes: data.classCount)
+                    let full = RepresentationMeasures.alignment(jacobian: tangents, targets: targets)
                     return ["": full, "last_layer": last, "parameters": Double(p)]
                 }
                 let covered = head.parameterNames.reduce(0) { $0 + (s.model.parameters[$1]?.count ?? 0) }
@@ -54,6 +60,10 @@ enum RepresentationMeasures {
             }
         }
     }
+
+    /// The most tangent-feature floats (C·n·P) the full kernel may take: 50 M, 200 MB (twice
+    /// that while the kernel is formed); beyond it the last-layer kernel is used.
+    static let jacobianBudget = 50_000_000
 
     /// The first `count` rows of `sample` (all when it is smaller).
     static func firstRows(_ sample: LabeledData, _ count: Int, measure: String, subject: Subject) throws -> LabeledData {
@@ -170,10 +180,14 @@ enum RepresentationMeasures {
     /// largest feasible σ in [`sigma_min`, `sigma_max`] (default 10⁻⁴, 1) by bisection in log σ
     /// (`steps`, default 5 rounds after both ends), the expectation over u estimated with
     /// `draws` (default 2) Gaussian draws shared by every α and σ (common random numbers, so the
-    /// error is a smooth function of σ). α = 0 feasible means μ_i = 0. Candidates whose best
-    /// possible value α²‖·‖²/σ_hi² cannot beat a value already found are dropped. Every round
-    /// evaluates all candidates of all subjects as one stacked population.
-    /// - Complexity: about modules × alphas × draws × (2 + steps) forward passes over `examples` rows, less the pruned.
+    /// error is a smooth function of σ). α = 0 feasible means μ_i = 0. α = 1 is searched first;
+    /// each smaller α is then first tried at its break-even σ (where α²‖·‖²/σ² equals the best
+    /// value so far) and dropped when infeasible there, as the bisection assumes the error grows
+    /// with σ; any candidate whose best possible value α²‖·‖²/σ_hi² cannot beat a value found is
+    /// dropped too. Every round evaluates all candidates of all subjects and modules as one
+    /// stacked population.
+    /// - Complexity: modules × draws × (2 + steps) forward passes over `examples` rows for α = 1,
+    ///   modules × draws × (alphas − 1) for the break-even tries, and 1 + steps more per α that beats α = 1.
     struct ModuleCriticality: Measure {
         let name = "module_criticality", version = 1, family = MeasureFamily.representation
         let summary = "largest module criticality: min α²‖θ−θ⁰‖²/σ² keeping train error ≤ ε (Chatterji et al. 2020)"
@@ -285,38 +299,51 @@ enum RepresentationMeasures {
         ///   - feasible: whether each query's error condition holds.
         func run(problems: Int, distances: [Double], feasible: ([Query]) throws -> [Bool]) rethrows -> [Double] {
             let (low, high) = (max(sigmaRange.0, .leastNormalMagnitude), max(sigmaRange.0, sigmaRange.1))
-            var candidates = (0..<problems).flatMap { p in alphas.map { Candidate(problem: p, alpha: $0, lo: 0, hi: high, open: true) } }
             var best = [Double](repeating: .infinity, count: problems)
             func value(_ c: Candidate, _ sigma: Double) -> Double { c.alpha == 0 ? 0 : c.alpha * c.alpha * distances[c.problem] / (sigma * sigma) }
-            func prune() {
-                for c in candidates where c.lo > 0 { best[c.problem] = min(best[c.problem], value(c, c.lo)) }
-                for i in candidates.indices where candidates[i].open && value(candidates[i], candidates[i].hi) >= best[candidates[i].problem] {
-                    candidates[i].open = false
+            // First the largest α (the trained module under noise): its value bounds the rest.
+            let top = alphas.max() ?? 1
+            for phase in [alphas.filter { $0 == top }, alphas.filter { $0 != top }] {
+                var candidates = (0..<problems).flatMap { p in phase.map { Candidate(problem: p, alpha: $0, lo: 0, hi: high, open: true) } }
+                candidates.removeAll { value($0, high) >= best[$0.problem] }
+                if candidates.isEmpty { continue }
+                func ask(_ indices: [Int], _ sigmas: [Double]) throws -> [Bool] {
+                    try feasible(zip(indices, sigmas).map { Query(problem: candidates[$0].problem, alpha: candidates[$0].alpha, sigma: $1) })
                 }
-            }
-            // Both ends: feasible at the top closes a candidate, infeasible at the bottom too.
-            let ends = candidates.flatMap { c in [Query(problem: c.problem, alpha: c.alpha, sigma: high), Query(problem: c.problem, alpha: c.alpha, sigma: low)] }
-            let answers = try feasible(ends)
-            for i in candidates.indices {
-                if answers[2 * i] {
-                    candidates[i].lo = high
-                    candidates[i].open = false
-                } else if !answers[2 * i + 1] {
-                    candidates[i].open = false
-                } else {
-                    candidates[i].lo = low
+                func prune() {
+                    for c in candidates where c.lo > 0 { best[c.problem] = min(best[c.problem], value(c, c.lo)) }
+                    for i in candidates.indices where candidates[i].open && value(candidates[i], candidates[i].hi) >= best[candidates[i].problem] {
+                        candidates[i].open = false
+                    }
                 }
-            }
-            prune()
-            for _ in 0..<max(0, steps) {
-                let open = candidates.indices.filter { candidates[$0].open }
-                if open.isEmpty { break }
-                let mids = open.map { (candidates[$0].lo * candidates[$0].hi).squareRoot() }
-                let answers = try feasible(zip(open, mids).map { Query(problem: candidates[$0].problem, alpha: candidates[$0].alpha, sigma: $1) })
-                for (k, i) in open.enumerated() {
-                    if answers[k] { candidates[i].lo = mids[k] } else { candidates[i].hi = mids[k] }
+                // The break-even σ, below which a candidate cannot beat the best value found (σ_min
+                // when there is none): infeasible there, it is done.
+                let all = Array(candidates.indices)
+                let probes = all.map { i -> Double in
+                    let c = candidates[i], d = distances[c.problem]
+                    guard c.alpha > 0, d > 0, best[c.problem].isFinite else { return low }
+                    return min(high, max(low, c.alpha * (d / best[c.problem]).squareRoot()))
+                }
+                for (i, ok) in zip(all, try ask(all, probes)) {
+                    if ok { candidates[i].lo = probes[i] } else { candidates[i].open = false }
+                    if probes[i] == high { candidates[i].open = false }
                 }
                 prune()
+                // Feasible at σ_max: done at the top.
+                let unknownTop = candidates.indices.filter { candidates[$0].open }
+                for (i, ok) in zip(unknownTop, try ask(unknownTop, unknownTop.map { _ in high })) {
+                    if ok { candidates[i].lo = high; candidates[i].open = false }
+                }
+                prune()
+                for _ in 0..<max(0, steps) {
+                    let open = candidates.indices.filter { candidates[$0].open }
+                    if open.isEmpty { break }
+                    let mids = open.map { (candidates[$0].lo * candidates[$0].hi).squareRoot() }
+                    for (k, ok) in try ask(open, mids).enumerated() {
+                        if ok { candidates[open[k]].lo = mids[k] } else { candidates[open[k]].hi = mids[k] }
+                    }
+                    prune()
+                }
             }
             return best
         }

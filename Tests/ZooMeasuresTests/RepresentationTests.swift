@@ -236,3 +236,37 @@ struct RepresentationTests {
         }
     }
 }
+
+@Suite("Dynamics, representation and pairwise measures on the catalog")
+struct CatalogMeasureTests {
+    /// Every measure of these families runs on every catalog model (stacking or not, linear or
+    /// pooled head) without trapping, with values that are numbers or ±∞.
+    @Test(arguments: [("mlp", [6], ["hidden": "8"]), ("zoo-cnn", [1, 20, 20], [:]), ("lenet5", [1, 12, 12], [:]),
+                      ("cnn1d", [1, 40], [:]), ("resnet20", [3, 8, 8], [:]), ("nin", [3, 8, 8], ["depth": "1", "width": "4"])])
+    func everyMeasureRuns(model: String, shape: [Int], options: [String: String]) throws {
+        let rows = 16
+        let data = LabeledData(inputs: Tensor.randomUniform([rows] + shape, key: RandomKey(seed: 3)), labels: (0..<rows).map { $0 % 3 }, classCount: 3)
+        let input = ModelInput(shape: shape, classCount: 3)
+        let config = RunConfig(model: ModelSpec(name: model, options: options), data: DataSpec(name: "fixture"), training: TrainingConfig(batchSize: 4))
+        let subjects = try (0..<2).map { k in
+            Subject(runID: "run-\(k)", epoch: 1, config: config,
+                    model: try ModelCatalog.make(model, options: options, input: input, key: RandomKey(seed: UInt64(10 + k))),
+                    initial: try ModelCatalog.make(model, options: options, input: input, key: RandomKey(seed: UInt64(20 + k))),
+                    sample: data, stepLosses: [StepLoss(step: 5, loss: 0.2)])
+        }
+        let overrides: [String: Double] = ["minibatches": 4, "examples": 8, "alphas": 2, "steps": 0, "draws": 1, "group": 3, "groups": 1]
+        // ResNet-20 (270k parameters) is slow in debug builds for the measures that take many
+        // gradients or copies; nin covers their batch-norm path.
+        let slow: Set<String> = model == "resnet20" ? ["module_criticality", "gradient_noise", "gradient_snr", "gradient_noise_tail_index"] : []
+        for m in DynamicsMeasures.all + RepresentationMeasures.all where !slow.contains(m.name) {
+            let s = try MeasureSettings().resolved(defaults: m.defaults, overrides: overrides.filter { m.defaults[$0.key] != nil }, measure: m.name)
+            let values = try m.values(of: subjects, settings: s)
+            #expect(values.count == 2 && values.allSatisfy { $0[""].map { !$0.isNaN } == true }, "\(m.name) on \(model): \(values)")
+        }
+        for m in PairwiseMeasures.all {
+            let s = try MeasureSettings().resolved(defaults: m.defaults, overrides: overrides.filter { m.defaults[$0.key] != nil }, measure: m.name)
+            let values = try m.values(of: [(subjects[0], subjects[1]), (subjects[1], subjects[1])], settings: s)
+            #expect(values.count == 2 && values.allSatisfy { $0[""].map { $0.isFinite } == true }, "\(m.name) on \(model): \(values)")
+        }
+    }
+}
