@@ -13,7 +13,7 @@ import ZooTrain
 /// ``Evaluator``. The values are keyed: `""` is the measure's own value, other keys name parts of
 /// it (`features.0.weight.kurtosis`), stored as `measure` plus `key`.
 public protocol Measure: Sendable {
-    /// The stored name, `snake_case` (`pacbayes_sigma`).
+    /// The stored name, `snake_case` (`pacbayes_flatness`).
     var name: String { get }
     /// Bumped whenever the formula or procedure changes: stored values of another version are not reused.
     var version: Int { get }

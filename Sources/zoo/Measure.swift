@@ -47,7 +47,7 @@ struct MeasureCommand: ParsableCommand {
         var filters: [String] = []
         @Option(parsing: .unconditional, help: "Training examples the measures evaluate on (all when the training set is smaller).") var samples: Int = MeasureSettings.defaultSampleSize
         @Option(parsing: .unconditional, help: "Seed of the sample and of every random draw.") var seed: UInt64 = 0
-        @Option(help: ArgumentHelp("A measure's setting (repeatable), e.g. pacbayes_sigma.draws=20; `zoo measure list --settings` shows them.",
+        @Option(help: ArgumentHelp("A measure's setting (repeatable), e.g. pacbayes_flatness.draws=20; `zoo measure list --settings` shows them.",
                                    valueName: "measure.key=value")) var set: [String] = []
         @Option(parsing: .unconditional, help: "Checkpoints measured together as one stacked population.") var batch: Int = 16
         @Option(parsing: .unconditional, help: "Compute threads.") var threads: Int = 2
