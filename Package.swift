@@ -83,7 +83,8 @@ let package = Package(
         /// Release-build timings of the catalog models and the benchmark configurations shared with
         /// bench/torch_bench.py (`swift run -c release zoo-bench --help`).
         .executableTarget(name: "ZooBench", dependencies: [
-            "ZooTensor", "ZooNN", "ZooOptim", "ZooData", "ZooTrain", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "ZooTensor", "ZooNN", "ZooOptim", "ZooData", "ZooTrain", "ZooMeasures",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         /// Seeded random-mutation fuzzing of the file parsers (safetensors, IDX, NPY/NPZ, specs) and of store rows, on the

@@ -8,12 +8,17 @@ For each configuration it runs `zoo-bench --config NAME --json` and `bench/torch
 `--repeats` rounds. Each process's peak RSS comes from os.wait4. It prints one line per
 configuration and writes every figure to bench/results.json. Standard library only: it creates
 bench/.venv (torch, numpy) when missing and builds zoo-bench in release mode first.
+
+The configuration `measures-zoo-cnn-64` is the measure benchmark: `zoo-bench --measures` and
+`bench/torch_measures.py` over the same zoo-cnn checkpoint files, one process each (repeats
+inside), a table of seconds per checkpoint per measure family and the agreement of the values.
 """
 
 import argparse
 import json
 import os
 import statistics
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -35,6 +40,16 @@ CONFIGS = {
     "population-zoo-cnn-64": (50, 2),
 }
 QUICK_STEPS = (3, 1)
+MEASURES = "measures-zoo-cnn-64"
+MEASURE_TOLERANCE = 1e-4  # largest relative difference of a measure's values between Zoo and PyTorch
+# Measures whose two sides agree only approximately: power iterations stopped by a tolerance.
+APPROXIMATE = {"hessian_top_eigenvalue": 5e-2, "log_prod_of_spec": 1e-2, "sum_of_spec": 1e-2, "log_spec_over_margin": 1e-2,
+               "log_spec_init": 1e-2, "log_spec_orig": 1e-2}
+# zoo-bench's setting (measure, key) -> torch_measures.py option: both sides run with Zoo's defaults.
+TORCH_SETTINGS = {("margin", "percentile"): "--percentile", ("log_prod_of_spec", "iterations"): "--spectral-iterations",
+                  ("log_prod_of_spec", "tolerance"): "--spectral-tolerance", ("hessian_trace", "draws"): "--hessian-draws",
+                  ("hessian_top_eigenvalue", "iterations"): "--power-iterations",
+                  ("hessian_top_eigenvalue", "tolerance"): "--power-tolerance"}
 POPULATION_WAYS = ("sequential", "vmap", "procs")
 TRAINING_FLOPS_PER_FORWARD = 3  # forward + backward (gradients of inputs and of weights)
 
@@ -201,23 +216,162 @@ def print_table(entries, peak, threads, repeats):
                       f"zoo {pct(e.get('zoo_fraction_of_peak'))}, torch {pct(e.get('torch_fraction_of_peak'))} of {peak:.1f} GFLOP/s")
 
 
+def json_lines(output):
+    return [json.loads(l) for l in output.splitlines() if l.startswith("{")]
+
+
+def run_measures(zoo_bench, args, repeats):
+    """The measure benchmark: Zoo writes the checkpoints and times every measure, then PyTorch
+    times its measures on the same files; returns the results.json entry."""
+    sample = args.measure_sample_size or (1000 if args.quick else 5000)
+    checkpoints = args.measure_checkpoints or (16 if args.quick else 64)
+    common = ["--checkpoints", str(checkpoints), "--sample-size", str(sample), "--threads", str(args.threads)]
+    folder = args.measure_checkpoint_dir or tempfile.mkdtemp(prefix="zoo-bench-measures-")
+    zoo_command = [zoo_bench, "--measures", "--json", "--checkpoint-dir", folder, "--train-steps", str(args.measure_train_steps),
+                   "--measure-repeats", str(repeats)] + common
+    if args.measure_families:
+        zoo_command += ["--families", args.measure_families]
+    if args.measure_names:
+        zoo_command += ["--measure-names", args.measure_names]
+    log(f"  {MEASURES}: zoo-bench --measures ({checkpoints} checkpoints, sample {sample}) in {folder}")
+    output, zoo_rss = run_child(zoo_command, args.threads)
+    zoo = json_lines(output)
+    zoo_measures = {l["measure"]: l for l in zoo if l.get("kind") == "measure"}
+    torch_command = [VENV_PYTHON, os.path.join(BENCH, "torch_measures.py"), "--json", "--checkpoint-dir", folder,
+                     "--repeats", str(repeats), "--measures", ",".join(n for n, l in zoo_measures.items() if "error" not in l)] + common
+    for (measure, key), option in TORCH_SETTINGS.items():
+        line = zoo_measures.get(measure)
+        if line and "settings" in line and key in json.loads(line["settings"]):
+            torch_command += [option, str(json.loads(line["settings"])[key])]
+    log(f"  {MEASURES}: torch_measures.py")
+    output, torch_rss = run_child(torch_command, args.threads)
+    torch = json_lines(output)
+    if not args.measure_checkpoint_dir:
+        shutil.rmtree(folder, ignore_errors=True)
+    return measure_entry(zoo, torch, zoo_rss, torch_rss, repeats, args.threads)
+
+
+def value_check(name, zoo, torch):
+    """How well the two sides' values agree: the largest relative difference (non-finite values
+    must be non-finite on both sides); for Hutchinson's estimates, whose draws differ, the means
+    and the z-score of their difference from the standard errors."""
+    a, b = zoo.get("values") or [], torch.get("values") or []
+    if len(a) != len(b) or not a:
+        return {"check": "no values"}
+    if name == "hessian_trace":
+        se = [x * x + y * y for x, y in zip(zoo.get("standard_error", []), torch.get("standard_error", [])) if x is not None and y is not None]
+        diff = statistics.fmean(x - y for x, y in zip(a, b)) if None not in a + b else None
+        z = diff / (sum(se) ** 0.5 / len(se)) if diff is not None and se and sum(se) > 0 else None
+        return {"zoo_mean": statistics.fmean(a) if None not in a else None, "torch_mean": statistics.fmean(b) if None not in b else None,
+                "z": z, "check": "—" if z is None else ("ok" if abs(z) < 4 else "DIFFERENT")}
+    worst = 0.0
+    for x, y in zip(a, b):
+        if x is None or y is None:
+            worst = max(worst, 0.0 if x is None and y is None else float("inf"))
+        else:
+            worst = max(worst, abs(x - y) / max(abs(x), abs(y), 1e-12))
+    tolerance = APPROXIMATE.get(name, MEASURE_TOLERANCE)
+    both_infinite = sum(1 for x, y in zip(a, b) if x is None and y is None)
+    return {"max_rel_diff": worst, "tolerance": tolerance, "both_non_finite": both_infinite, "count": len(a),
+            "check": "ok" if worst <= tolerance else "DIFFERENT"}
+
+
+def measure_entry(zoo, torch, zoo_rss, torch_rss, repeats, threads):
+    setup = next((l for l in zoo if l.get("kind") == "setup"), {})
+    zoo_m = {l["measure"]: l for l in zoo if l.get("kind") == "measure"}
+    torch_m = {l["measure"]: l for l in torch if l.get("kind") == "measure"}
+    checkpoints = setup.get("checkpoints")
+    rows = []
+    for name, z in zoo_m.items():
+        t = torch_m.get(name)
+        row = {"measure": name, "family": z["family"], "zoo_s_per_checkpoint": z.get("seconds_per_checkpoint"),
+               "zoo_runs": z.get("runs"), "error": z.get("error")}
+        if t:
+            row.update(torch_s_per_checkpoint=t["seconds_per_checkpoint"], torch_runs=t["runs"],
+                       speedup=t["seconds_per_checkpoint"] / z["seconds_per_checkpoint"] if z.get("seconds_per_checkpoint") else None,
+                       **value_check(name, z, t))
+        rows.append(row)
+    references = []
+    for r in (l for l in torch if l.get("kind") == "reference"):
+        mine = (zoo_m.get(r["measure"], {}).get("values") or [])[:len(r["values"])]
+        if len(mine) == len(r["values"]) and None not in mine:
+            worst = max(abs(x - y) / max(abs(x), abs(y), 1e-12) for x, y in zip(mine, r["values"]))
+            references.append({"measure": r["measure"], "method": r["method"], "checkpoints": len(mine), "max_rel_diff": worst})
+    families = []
+    for family in dict.fromkeys(r["family"] for r in rows):
+        members = [r for r in rows if r["family"] == family and r["error"] is None]
+        both = [r for r in members if "torch_s_per_checkpoint" in r]
+        zoo_common = sum(r["zoo_s_per_checkpoint"] for r in both)
+        torch_common = sum(r["torch_s_per_checkpoint"] for r in both)
+        families.append({"family": family, "measures": len(members), "failed": sum(1 for r in rows if r["family"] == family) - len(members),
+                         "zoo_s_per_checkpoint": sum(r["zoo_s_per_checkpoint"] for r in members),
+                         "common_measures": len(both), "zoo_common_s_per_checkpoint": zoo_common if both else None,
+                         "torch_s_per_checkpoint": torch_common if both else None,
+                         "speedup": torch_common / zoo_common if both and zoo_common > 0 else None})
+    return {"config": MEASURES, "checkpoints": checkpoints, "sample_size": setup.get("sample_size"),
+            "train_steps": setup.get("train_steps"), "subjects_per_call": setup.get("subjects_per_call"),
+            "threads": threads, "repeats": repeats, "families": families, "measures": rows, "references": references,
+            "zoo_peak_rss_mb": zoo_rss, "torch_peak_rss_mb": torch_rss, "zoo_lines": zoo, "torch_lines": torch}
+
+
+def print_measure_table(e):
+    fmt = lambda v: "—" if v is None else f"{v:.2e}" if v < 0.01 else f"{v:.3f}"
+    ratio = lambda v: "—" if v is None else f"{v:.1f}x"
+    print(f"\n{MEASURES}: seconds per checkpoint over {e['checkpoints']} zoo-cnn checkpoints ({e['train_steps']} Adam steps), "
+          f"Fashion-MNIST sample of {e['sample_size']}, {e['threads']} threads, median of up to {e['repeats']} runs; "
+          f"peak RSS zoo {e['zoo_peak_rss_mb']:.0f} MB, torch {e['torch_peak_rss_mb']:.0f} MB")
+    print(f"{'family':16} {'measures':>8} {'zoo s/ckpt':>11} {'in torch':>8} {'zoo s/ckpt':>11} {'torch s/ckpt':>12} {'torch/zoo':>9}")
+    for f in e["families"]:
+        failed = f"  ({f['failed']} failed)" if f["failed"] else ""
+        print(f"{f['family']:16} {f['measures']:>8} {fmt(f['zoo_s_per_checkpoint']):>11} {f['common_measures']:>8} "
+              f"{fmt(f['zoo_common_s_per_checkpoint']):>11} {fmt(f['torch_s_per_checkpoint']):>12} {ratio(f['speedup']):>9}{failed}")
+    print(f"\n{'measure':28} {'family':14} {'zoo s/ckpt':>11} {'torch s/ckpt':>12} {'torch/zoo':>9}  values")
+    for r in e["measures"]:
+        if r["error"]:
+            print(f"{r['measure']:28} {r['family']:14} failed: {r['error'][:80]}")
+            continue
+        if "max_rel_diff" in r:
+            values = f"max rel diff {r['max_rel_diff']:.1e} (≤ {r['tolerance']:.0e}) {r['check']}"
+            if r["both_non_finite"]:
+                values += f", {r['both_non_finite']} of {r['count']} non-finite on both sides"
+        elif "z" in r:
+            z = "—" if r["z"] is None else f"{r['z']:.1f}"
+            values = (f"means zoo {r['zoo_mean']:.4g}, torch {r['torch_mean']:.4g} (Hutchinson, own draws), z {z} {r['check']}"
+                      if r.get("zoo_mean") is not None and r.get("torch_mean") is not None else r["check"])
+        else:
+            values = ""
+        print(f"{r['measure']:28} {r['family']:14} {fmt(r['zoo_s_per_checkpoint']):>11} {fmt(r.get('torch_s_per_checkpoint')):>12} "
+              f"{ratio(r.get('speedup')):>9}  {values}")
+    for ref in e["references"]:
+        print(f"zoo {ref['measure']} against {ref['method']} on {ref['checkpoints']} checkpoints: max rel diff {ref['max_rel_diff']:.1e}")
+
+
 def log(message):
     print(message, file=sys.stderr, flush=True)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--configs", default=",".join(CONFIGS), help="comma-separated subset of: " + ", ".join(CONFIGS))
+    parser.add_argument("--configs", default=",".join(list(CONFIGS) + [MEASURES]),
+                        help="comma-separated subset of: " + ", ".join(list(CONFIGS) + [MEASURES]))
     parser.add_argument("--repeats", type=int, default=5, help="timed runs of each side per configuration (default 5)")
     parser.add_argument("--threads", type=int, default=2, help="threads of both sides (default 2)")
     parser.add_argument("--steps", type=int, help="timed steps of every configuration (default: per configuration)")
     parser.add_argument("--warmup", type=int, help="warm-up steps inside each process (default: per configuration)")
     parser.add_argument("--quick", action="store_true", help=f"smoke run: 1 run, no warm-up round, {QUICK_STEPS[0]} steps")
     parser.add_argument("--no-build", action="store_true", help="use the existing release zoo-bench")
+    parser.add_argument("--zoo-bench", help="use this zoo-bench binary (no build)")
     parser.add_argument("--out", default=os.path.join(BENCH, "results.json"), help="where to write the results (JSON list)")
+    parser.add_argument("--measure-checkpoints", type=int, help=f"{MEASURES}: checkpoints (default 64, --quick 16)")
+    parser.add_argument("--measure-sample-size", type=int, help=f"{MEASURES}: sample rows (default 5000, --quick 1000)")
+    parser.add_argument("--measure-train-steps", type=int, default=200, help=f"{MEASURES}: Adam steps per checkpoint (default 200)")
+    parser.add_argument("--measure-families", help=f"{MEASURES}: comma-separated families (default: all)")
+    parser.add_argument("--measure-names", help=f"{MEASURES}: comma-separated measures (default: all)")
+    parser.add_argument("--measure-repeats", type=int, default=3, help=f"{MEASURES}: timed runs per measure (default 3, --quick 1)")
+    parser.add_argument("--measure-checkpoint-dir", help=f"{MEASURES}: keep the checkpoints in this folder (default: a temporary one)")
     args = parser.parse_args()
     configs = [c.strip() for c in args.configs.split(",") if c.strip()]
-    unknown = [c for c in configs if c not in CONFIGS]
+    unknown = [c for c in configs if c not in CONFIGS and c != MEASURES]
     if unknown:
         parser.error(f"unknown config {unknown[0]!r}; choose from {', '.join(CONFIGS)}")
     if args.repeats < 1 or args.threads < 1:
@@ -225,10 +379,18 @@ def main():
     repeats = 1 if args.quick else args.repeats
 
     ensure_venv()
-    zoo_bench = os.path.join(ROOT, ".build", "release", "zoo-bench") if args.no_build else build_zoo_bench()
+    zoo_bench = args.zoo_bench or (os.path.join(ROOT, ".build", "release", "zoo-bench") if args.no_build else build_zoo_bench())
     load_before = os.getloadavg()
     entries, failed = [], []
+    measure_entries = []
     for config in configs:
+        if config == MEASURES:
+            try:
+                measure_entries.append(run_measures(zoo_bench, args, 1 if args.quick else args.measure_repeats))
+            except BenchError as error:
+                log(f"FAILED {config}: {error}")
+                failed.append(config)
+            continue
         steps, warmup = QUICK_STEPS if args.quick else CONFIGS[config]
         steps, warmup = args.steps or steps, args.warmup if args.warmup is not None else warmup
         try:
@@ -244,9 +406,14 @@ def main():
     for e in entries:
         e["loadavg_1min_before"], e["loadavg_1min_after"] = load_before[0], load_after[0]
         e["torch_import_rss_mb"] = torch_baseline_mb
+    for e in measure_entries:
+        e["loadavg_1min_before"], e["loadavg_1min_after"] = load_before[0], load_after[0]
     with open(args.out, "w") as f:
-        json.dump(entries, f, indent=1)
-    print_table(entries, peak, args.threads, repeats)
+        json.dump(entries + measure_entries, f, indent=1)
+    if entries:
+        print_table(entries, peak, args.threads, repeats)
+    for e in measure_entries:
+        print_measure_table(e)
     print(f"peak RSS of a process that only imports torch: {torch_baseline_mb:.0f} MB")
     print(f"\nload average (1 min) {load_before[0]:.2f} before, {load_after[0]:.2f} after, on {os.cpu_count()} CPUs"
           + ("  — the machine was busy: timings are noisy" if max(load_before[0], load_after[0]) > 0.5 * (os.cpu_count() or 1) else ""))

@@ -20,6 +20,10 @@ struct ResultLine {
     mutating func append(_ key: String, _ value: Int) { fields.append((key, "\(value)")) }
     mutating func append(_ key: String, _ value: Bool) { fields.append((key, "\(value)")) }
     mutating func append(_ key: String, _ value: String) { fields.append((key, Self.quoted(value))) }
+    /// A JSON array; non-finite numbers become `null`.
+    mutating func append(_ key: String, _ values: [Double]) {
+        fields.append((key, "[" + values.map { $0.isFinite ? "\($0)" : "null" }.joined(separator: ", ") + "]"))
+    }
 
     /// The line with `config` first.
     func json(config: String) -> String {

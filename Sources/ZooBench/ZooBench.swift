@@ -16,7 +16,9 @@ struct ZooBench: ParsableCommand {
         discussion: """
             Without --config, forward and forward+backward timings of every catalog model (table mode). \
             With --config, one configuration shared with bench/torch_bench.py; with --json it prints one \
-            line {"config": …, "samples_per_s": …, "seconds": …, "samples": …} for bench/compare.py.
+            line {"config": …, "samples_per_s": …, "seconds": …, "samples": …} for bench/compare.py. \
+            With --measures, the seconds per checkpoint of every measure family over zoo-cnn checkpoints \
+            (bench/README.md), one JSON line per measure and per family with --json.
             """
     )
 
@@ -44,6 +46,12 @@ struct ZooBench: ParsableCommand {
     @Option(help: "Table mode: comma-separated catalog models (default: all).")
     var models: String?
 
+    @Flag(help: "Time every measure family over zoo-cnn checkpoints instead (options below).")
+    var measures = false
+
+    @OptionGroup(title: "Measure benchmark (--measures)")
+    var measureOptions: MeasureBenchOptions
+
     func validate() throws {
         guard steps >= 1, warmup >= 0 else { throw ValidationError("--steps must be at least 1 and --warmup at least 0") }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
@@ -52,6 +60,10 @@ struct ZooBench: ParsableCommand {
 
     func run() throws {
         BLAS.setThreadCount(threads)
+        if measures {
+            try MeasureBench(options: measureOptions, threads: threads, json: json).run()
+            return
+        }
         guard let config else {
             let names = models.map { $0.split(separator: ",").map(String.init) } ?? ModelCatalog.names
             try ModelTable(batch: batch, repeats: repeats, threads: threads, models: names).run()
