@@ -115,11 +115,13 @@ public final class MeasureRunner: Sendable {
             let family = Self.family(of: r.config)
             points += chosen.map { Point(run: r.id, epoch: $0, family: family) }
         }
+        // Checkpoints of one model and data set stack whatever their epochs; pairs compare one epoch.
+        let families = Dictionary(grouping: points) { $0.family }.sorted { $0.key < $1.key }.map(\.value)
         let groups = Dictionary(grouping: points) { "\($0.family)\u{0}\($0.epoch)" }.sorted { $0.key < $1.key }.map(\.value)
         var batches: [[MeasureTask]] = []
         for m in measures {
             let json = try settings(m.name, m.defaults).json
-            for group in groups {
+            for group in families {
                 let tasks = group.map { MeasureTask(runID: $0.run, epoch: $0.epoch, measure: m.name, version: m.version, settings: json) }
                 batches += stride(from: 0, to: tasks.count, by: batchSize).map { Array(tasks[$0 ..< min(tasks.count, $0 + batchSize)]) }
             }
