@@ -189,3 +189,118 @@ extension Spectral {
         return shapes
     }
 }
+
+// MARK: - The layers
+
+/// A linear or convolution layer as the norm measures see it: its name (the dotted path of its
+/// parameters without `.weight`), the linear map it computes without bias, and its weight with a
+/// batch norm that directly follows it folded in (evaluation mode).
+struct WeightLayer: Sendable {
+    enum Kind: Sendable {
+        case linear
+        case conv1d(stride: Int, padding: Int, dilation: Int)
+        case conv2d(stride: (Int, Int), padding: (Int, Int), dilation: (Int, Int))
+    }
+
+    var name: String
+    var kind: Kind
+    var groups: Int
+    /// `[out, in]` or `[out, in/groups, k…]`, batch norm folded.
+    var weight: Tensor
+
+    /// The layer of `module`, or nil when it is not a linear or convolution layer.
+    init?(_ module: any Module, name: String) {
+        switch module {
+        case let l as Linear: (kind, groups, weight) = (.linear, 1, l.weight)
+        case let c as Conv2d: (kind, groups, weight) = (.conv2d(stride: c.stride, padding: c.padding, dilation: c.dilation), c.groups, c.weight)
+        case let c as Conv1d: (kind, groups, weight) = (.conv1d(stride: c.stride, padding: c.padding, dilation: c.dilation), c.groups, c.weight)
+        default: return nil
+        }
+        self.name = name
+    }
+
+    /// x ↦ A x for one batch `[N, …]`, without bias.
+    var linearMap: (Tensor) -> Tensor {
+        let w = weight, g = groups
+        switch kind {
+        case .linear: return { matmulTransposingB($0, w) }
+        case let .conv1d(s, p, d): return { conv1d($0, weight: w, stride: s, padding: p, dilation: d, groups: g) }
+        case let .conv2d(s, p, d): return { conv2d($0, weight: w, stride: s, padding: p, dilation: d, groups: g) }
+        }
+    }
+
+    /// Layers without linear or convolution weights inside that the measures know.
+    static func isKnownLeaf(_ module: any Module) -> Bool {
+        module is BatchNorm || module is LayerNorm || module is GroupNorm || module is PReLU || module is ActivationLayer
+            || module is Dropout || module is Flatten || module is Pool
+    }
+
+    /// The layers of `model` in order, each batch norm that directly follows one folded into it.
+    /// - Throws: ``MeasureError`` naming a module with parameters that is neither a known layer
+    ///   nor a container the measures can look into (`Sequential`, `BasicBlock`).
+    static func layers(of model: any Module) throws -> [WeightLayer] {
+        var out: [WeightLayer] = []
+        func visit(_ module: any Module, _ path: [String]) throws {
+            switch module {
+            case let s as Sequential:
+                for (i, child) in s.children.enumerated() {
+                    let childPath = path + [child.name]
+                    guard var layer = WeightLayer(child.module, name: childPath.joined(separator: ".")) else {
+                        try visit(child.module, childPath)
+                        continue
+                    }
+                    if i + 1 < s.children.count, let bn = s.children[i + 1].module as? BatchNorm, bn.channels == layer.weight.shape[0] {
+                        layer.weight = scaledRows(layer.weight, by: affine(of: bn).scale)
+                    }
+                    out.append(layer)
+                }
+            case let block as BasicBlock:
+                try visit(block.body, path)
+                if let shortcut = block.shortcut { try visit(shortcut, path + ["shortcut"]) }
+            default:
+                if let layer = WeightLayer(module, name: path.joined(separator: ".")) {
+                    out.append(layer)
+                } else if !module.parameters.isEmpty && !isKnownLeaf(module) {
+                    throw MeasureError(description: "layer '\(path.joined(separator: "."))' (\(type(of: module))) has parameters the norm "
+                        + "measures cannot attribute to layers (they look into Sequential and BasicBlock)")
+                }
+            }
+        }
+        try visit(model, [])
+        return out
+    }
+
+    /// A batch norm in evaluation mode as the per-channel map x ↦ scale·x + shift:
+    /// scale = γ/√(σ²_running + ε), shift = β − scale·μ_running (γ = 1, β = 0 without affine parameters).
+    static func affine(of bn: BatchNorm) -> (scale: [Float], shift: [Float]) {
+        let gamma = bn.weight?.scalars ?? [Float](repeating: 1, count: bn.channels)
+        let beta = bn.bias?.scalars ?? [Float](repeating: 0, count: bn.channels)
+        let mean = bn.runningMean.scalars, variance = bn.runningVariance.scalars
+        let scale = (0..<bn.channels).map { gamma[$0] / (variance[$0] + bn.epsilon).squareRoot() }
+        return (scale, (0..<bn.channels).map { beta[$0] - scale[$0] * mean[$0] })
+    }
+
+    /// A linear or convolution `module` with the batch norm `bn` after it folded in (weight rows
+    /// scaled, bias scale·b + shift), or nil when `module` is not such a layer of `bn`'s width.
+    static func folding(_ bn: BatchNorm, into module: any Module) -> (any Module)? {
+        guard let layer = WeightLayer(module, name: ""), layer.weight.shape[0] == bn.channels else { return nil }
+        let (scale, shift) = affine(of: bn)
+        let weight = scaledRows(layer.weight, by: scale)
+        let oldBias = module.parameters["bias"]?.scalars ?? [Float](repeating: 0, count: bn.channels)
+        let bias = Tensor(shape: [bn.channels], scalars: (0..<bn.channels).map { scale[$0] * oldBias[$0] + shift[$0] })
+        switch module {
+        case is Linear: return Linear(weight: weight, bias: bias)
+        case let c as Conv2d: return Conv2d(weight: weight, bias: bias, stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups)
+        case let c as Conv1d: return Conv1d(weight: weight, bias: bias, stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups)
+        default: return nil
+        }
+    }
+
+    /// `w` with row (output channel) `o` multiplied by `scale[o]`.
+    static func scaledRows(_ w: Tensor, by scale: [Float]) -> Tensor {
+        let inner = w.count / w.shape[0]
+        var s = w.scalars
+        for o in 0..<w.shape[0] { for i in 0..<inner { s[o * inner + i] *= scale[o] } }
+        return Tensor(shape: w.shape, scalars: s)
+    }
+}

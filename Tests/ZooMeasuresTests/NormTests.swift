@@ -337,6 +337,24 @@ struct NormMeasureTests {
         #expect(abs(values["mean_square"]! - squares / 4) < 1e-5 * max(1, expected))
     }
 
+    /// On convolutional networks (max pooling, tanh; batch norm in evaluation mode), each
+    /// ⟨w, ∇_w ℓ_i⟩ is the derivative of ℓ_i(f_{(1+t)w}) at t = 0: central differences of the
+    /// per-row losses of the scaled networks give the same mean square.
+    @Test(arguments: [("zoo-cnn", [1, 20, 20], [String: String]()), ("nin", [3, 8, 8], ["width": "6"])])
+    func fisherRaoMatchesFiniteDifferences(_ name: String, _ shape: [Int], _ options: [String: String]) throws {
+        let model = try ModelCatalog.make(name, options: options, input: ModelInput(shape: shape, classCount: 3), key: RandomKey(seed: 6))
+        let inputs = Tensor.randomNormal([8] + shape, key: RandomKey(seed: 7))
+        let sample = LabeledData(inputs: inputs, labels: [0, 1, 2, 0, 1, 2, 0, 1], classCount: 3)
+        let h: Float = 1e-3
+        let plus = model.with(parameters: model.parameters.mapTensors { $0 * (1 + h) })
+        let minus = model.with(parameters: model.parameters.mapTensors { $0 * (1 - h) })
+        let logits = try Evaluator().logits([plus, minus], inputs: inputs)
+        let lp = crossEntropyRows(logits[0], sample.labels), lm = crossEntropyRows(logits[1], sample.labels)
+        let numeric = zip(lp, lm).reduce(0.0) { $0 + pow(($1.0 - $1.1) / (2 * Double(h)), 2) } / Double(sample.count)
+        let measured = try NormFixtures.value("fisher_rao_norm", NormFixtures.subject(model, sample: sample))["mean_square"]!
+        #expect(abs(measured - numeric) < 2e-3 * numeric + 1e-6, "\(name): exact \(measured), central differences \(numeric)")
+    }
+
     /// Members measured together (stacked for Fisher–Rao) get what each gets alone.
     @Test func stackedSubjectsEqualAlone() throws {
         let subjects = try (0..<3).map { k -> Subject in
