@@ -10,7 +10,8 @@ struct Zoo: ParsableCommand {
         commandName: "zoo",
         abstract: "Breed, keep and study populations of neural networks on the CPU.",
         discussion: """
-            Train a catalog model on a data set, evaluate checkpoints, and list what is available.
+            Train a catalog model or a whole zoo (sweep), compute measures of its checkpoints (measure),
+            and list what is available.
             Checkpoints are safetensors files that Python opens with safetensors.numpy.load_file.
 
             Exit codes:
@@ -18,7 +19,8 @@ struct Zoo: ParsableCommand {
               1    runtime error: a file, store or checkpoint that cannot be used (the message
                    names it), a failed write
               2    usage error: an option or argument that is not valid
-              3    some runs diverged or failed (the others are saved)
+              3    some runs diverged or failed, or some measures could not be computed
+                   (the others are saved)
               130  interrupted by SIGINT, 143 by SIGTERM: the last completed epoch is saved
 
             Environment:
