@@ -113,6 +113,8 @@ public struct MeasureSettings: Sendable, Equatable {
     public var values: [String: Double]
 
     public static let defaultSampleSize = 5000
+    /// The largest value a setting may be given.
+    public static let largestSetting = 1_000_000.0
 
     public init(sampleSize: Int = defaultSampleSize, seed: UInt64 = 0, values: [String: Double] = [:]) {
         self.sampleSize = sampleSize
@@ -135,6 +137,10 @@ public struct MeasureSettings: Sendable, Equatable {
             guard defaults[k] != nil else {
                 throw MeasureError(description: "measure '\(measure)' has no setting '\(k)'; its settings: "
                     + (defaults.isEmpty ? "none" : defaults.keys.sorted().joined(separator: ", ")))
+            }
+            // Settings are counts, rates and radii: a bound keeps every integer conversion and range safe.
+            guard v.isFinite, (0...Self.largestSetting).contains(v) else {
+                throw MeasureError(description: "measure '\(measure)': setting '\(k)' = \(v) is invalid: expected a number in 0...\(Int(Self.largestSetting))")
             }
             out.values[k] = v
         }

@@ -109,6 +109,10 @@ struct MeasureCLITests {
         #expect(unknown.status == 2 && unknown.stderr.contains("unknown measure 'nope'"))
         let badSetting = try CLITests.zoo(["measure", "--store", store, "--measure", "margin", "--set", "margin.nope=1"])
         #expect(badSetting.status == 2 && badSetting.stderr.contains("no setting 'nope'"), "\(badSetting.stderr)")
+        for bad in ["-1", "1e30"] {
+            let r = try CLITests.zoo(["measure", "--store", store, "--measure", "margin", "--set", "margin.percentile=\(bad)"])
+            #expect(r.status == 2 && r.stderr.contains("setting 'percentile'"), "\(r.stderr)")
+        }
         let setting = try CLITests.zoo(["measure", "--store", store, "--measure", "margin", "--set", "margin.percentile=50", "--samples", "1000"])
         #expect(setting.status == 0 && setting.stdout.contains("computed 4 measure(s)"), "\(setting.stdout)")
     }
