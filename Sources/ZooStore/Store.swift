@@ -153,6 +153,15 @@ public final class SQLiteStore: RunStore {
 
     static var now: Double { Date().timeIntervalSince1970 }
 
+    /// Moves everything in the write-ahead log into the database file and empties the log, so
+    /// that the `.sqlite` file alone holds the whole store (a copy of it misses nothing).
+    /// SQLite does this when the last connection closes; a process that exits with the store
+    /// still open calls this first. Best effort: a reader in another process keeps the log.
+    public func checkpointLog() {
+        guard !database.configuration.readonly else { return }
+        _ = try? database.writeWithoutTransaction { try $0.checkpoint(.truncate) }
+    }
+
     /// A read; errors other than ``StoreError`` are wrapped in one naming the store and `what`.
     func reading<T>(_ what: String, _ body: (Database) throws -> T) throws -> T {
         do { return try database.read(body) } catch let error as StoreError { throw error } catch {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dispatch
 import Foundation
+import Synchronization
 import ZooLab
 import ZooReport
 import ZooStore
@@ -8,6 +9,26 @@ import ZooStore
 #if canImport(Glibc)
 import Glibc
 #endif
+
+/// The stores this process opened for writing: when it exits, each one's write-ahead log is
+/// checkpointed into its database file (``SQLiteStore/checkpointLog()``), so a store copied
+/// afterwards as one file is complete. A signal handler or worker thread may still hold a
+/// store at exit, so this cannot wait for the last reference to go.
+enum OpenStores {
+    private static let stores = Mutex<[SQLiteStore]>([])
+
+    static func register(_ store: SQLiteStore) {
+        let first = stores.withLock { list in
+            list.append(store)
+            return list.count == 1
+        }
+        if first { atexit { OpenStores.checkpointAll() } }
+    }
+
+    static func checkpointAll() {
+        for store in stores.withLock({ $0 }) { store.checkpointLog() }
+    }
+}
 
 /// Where the store lives.
 struct StoreOption: ParsableArguments {
@@ -34,6 +55,7 @@ struct StoreOption: ParsableArguments {
                 }
             }
             let opened = try SQLiteStore(path: url)
+            OpenStores.register(opened)
             let renamed = try IdentityMigration.migrate(opened, data: data)
             if renamed > 0 { FileHandle.standardError.write("\(store): \(renamed) run id(s) renamed to this Zoo's identity rule\n".data(using: .utf8)!) }
             return opened

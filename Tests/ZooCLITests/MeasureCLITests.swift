@@ -23,7 +23,11 @@ struct MeasureCLITests {
     static func copy(_ name: String) throws -> String {
         let dir = CLITests.temporaryFolder()
         let target = dir.appendingPathComponent("\(name).sqlite")
-        try FileManager.default.copyItem(at: trained, to: target)
+        // The write-ahead log holds whatever the sweep's process had not checkpointed when it
+        // exited (timing-dependent): a copy of the database file alone can miss every run.
+        for suffix in ["", "-wal", "-shm"] where FileManager.default.fileExists(atPath: trained.path + suffix) {
+            try FileManager.default.copyItem(at: URL(fileURLWithPath: trained.path + suffix), to: URL(fileURLWithPath: target.path + suffix))
+        }
         try FileManager.default.copyItem(at: URL(fileURLWithPath: trained.path + ".checkpoints"), to: URL(fileURLWithPath: target.path + ".checkpoints"))
         return target.path
     }

@@ -156,6 +156,21 @@ struct SweepCLITests {
         #expect(runs.count == 4 && runs.allSatisfy { $0.status == .done && $0.attempts == 1 })
     }
 
+    /// When `zoo sweep run` exits, its write-ahead log is in the database file: the `.sqlite`
+    /// file copied alone (as users copy stores) holds every run and metric.
+    @Test func aFinishedStoreIsOneFile() throws {
+        let dir = Self.folder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let store = dir.appendingPathComponent("z.sqlite").path
+        let spec = try Self.write(Self.spec(seeds: [0, 1], epochs: 2, train: 500), in: dir)
+        try #require(try CLITests.zoo(["sweep", "run", spec, "--store", store, "--quiet"]).status == 0)
+        let copy = dir.appendingPathComponent("copy.sqlite")
+        try FileManager.default.copyItem(atPath: store, toPath: copy.path)
+        let copied = try SQLiteStore(path: copy, readOnly: true)
+        #expect(try copied.runs().count == 4 && copied.runs().allSatisfy { $0.status == .done })
+        #expect(try copied.metrics().count == 8)
+    }
+
     /// Two processes on one store at once: every run is trained exactly once.
     @Test func twoProcessesNeverTrainARunTwice() throws {
         let dir = Self.folder()
