@@ -59,9 +59,9 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         /// Statistics over store rows: rank correlations of measures with the generalization gap.
-        .target(name: "ZooAnalysis", dependencies: ["ZooStore"]),
+        .target(name: "ZooAnalysis", dependencies: ["ZooTensor", "ZooStore"]),
         /// Tables and summaries from store rows.
-        .target(name: "ZooReport", dependencies: ["ZooStore"]),
+        .target(name: "ZooReport", dependencies: ["ZooStore", "ZooAnalysis"]),
         /// The umbrella module re-exporting the public modules.
         .target(name: "Zoo", dependencies: ["ZooTensor", "ZooNN", "ZooOptim", "ZooData", "ZooTrain", "ZooMeasures", "ZooStore", "ZooLab", "ZooAnalysis", "ZooReport"]),
         /// The command-line tool: wiring only.

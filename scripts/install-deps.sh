@@ -13,9 +13,11 @@ if [ ${#missing[@]} -gt 0 ]; then
     $sudo_cmd apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-# The tests check checkpoints with the real `safetensors` package and exports with pandas (PyPI).
-if ! python3 -c "import safetensors, numpy, pandas" 2>/dev/null; then
-    echo "installing Python packages: safetensors numpy pandas"
-    python3 -m pip install --quiet --disable-pip-version-check safetensors numpy pandas \
-        || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages safetensors numpy pandas
+# The tests check checkpoints with the real `safetensors` package, exports with pandas, and the
+# analysis statistics against scipy and scikit-learn (PyPI).
+python_packages=(safetensors numpy pandas scipy scikit-learn)
+if ! python3 -c "import safetensors, numpy, pandas, scipy, sklearn" 2>/dev/null; then
+    echo "installing Python packages: ${python_packages[*]}"
+    python3 -m pip install --quiet --disable-pip-version-check "${python_packages[@]}" \
+        || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages "${python_packages[@]}"
 fi
