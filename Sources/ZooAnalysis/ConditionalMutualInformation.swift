@@ -73,7 +73,8 @@ public struct ConditionalMutualInformation: Sendable, Equatable {
         }
         let total = Double(n * (n - 1))
         var information = 0.0, entropy = 0.0
-        for c in counts.values {
+        for cell in counts.keys.sorted() {  // a fixed order: the sums must not depend on hashing
+            let c = counts[cell]!
             let cellTotal = Double(c.reduce(0, +))
             let weight = cellTotal / total
             let gap = [Double(c[0] + c[1]), Double(c[2] + c[3])].map { $0 / cellTotal }

@@ -35,7 +35,8 @@ public struct GranulatedTau: Sendable, Equatable {
                 key.remove(at: i)
                 groups[key, default: []].append(run)
             }
-            let taus = groups.values.map { members in kendallTau(members.map { x[$0] }, members.map { y[$0] }) }.filter { !$0.isNaN }
+            // Groups in a fixed order: the sum, and so the last bit of ψ_i, must not depend on hashing.
+            let taus = groups.keys.sorted { $0.lexicographicallyPrecedes($1) }.map { groups[$0]! }.map { members in kendallTau(members.map { x[$0] }, members.map { y[$0] }) }.filter { !$0.isNaN }
             return taus.isEmpty ? .nan : taus.reduce(0, +) / Double(taus.count)
         }
         let defined = perHyperparameter.filter { !$0.isNaN }
