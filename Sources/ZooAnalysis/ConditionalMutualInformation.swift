@@ -38,7 +38,7 @@ public struct ConditionalMutualInformation: Sendable, Equatable {
         let runs = x.indices.filter { x[$0].isFinite && y[$0].isFinite }
         guard runs.count >= 2 else { return }
         // Each hyperparameter's values as small integers.
-        var codes = [[Int]](repeating: [], count: k), cardinality = [Int](repeating: 0, count: k)
+        var codes = [[Int]](repeating: [], count: k)
         for h in 0..<k {
             var index: [String: Int] = [:]
             codes[h] = runs.map { r in
@@ -46,11 +46,10 @@ public struct ConditionalMutualInformation: Sendable, Equatable {
                 index[hyperparameters[r][h]] = index.count
                 return index.count - 1
             }
-            cardinality[h] = index.count
         }
         let xs = runs.map { x[$0] }, ys = runs.map { y[$0] }
         for set in subsets(of: k, size: max(0, min(size, k))) {
-            let value = Self.normalized(xs, ys, codes: set.map { codes[$0] }, cardinality: set.map { cardinality[$0] })
+            let value = Self.normalized(xs, ys, codes: set.map { codes[$0] })
             if !value.isNaN, score.isNaN || value < score {
                 score = value
                 conditioningSet = set
@@ -59,21 +58,22 @@ public struct ConditionalMutualInformation: Sendable, Equatable {
     }
 
     /// Ĩ for one conditioning set given as the runs' value codes of each of its hyperparameters.
-    static func normalized(_ x: [Double], _ y: [Double], codes: [[Int]], cardinality: [Int]) -> Double {
+    static func normalized(_ x: [Double], _ y: [Double], codes: [[Int]]) -> Double {
         let n = x.count
         // counts[cell] = [gap+ measure+, gap+ measure−, gap− measure+, gap− measure−]
-        var counts: [Int: [Int]] = [:]
+        // A cell is the list of both runs' value codes (a list, not one packed integer, which
+        // would overflow for many hyperparameters with many values).
+        var counts: [[Int]: [Int]] = [:]
         for i in 0..<n {
             for j in 0..<n where j != i {
-                var cell = 0
-                for (h, c) in codes.enumerated() { cell = (cell * cardinality[h] + c[i]) * cardinality[h] + c[j] }
+                let cell = codes.flatMap { [$0[i], $0[j]] }
                 let index = (y[i] > y[j] ? 0 : 2) + (x[i] > x[j] ? 0 : 1)
                 counts[cell, default: [0, 0, 0, 0]][index] += 1
             }
         }
         let total = Double(n * (n - 1))
         var information = 0.0, entropy = 0.0
-        for cell in counts.keys.sorted() {  // a fixed order: the sums must not depend on hashing
+        for cell in counts.keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) {  // a fixed order: the sums must not depend on hashing
             let c = counts[cell]!
             let cellTotal = Double(c.reduce(0, +))
             let weight = cellTotal / total

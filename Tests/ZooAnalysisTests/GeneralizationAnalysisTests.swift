@@ -38,6 +38,10 @@ struct GeneralizationAnalysisTests {
         // A constant gap has no entropy: undefined, not a trap.
         #expect(ConditionalMutualInformation([1, 2, 3], [1, 1, 1], hyperparameters: none.dropLast(), size: 0).score.isNaN)
         #expect(ConditionalMutualInformation([1], [1, 2], hyperparameters: [[], []], size: 2).score.isNaN)
+        // Eight hyperparameters with a distinct value per run: every cell holds one pair, whose
+        // gap sign has no entropy there (undefined, and no integer overflow on the way).
+        let many = (0..<40).map { r in (0..<8).map { "v\(r * 8 + $0)" } }
+        #expect(ConditionalMutualInformation((0..<40).map(Double.init), (0..<40).map { Double($0 % 7) }, hyperparameters: many, size: 8).score.isNaN)
     }
 
     /// A hyperparameter that sets both the gap and the measure explains their agreement away:
