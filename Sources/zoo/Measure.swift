@@ -15,7 +15,8 @@ struct MeasureCommand: ParsableCommand {
         discussion: """
             `zoo measure --store S --all` computes every measure of every run's final checkpoint and
             stores the values (table `measures`); `zoo measure list` says what each one is;
-            `zoo measure rank` gives Kendall's τ of each with the generalization gap.
+            `zoo measure rank` gives Kendall's τ of each with the generalization gap (`zoo analyze`
+            adds Ψ, CMI and intervals).
             """,
         subcommands: [Compute.self, List.self, Rank.self],
         defaultSubcommand: Compute.self)
@@ -147,7 +148,9 @@ struct MeasureCommand: ParsableCommand {
             discussion: """
                 As Jiang et al. (2019) rank measures: τ between a measure at each run's checkpoint
                 and the target at the same epoch. gap is test error minus train error, from the
-                full-pass train metrics (train with train_metrics: full).
+                full-pass train metrics (train with train_metrics: full). `zoo analyze` gives the
+                same τ with the granulated coefficient Ψ, the conditional mutual information and
+                bootstrap intervals.
                 """)
         enum TargetChoice: String, ExpressibleByArgument, CaseIterable { case gap, testError = "test-error", lossGap = "loss-gap" }
         @OptionGroup var storeOption: StoreOption
