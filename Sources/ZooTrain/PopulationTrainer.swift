@@ -241,6 +241,7 @@ public struct PopulationTrainer: Sendable {
                 return results[taken].map(\.metrics)
             }
             let train = metrics(trainSample), validation = metrics(data.validation), test = metrics(data.test)
+            let testPredictions = predicting ? results[splits.count - 1].map(\.predictions) : nil
             let evaluationShare = Date().timeIntervalSince(evaluated) / Double(max(1, active.count))
             for (slot, k) in active.enumerated() {
                 var m = all[k]
@@ -264,7 +265,7 @@ public struct PopulationTrainer: Sendable {
                 let metrics = EpochMetrics(epoch: epoch, step: m.state.step, learningRate: m.learningRate, batchSize: batchSize,
                                            train: train?[slot], running: running, validation: validation?[slot], test: test?[slot],
                                            seconds: Date().timeIntervalSince(started), memberSeconds: m.seconds, stepLosses: logged,
-                                           testPredictions: m.trainer.config.recordPredictions == .test ? results.last?[slot].predictions : nil)
+                                           testPredictions: m.trainer.config.recordPredictions == .test ? testPredictions?[slot] : nil)
                 observe(k, .epoch(metrics, state: m.state))
                 let trainLoss = (train?[slot] ?? running).loss
                 if !trainLoss.isFinite {
