@@ -55,7 +55,9 @@ public enum VariabilityReport {
         return lines.joined(separator: "\n") + "\n"
     }
 
-    /// The groups as JSON (``VariabilityGroup`` with its ``PredictionVariability``); NaN is written as null.
+    /// The groups as JSON (``VariabilityGroup`` with its ``PredictionVariability``); a value that is
+    /// not defined (the sd of one subset, the pairs of one member) is the string "NaN", an absent
+    /// flip rate (2k > K) is left out.
     public static func json(_ groups: [VariabilityGroup]) throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
