@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import ZooAnalysis
 import ZooLab
 import ZooReport
 import ZooStore
@@ -22,6 +23,9 @@ struct StoreRowsFuzz {
         "{\"seed\":1e999}".databaseValue, "[]".databaseValue, (String(repeating: "[", count: 100_000)).databaseValue,
         "{\"zoo_version\":1,\"threads\":\"x\"}".databaseValue, Data([0xff, 0x00, 0xfe]).databaseValue,
         "0123456789abcdef".databaseValue, "running".databaseValue, "pending".databaseValue, "v1/epoch-1.safetensors".databaseValue,
+        // Prediction blobs: a header claiming 2³² − 1 examples, a truncated record, a class out of range.
+        Data([1, 0, 10, 0, 0xff, 0xff, 0xff, 0xff]).databaseValue, Data([1, 0, 10, 0, 1, 0, 0, 0, 3, 3, 0]).databaseValue,
+        Data([1, 0, 2, 0, 1, 0, 0, 0, 9, 0, 0, 0, 0, 0]).databaseValue,
     ]
 
     /// Tables and the columns a mutation may overwrite.
@@ -33,6 +37,7 @@ struct StoreRowsFuzz {
         ("sweeps", ["id", "name", "spec"]),
         ("sweep_runs", ["sweep_id", "run_id"]),
         ("meta", ["key", "value"]),
+        ("predictions", ["run_id", "epoch", "data"]),
     ]
 
     /// Writes the pristine store: a small sweep, trained by hand-written rows (no training needed).
@@ -50,8 +55,11 @@ struct StoreRowsFuzz {
         let claimed = try store.claim(owner: ClaimOwner(worker: 0), limit: 3, lease: 60, sweep: plan.sweepID, provenance: provenance)
         for (k, run) in claimed.enumerated() {
             for epoch in 1...2 {
+                let predictions = try PredictionLog(classes: 3, predicted: [0, 1, 2, 2], labels: [0, 1, 1, 0],
+                                                    trueClassProbability: [0.9, 0.5, 0.2, 0.1], predictedClassProbability: [0.9, 0.5, 0.7, 0.8])
                 try store.record(MetricRecord(runID: run.id, epoch: epoch, step: epoch * 2,
-                                              values: ["train_loss": 1 / Double(epoch), "test_accuracy": 0.5, "seconds": 0.1, "running_loss": .nan]))
+                                              values: ["train_loss": 1 / Double(epoch), "test_accuracy": 0.5, "seconds": 0.1, "running_loss": .nan],
+                                              predictions: predictions))
                 try store.recordCheckpoint(run: run.id, epoch: epoch, sha256: String(repeating: "0", count: 64), bytes: 10)
             }
             if k == 0 { try store.finish(run: run.id, owner: ClaimOwner(worker: 0), status: .done) }
@@ -102,6 +110,11 @@ struct StoreRowsFuzz {
             _ = Reports.jsonl(rows)
             _ = Reports.runList(rows).render()
             _ = Reports.summaryBySeed(rows).render()
+            _ = try? store.predictions(runs: nil, epoch: nil)
+            if let groups = try? Variability.study(store: store, runs: rows.runs.map { ($0.id, rows.configs[$0.id] ?? [:]) }) {
+                _ = VariabilityReport.summary(groups).render()
+                _ = VariabilityReport.csv(groups)
+            }
             _ = try store.claim(owner: ClaimOwner(worker: 1), limit: 4, lease: 60)
             try store.setMetadata(IdentityMigration.metadataKey, "1")
             _ = try IdentityMigration.migrate(store, data: DataCache())

@@ -18,6 +18,12 @@ public enum ConfigSchema {
     ///   would train differently), requires bumping this version, which renames every run; stores
     ///   are migrated by ``IdentityMigration``.
     ///
+    /// Keys that only add output and do not change training (`checkpoint_every`,
+    /// `step_loss_interval`, `record_predictions`) are part of identity too when they differ from
+    /// their defaults: a store holds each run's outputs as its config asked for them, and a spec
+    /// that asks for more output (predictions, more checkpoints) must plan runs that produce it,
+    /// not find the runs trained without it and skip them as done.
+    ///
     /// Version 2 (2026-11-30): ids hash only non-default values (version 1 hashed every key with
     /// its default filled in); `train_metrics` defaults to `sample`.
     public static let version = 2
@@ -81,6 +87,8 @@ public enum ConfigSchema {
             summary: "stop a run once its full-pass train cross-entropy is at most this (needs train_metrics: full; 0: off; epochs is the cap)"),
         Key(name: "step_loss_interval", kind: .int(0...1_000_000),
             summary: "log the mean training loss of every N steps to the store, for the dynamics measures (0: off)"),
+        Key(name: "record_predictions", kind: .string(choices: ["off", "test"]),
+            summary: "record each test example's predicted class and true-class probability at every epoch (6 bytes an example), for `zoo variability`"),
         Key(name: "freeze", kind: .strings, summary: "glob patterns of parameters not trained"),
         Key(name: "checkpoint_every", kind: .int(0...100_000), summary: "checkpoint every N epochs (0: final only)"),
     ]
@@ -119,7 +127,7 @@ public enum ConfigSchema {
             "batch_size": .int(32), "batch_size_milestones": .list([]), "batch_size_factor": .int(5),
             "epochs": .int(10), "max_steps": .int(0), "seed": .int(0), "clip_norm": .double(0), "label_smoothing": .double(0),
             "early_stopping": .int(0), "train_metrics": .string("sample"), "freeze": .list([]), "checkpoint_every": .int(1),
-            "stop_at_train_loss": .double(0), "step_loss_interval": .int(10),
+            "stop_at_train_loss": .double(0), "step_loss_interval": .int(10), "record_predictions": .string("off"),
         ]
     }
 
@@ -231,7 +239,8 @@ public enum ConfigSchema {
             earlyStoppingPatience: i("early_stopping") > 0 ? i("early_stopping") : nil,
             trainMetrics: TrainingConfig.TrainMetrics(rawValue: s("train_metrics")) ?? .sample,
             stopAtTrainLoss: d("stop_at_train_loss") > 0 ? Float(d("stop_at_train_loss")) : nil,
-            stepLossInterval: i("step_loss_interval") > 0 ? i("step_loss_interval") : nil, seed: UInt64(i("seed")))
+            stepLossInterval: i("step_loss_interval") > 0 ? i("step_loss_interval") : nil,
+            recordPredictions: TrainingConfig.RecordedSplit(rawValue: s("record_predictions")), seed: UInt64(i("seed")))
         do { try training.validate() } catch let e as TrainingConfigError {
             // The command line's spelling of a setting is the spec key with dashes.
             throw ConfigError(e.description, key: e.key.map { $0.replacingOccurrences(of: "-", with: "_") })

@@ -261,7 +261,7 @@ public final class SweepRunner: Sendable {
     private func recordEpoch(_ m: Member, _ metrics: EpochMetrics, _ state: TrainingState, report: (SweepEvent) -> Void) {
         guard m.failure == nil else { return }
         do {
-            let record = Self.metricRecord(run: m.run.id, metrics)
+            let record = try Self.metricRecord(run: m.run.id, metrics)
             try store.record(record)
             if m.checkpointEvery > 0 && metrics.epoch % m.checkpointEvery == 0 { try save(m, state) }
             counters.withLock { $0.epochs += 1 }
@@ -342,7 +342,9 @@ public final class SweepRunner: Sendable {
         }
     }
 
-    static func metricRecord(run: String, _ m: EpochMetrics) -> MetricRecord {
+    /// The store's record of an epoch's metrics, with its test predictions when recorded.
+    /// - Throws: ``StoreError`` when the predictions cannot be stored (more than 256 classes).
+    static func metricRecord(run: String, _ m: EpochMetrics) throws -> MetricRecord {
         var v: [String: Double] = ["scheduled_lr": Double(m.learningRate), "scheduled_batch_size": Double(m.batchSize), "seconds": m.seconds,
                                    "member_seconds": m.memberSeconds,
                                    "running_loss": Double(m.running.loss), "running_accuracy": Double(m.running.accuracy)]
@@ -350,6 +352,10 @@ public final class SweepRunner: Sendable {
         if let x = m.validation { v["validation_loss"] = Double(x.loss); v["validation_accuracy"] = Double(x.accuracy) }
         if let x = m.test { v["test_loss"] = Double(x.loss); v["test_accuracy"] = Double(x.accuracy) }
         let log = m.stepLosses.map { StepLossLog(interval: $0.interval, firstStep: $0.firstStep, lastStep: m.step, means: $0.means) }
-        return MetricRecord(runID: run, epoch: m.epoch, step: m.step, values: v, stepLosses: log)
+        let predictions = try m.testPredictions.map {
+            try PredictionLog(classes: $0.classes, predicted: $0.predicted, labels: $0.labels,
+                              trueClassProbability: $0.trueClassProbability, predictedClassProbability: $0.predictedClassProbability)
+        }
+        return MetricRecord(runID: run, epoch: m.epoch, step: m.step, values: v, stepLosses: log, predictions: predictions)
     }
 }

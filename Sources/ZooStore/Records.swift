@@ -69,17 +69,24 @@ public struct MetricRecord: Sendable, Equatable {
     public var values: [String: Double]
     /// The training loss logged during the epoch, when logging was on.
     public var stepLosses: StepLossLog?
+    /// The test predictions of the epoch (`record_predictions: test`), written with the metrics
+    /// in one transaction. ``RunStore/metrics(runs:)`` leaves it nil: read them with
+    /// ``RunStore/predictions(runs:epoch:)``.
+    public var predictions: PredictionLog?
 
-    public init(runID: String, epoch: Int, step: Int, values: [String: Double], stepLosses: StepLossLog? = nil) {
+    public init(runID: String, epoch: Int, step: Int, values: [String: Double], stepLosses: StepLossLog? = nil,
+                predictions: PredictionLog? = nil) {
         self.runID = runID
         self.epoch = epoch
         self.step = step
         self.values = values
         self.stepLosses = stepLosses
+        self.predictions = predictions
     }
 
     public static func == (a: MetricRecord, b: MetricRecord) -> Bool {
         a.runID == b.runID && a.epoch == b.epoch && a.step == b.step && a.values.count == b.values.count && a.stepLosses == b.stepLosses
+            && a.predictions == b.predictions
             && a.values.allSatisfy { k, v in b.values[k].map { $0 == v || ($0.isNaN && v.isNaN) } ?? false }
     }
 }

@@ -76,6 +76,15 @@ public protocol RunStore: Sendable {
     /// The checkpoints of the given runs (all when nil), by run then epoch.
     func checkpoints(runs ids: [String]?) throws -> [CheckpointRecord]
 
+    /// The recorded test predictions (``MetricRecord/predictions``) of the given runs (all when
+    /// nil), at `epoch` or at every epoch when nil, by run then epoch.
+    /// - Throws: ``StoreError`` naming the run and epoch of a blob that does not decode.
+    func predictions(runs ids: [String]?, epoch: Int?) throws -> [PredictionRecord]
+
+    /// The epochs at which each of the given runs (all when nil) has recorded predictions,
+    /// ascending, without reading them; runs without any are absent.
+    func predictionEpochs(runs ids: [String]?) throws -> [String: [Int]]
+
     /// The row count of each table (for checks and summaries).
     func counts() throws -> [String: Int]
 

@@ -144,6 +144,13 @@ public final class SQLiteStore: RunStore {
                     PRIMARY KEY (run_id, other_run, epoch, measure, settings));
                 """)
         }
+        // Each evaluated epoch's test predictions (`record_predictions: test`), a PredictionLog blob.
+        m.registerMigration("v4-predictions") { db in
+            try db.execute(sql: """
+                CREATE TABLE predictions (
+                    run_id TEXT NOT NULL, epoch INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (run_id, epoch));
+                """)
+        }
         return m
     }
 
@@ -335,6 +342,9 @@ public final class SQLiteStore: RunStore {
             try db.execute(sql: "INSERT OR REPLACE INTO metrics (run_id, epoch, step, \(columns), nan_columns, step_losses) VALUES (?, ?, ?, \(Self.marks(values.count)), ?, ?)",
                            arguments: StatementArguments([m.runID, m.epoch, m.step] as [any DatabaseValueConvertible] + values
                                                          + [nans.joined(separator: ","), m.stepLosses.map(Self.encode)]))
+            if let p = m.predictions {
+                try db.execute(sql: "INSERT OR REPLACE INTO predictions (run_id, epoch, data) VALUES (?, ?, ?)", arguments: [m.runID, m.epoch, p.encoded()])
+            }
             try db.execute(sql: "UPDATE runs SET epochs_done = ? WHERE id = ?", arguments: [m.epoch, m.runID])
         }
     }
@@ -343,6 +353,7 @@ public final class SQLiteStore: RunStore {
         try writing("delete metrics of run \(id)") { db in
             try db.execute(sql: "DELETE FROM metrics WHERE run_id = ? AND epoch > ?", arguments: [id, epoch])
             try db.execute(sql: "DELETE FROM checkpoints WHERE run_id = ? AND epoch > ?", arguments: [id, epoch])
+            try db.execute(sql: "DELETE FROM predictions WHERE run_id = ? AND epoch > ?", arguments: [id, epoch])
             try db.execute(sql: "UPDATE runs SET epochs_done = ? WHERE id = ?", arguments: [epoch, id])
         }
     }
@@ -389,7 +400,7 @@ public final class SQLiteStore: RunStore {
     public func counts() throws -> [String: Int] {
         try reading("count rows") { db in
             var out: [String: Int] = [:]
-            for t in ["runs", "metrics", "checkpoints", "sweeps", "sweep_runs", "measures", "measure_claims"] {
+            for t in ["runs", "metrics", "checkpoints", "sweeps", "sweep_runs", "measures", "measure_claims", "predictions"] {
                 out[t] = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(t)") ?? 0
             }
             return out

@@ -30,10 +30,15 @@ public struct Loss: Sendable {
 
 /// Per-row 1 when the largest logit of `[rows, classes]` is at the label (ties: the first).
 func rowHits(_ logits: Tensor, _ labels: [Int]) -> [Int] {
+    zip(rowClasses(logits), labels).map { $0 == $1 ? 1 : 0 }
+}
+
+/// Each row's predicted class: the largest logit's, the first of equal ones.
+func rowClasses(_ logits: Tensor) -> [Int] {
     let classes = logits.shape[1], s = logits.scalars
-    return labels.enumerated().map { r, label in
+    return (0..<logits.shape[0]).map { r in
         var best = 0
         for c in 1..<classes where s[r * classes + c] > s[r * classes + best] { best = c }
-        return best == label ? 1 : 0
+        return best
     }
 }

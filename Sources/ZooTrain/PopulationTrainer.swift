@@ -229,14 +229,19 @@ public struct PopulationTrainer: Sendable {
             let evaluated = Date()
             let models = active.map { all[$0].model }
             // The splits evaluated each epoch, the members grouped and stacked once for all of them.
-            let results = try Self.evaluate(models, on: [trainSample, data.validation, data.test].compactMap { $0 })
+            let splits = [trainSample, data.validation, data.test].compactMap { $0 }
+            // The test split's predictions come from the pass that measures it, for all members
+            // of the pass when any of them records them.
+            let predicting = data.test != nil && active.contains { all[$0].trainer.config.recordPredictions == .test }
+            let results = try Self.evaluate(models, on: splits, predicting: predicting ? splits.count - 1 : nil)
             var taken = 0
             func metrics(_ split: LabeledData?) -> [SplitMetrics]? {
                 guard split != nil else { return nil }
                 defer { taken += 1 }
-                return results[taken]
+                return results[taken].map(\.metrics)
             }
             let train = metrics(trainSample), validation = metrics(data.validation), test = metrics(data.test)
+            let testPredictions = predicting ? results[splits.count - 1].map(\.predictions) : nil
             let evaluationShare = Date().timeIntervalSince(evaluated) / Double(max(1, active.count))
             for (slot, k) in active.enumerated() {
                 var m = all[k]
@@ -259,7 +264,8 @@ public struct PopulationTrainer: Sendable {
                 let logged = m.trainer.config.stepLossInterval.map { LoggedLosses(interval: $0, firstStep: m.epochStart.step, means: m.logged) }
                 let metrics = EpochMetrics(epoch: epoch, step: m.state.step, learningRate: m.learningRate, batchSize: batchSize,
                                            train: train?[slot], running: running, validation: validation?[slot], test: test?[slot],
-                                           seconds: Date().timeIntervalSince(started), memberSeconds: m.seconds, stepLosses: logged)
+                                           seconds: Date().timeIntervalSince(started), memberSeconds: m.seconds, stepLosses: logged,
+                                           testPredictions: m.trainer.config.recordPredictions == .test ? testPredictions?[slot] : nil)
                 observe(k, .epoch(metrics, state: m.state))
                 let trainLoss = (train?[slot] ?? running).loss
                 if !trainLoss.isFinite {
@@ -357,45 +363,81 @@ public struct PopulationTrainer: Sendable {
     /// slices of up to 8 over shared batches of 100 rows per member, in parallel; each member's
     /// numbers are independent of the others'.
     public static func evaluate(_ models: [any Module], on split: LabeledData) throws -> [SplitMetrics] {
-        try evaluate(models, on: [split])[0]
+        try evaluate(models, on: [split])[0].map(\.metrics)
+    }
+
+    /// One model's metrics on one split, and its per-example predictions when asked for.
+    struct Evaluated: Sendable {
+        var metrics: SplitMetrics
+        var predictions: SplitPredictions?
     }
 
     /// ``evaluate(_:on:)`` on several splits, with the members grouped and stacked once.
+    /// - Parameter predicting: the index of the split whose per-example predictions to keep.
     /// - Returns: per split, per model.
-    static func evaluate(_ models: [any Module], on splits: [LabeledData]) throws -> [[SplitMetrics]] {
+    static func evaluate(_ models: [any Module], on splits: [LabeledData], predicting: Int? = nil) throws -> [[Evaluated]] {
         guard !models.isEmpty else { return splits.map { _ in [] } }
         let slices = stackingGroups(models).flatMap { group in
             stride(from: 0, to: group.count, by: evaluationSlice).map { Array(group[$0 ..< min(group.count, $0 + evaluationSlice)]) }
         }
         let populations = try slices.map { try Population($0.map { models[$0] }) }
-        let results = forEachSlice(slices.count) { s -> [[SplitMetrics]] in
-            splits.map { split in evaluate(populations[s], count: slices[s].count, on: split) }
+        let results = forEachSlice(slices.count) { s -> [[Evaluated]] in
+            splits.indices.map { i in evaluate(populations[s], count: slices[s].count, on: splits[i], predicting: i == predicting) }
         }
         return splits.indices.map { i in
-            var out = [SplitMetrics](repeating: SplitMetrics(loss: .nan, accuracy: .nan), count: models.count)
+            var out = [Evaluated](repeating: Evaluated(metrics: SplitMetrics(loss: .nan, accuracy: .nan)), count: models.count)
             for (slice, metrics) in zip(slices, results) { for (k, m) in zip(slice, metrics[i]) { out[k] = m } }
             return out
         }
     }
 
-    /// The metrics of the `count` members of `population` on `split`, in batches of 100 rows per member.
-    private static func evaluate(_ population: Population, count: Int, on split: LabeledData) -> [SplitMetrics] {
-        guard split.count > 0 else { return Array(repeating: SplitMetrics(loss: .nan, accuracy: .nan), count: count) }
+    /// The metrics of the `count` members of `population` on `split`, in batches of 100 rows per
+    /// member; with `predicting`, each member's predictions too, from the same logits.
+    private static func evaluate(_ population: Population, count: Int, on split: LabeledData, predicting: Bool) -> [Evaluated] {
+        guard split.count > 0 else { return Array(repeating: Evaluated(metrics: SplitMetrics(loss: .nan, accuracy: .nan)), count: count) }
         var loss = [Double](repeating: 0, count: count), correct = [Int](repeating: 0, count: count)
+        var predictions = [SplitPredictions](repeating: SplitPredictions(classes: 0, predicted: [], labels: [], trueClassProbability: [],
+                                                                         predictedClassProbability: []), count: predicting ? count : 0)
         withoutGradients {
             let crossEntropy = Loss.crossEntropy()
             for b in BatchLoader(data: split, batchSize: evaluationBatch, shuffleKey: nil) {
                 let x = count == 1 ? b.inputs : Tensor.concatenated(Array(repeating: b.inputs, count: count))
                 let labels = Array([[Int]](repeating: b.labels, count: count).joined())
                 let logits = population.inferring(x)
-                let rows = crossEntropy.rows(logits, labels).scalars, hits = rowHits(logits, labels)
+                let rows = crossEntropy.rows(logits, labels).scalars, classes = rowClasses(logits)
                 let n = b.labels.count
                 for m in 0..<count {
                     loss[m] += rows[m * n ..< (m + 1) * n].reduce(0.0) { $0 + Double($1) }
-                    correct[m] += hits[m * n ..< (m + 1) * n].reduce(0, +)
+                    correct[m] += (m * n ..< (m + 1) * n).reduce(0) { $0 + (classes[$1] == labels[$1] ? 1 : 0) }
                 }
+                if predicting { record(logits, classes: classes, labels: b.labels, into: &predictions) }
             }
         }
-        return (0..<count).map { SplitMetrics(loss: Float(loss[$0] / Double(split.count)), accuracy: Float(correct[$0]) / Float(split.count)) }
+        return (0..<count).map { m in
+            Evaluated(metrics: SplitMetrics(loss: Float(loss[m] / Double(split.count)), accuracy: Float(correct[m]) / Float(split.count)),
+                      predictions: predicting ? predictions[m] : nil)
+        }
+    }
+
+    /// Appends one batch's predictions to each member's: `logits` holds the members' rows one
+    /// member after another, `classes` their largest-logit classes. Probabilities are the
+    /// softmax's, exp(zᵢ − logsumexp z) in Double, so the predicted class's is never below the true one's.
+    private static func record(_ logits: Tensor, classes: [Int], labels: [Int], into predictions: inout [SplitPredictions]) {
+        let width = logits.shape[1], s = logits.scalars, n = labels.count
+        for m in predictions.indices {
+            predictions[m].classes = width
+            for r in 0..<n {
+                let row = (m * n + r) * width
+                var top = -Double.infinity
+                for c in 0..<width { top = max(top, Double(s[row + c])) }
+                var sum = 0.0
+                for c in 0..<width { sum += Foundation.exp(Double(s[row + c]) - top) }
+                let logSum = top + Foundation.log(sum), predicted = classes[m * n + r]
+                predictions[m].predicted.append(predicted)
+                predictions[m].labels.append(labels[r])
+                predictions[m].trueClassProbability.append(Float(Foundation.exp(Double(s[row + labels[r]]) - logSum)))
+                predictions[m].predictedClassProbability.append(Float(Foundation.exp(Double(s[row + predicted]) - logSum)))
+            }
+        }
     }
 }

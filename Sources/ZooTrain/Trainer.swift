@@ -59,6 +59,34 @@ public struct EpochMetrics: Codable, Sendable, Equatable {
     public var memberSeconds: Double
     /// The training loss logged during the epoch (``TrainingConfig/stepLossInterval``), nil when off.
     public var stepLosses: LoggedLosses?
+    /// Each test example's prediction (``TrainingConfig/recordPredictions``), nil when off.
+    public var testPredictions: SplitPredictions? = nil
+}
+
+/// What a model predicted for each example of a split, in the split's order, from the
+/// evaluation pass that measures its loss and accuracy: the fraction of examples with
+/// `predicted == labels` is exactly that accuracy.
+public struct SplitPredictions: Codable, Sendable, Equatable {
+    /// Classes of the data set.
+    public var classes: Int
+    /// The largest logit's class (the first of equal ones), per example.
+    public var predicted: [Int]
+    public var labels: [Int]
+    /// Softmax probability of the true class, per example.
+    public var trueClassProbability: [Float]
+    /// Softmax probability of the predicted class (the largest), per example.
+    public var predictedClassProbability: [Float]
+
+    public init(classes: Int, predicted: [Int], labels: [Int], trueClassProbability: [Float], predictedClassProbability: [Float]) {
+        self.classes = classes
+        self.predicted = predicted
+        self.labels = labels
+        self.trueClassProbability = trueClassProbability
+        self.predictedClassProbability = predictedClassProbability
+    }
+
+    /// Examples whose predicted class is the label.
+    public var correctCount: Int { zip(predicted, labels).reduce(0) { $0 + ($1.0 == $1.1 ? 1 : 0) } }
 }
 
 /// The mean minibatch loss of every `interval` steps of one epoch (the last window may be shorter).
@@ -153,6 +181,14 @@ public struct Trainer: Sendable {
     public func validate(model: any Module, data: TrainingData, resume: TrainingState?) throws {
         for pattern in frozen where model.parameterNames(matching: [pattern]).isEmpty {
             throw TrainingError("the freeze pattern '\(pattern)' matches no parameter of the model; its parameters are \(model.parameters.names.prefix(8).joined(separator: ", "))\(model.parameters.count > 8 ? ", …" : "")")
+        }
+        if config.recordPredictions == .test {
+            guard let test = data.test, test.count > 0 else {
+                throw TrainingError("record_predictions: test records the test split's predictions, but the data has no test split")
+            }
+            guard test.classCount <= 256 else {
+                throw TrainingError("record_predictions: test stores a class in one byte (at most 256 classes), but the data has \(test.classCount) classes")
+            }
         }
         if config.earlyStoppingPatience != nil && data.validation == nil {
             throw TrainingError("early stopping watches the validation loss, but the data has no validation split; help: set the data option validation=N")

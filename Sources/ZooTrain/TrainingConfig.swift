@@ -33,8 +33,16 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     /// may be shorter) for the training-dynamics measures; nil: no logging. It does not change
     /// training.
     public var stepLossInterval: Int?
+    /// Which split's per-example predictions each epoch's evaluation records (nil: none): for
+    /// each example the predicted class and the softmax probabilities of the true and the
+    /// predicted class (``SplitPredictions``), taken from the evaluation pass that measures the
+    /// test accuracy (no second pass). It does not change training.
+    public var recordPredictions: RecordedSplit?
     /// Seed of everything random in training: shuffles, dropout, augmentation.
     public var seed: UInt64
+
+    /// A split whose predictions are recorded (``recordPredictions``).
+    public enum RecordedSplit: String, Codable, Sendable, CaseIterable { case test }
 
     public enum ScheduleUnit: String, Codable, Sendable, CaseIterable { case epoch, step }
 
@@ -53,7 +61,8 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
                 schedule: LearningRateSchedule = .constant, scheduleUnit: ScheduleUnit = .epoch,
                 batchSizeSchedule: BatchSizeSchedule = .constant, gradientClipNorm: Float? = nil, labelSmoothing: Float = 0,
                 earlyStoppingPatience: Int? = nil, trainMetrics: TrainMetrics = .sample, stopAtTrainLoss: Float? = nil,
-                stepLossInterval: Int? = nil, seed: UInt64 = 0) {
+                stepLossInterval: Int? = nil, recordPredictions: RecordedSplit? = nil, seed: UInt64 = 0) {
+        self.recordPredictions = recordPredictions
         self.stopAtTrainLoss = stopAtTrainLoss
         self.stepLossInterval = stepLossInterval
         self.epochs = epochs
