@@ -31,7 +31,7 @@ struct StoreRowsFuzz {
         ("metrics", ["run_id", "epoch", "step", "seconds", "train_loss", "test_accuracy", "nan_columns", "member_seconds", "running_loss"]),
         ("checkpoints", ["run_id", "epoch", "path", "sha256", "bytes"]),
         ("sweeps", ["id", "name", "spec"]),
-        ("sweep_runs", ["sweep_id", "run_id"]),
+        ("sweep_runs", ["sweep_id", "run_id", "label"]),
         ("meta", ["key", "value"]),
     ]
 

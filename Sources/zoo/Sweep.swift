@@ -86,8 +86,10 @@ struct Sweep: ParsableCommand {
             let plan = try loadPlan(spec, data: data, maxRuns: maxRuns)
             let existing = FileManager.default.fileExists(atPath: storeOption.store)
                 ? Set(try storeOption.open(data: data, reading: true).runs(ids: plan.runs.map(\.id)).filter { $0.status == .done || $0.status == .diverged }.map(\.id)) : []
-            let table = Table(headers: ["id", "group"] + plan.variedKeys + ["stored"], rows: plan.runs.map { r in
-                [String(r.id.prefix(12)), String(r.groupKey.prefix(6))] + plan.variedKeys.map { r.config[$0]?.description ?? "" } + [existing.contains(r.id) ? "done" : ""]
+            let labeled = plan.runs.contains { $0.label != nil }
+            let table = Table(headers: ["id", "group"] + (labeled ? ["label"] : []) + plan.variedKeys + ["stored"], rows: plan.runs.map { r in
+                [String(r.id.prefix(12)), String(r.groupKey.prefix(6))] + (labeled ? [r.label ?? "-"] : [])
+                    + plan.variedKeys.map { r.config[$0]?.description ?? "" } + [existing.contains(r.id) ? "done" : ""]
             })
             print(table.render())
             let groups = Set(plan.runs.map(\.groupKey)).count
@@ -132,6 +134,8 @@ struct Sweep: ParsableCommand {
             let store = try storeOption.open(data: data)
             let added = try store.addSweep(id: plan.sweepID, name: plan.spec.name, spec: plan.spec.text,
                                            runs: plan.runs.map { ($0.id, $0.canonical, $0.groupKey) })
+            // Labels name runs within this sweep only: a run done under another label stays done.
+            try store.labelRuns(sweep: plan.sweepID, labels: Dictionary(plan.runs.map { ($0.id, $0.label) }) { first, _ in first })
             if retryFailed { try store.retryFailed() }
             let ids = plan.runs.map(\.id)
             let before = try store.runs(ids: ids)
