@@ -176,6 +176,14 @@ public struct ZooSummary: Sendable {
     /// Members of a group by what became of them.
     public struct Counts: Sendable, Equatable {
         public var members = 0, done = 0, diverged = 0, failed = 0, unfinished = 0
+
+        public init(members: Int = 0, done: Int = 0, diverged: Int = 0, failed: Int = 0, unfinished: Int = 0) {
+            self.members = members
+            self.done = done
+            self.diverged = diverged
+            self.failed = failed
+            self.unfinished = unfinished
+        }
     }
 
     /// The success rate of a group with its Wilson 95% interval.

@@ -93,7 +93,7 @@ public enum LabelRule: Sendable, Equatable {
             for name in try Self.placeholders(template, fail: fail) {
                 let value: String
                 if name == "index" { value = String(index) } else if let v = config[name] { value = v.description } else {
-                    throw fail("the label template names {\(name)}, which is no config key of these runs; help: use {index} or one of \(config.keys.sorted().joined(separator: ", "))")
+                    throw fail("the label template names {\(name)}, which is no config key of these runs; help: use {index} or a config key, e.g. \(spec.lines.keys.filter { !$0.hasSuffix("label") }.sorted().prefix(12).joined(separator: ", "))")
                 }
                 out = out.replacingOccurrences(of: "{\(name)}", with: value)
             }
