@@ -254,12 +254,24 @@ public struct ZooSummary: Sendable {
 
     /// The keys whose values differ among `members`, sorted, `seed` left out; when some member has
     /// a `label`, `label` first and then only the keys that still vary within a label's members.
+    /// A key that some members lack (one that does not apply to them, as `momentum` under adam) is
+    /// left out too when the other keys already tell the same groups apart.
     public static func defaultGrouping(_ members: [SummaryMember]) -> [String] {
         let keys = Set(members.flatMap(\.keys.keys))
-        let varied = keys.filter { k in Set(members.map { $0.keys[k] ?? "" }).count > 1 && k != "seed" && k != "label" }.sorted()
-        guard members.contains(where: { $0.keys["label"] != nil }) else { return varied }
-        let byLabel = Dictionary(grouping: members) { $0.keys["label"] ?? "" }
-        return ["label"] + varied.filter { k in byLabel.values.contains { Set($0.map { $0.keys[k] ?? "" }).count > 1 } }
+        var varied = keys.filter { k in Set(members.map { $0.keys[k] ?? "" }).count > 1 && k != "seed" && k != "label" }.sorted()
+        let labeled = members.contains { $0.keys["label"] != nil }
+        if labeled {
+            let byLabel = Dictionary(grouping: members) { $0.keys["label"] ?? "" }
+            varied = varied.filter { k in byLabel.values.contains { Set($0.map { $0.keys[k] ?? "" }).count > 1 } }
+        }
+        let head = labeled ? ["label"] : []
+        func groupCount(_ by: [String]) -> Int { Set(members.map { m in by.map { m.keys[$0] ?? "" } }).count }
+        let full = groupCount(head + varied)
+        for k in varied where members.contains(where: { $0.keys[k] == nil }) {
+            let rest = varied.filter { $0 != k }
+            if groupCount(head + rest) == full { varied = rest }
+        }
+        return head + varied
     }
 
     /// Summarizes `members` as `options` say.

@@ -69,11 +69,11 @@ extension Reports {
         return e.count > 1 && e.sd > 0 ? "\(f(e.mean)) ± \(f(e.sd))" : f(e.mean)
     }
 
-    /// `[low, high]`, blank for a single value.
+    /// `[low, high]`, blank for a single value; an accuracy's interval is cut to 0...100 %
+    /// (csv and json keep the interval as computed).
     static func intervalText(_ e: MeanEstimate?, percent: Bool) -> String {
         guard let e, e.count > 1 else { return "" }
-        let scale = percent ? 100.0 : 1.0
-        func f(_ v: Double) -> String { percent ? String(format: "%.2f", v * scale) : String(format: "%.4g", v * scale) }
+        func f(_ v: Double) -> String { percent ? String(format: "%.2f", min(max(v, 0), 1) * 100) : String(format: "%.4g", v) }
         return "[\(f(e.low)), \(f(e.high))]"
     }
 

@@ -13,8 +13,9 @@ struct SummaryCommand: ParsableCommand {
         abstract: "Summarize a zoo: one row per group of runs, mean ± sd and 95% CI over its members.",
         discussion: """
             Groups are the runs that share the --by keys' values; by default every config key that
-            varies except seed, or, when the spec named its arms (label:), the label and the keys that
-            still vary within a label. Per group, at the chosen epoch of each member: each --metric
+            varies except seed (a key that applies to some runs only, such as momentum under adam, is
+            left out when the other keys tell the same groups apart), or, when the spec named its arms
+            (label:), the label and the keys that still vary within a label. Per group, at the chosen epoch of each member: each --metric
             (a metric, or a measure as `measure` or `measure.key`) as mean ± sd with the Student-t 95%
             interval of the mean; its peak over epochs (the maximum of an accuracy, the minimum of a
             loss) and the epoch it was first reached; optimizer steps and the member's own seconds to

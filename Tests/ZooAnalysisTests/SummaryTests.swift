@@ -108,6 +108,14 @@ struct SummaryTests {
                        Self.member("b", keys: ["label": "decay", "schedule": "step", "lr": "2", "seed": "0"], [:]),
                        Self.member("c", keys: ["label": "flat", "schedule": "constant", "lr": "1", "seed": "0"], [:])]
         #expect(ZooSummary.defaultGrouping(labeled) == ["label", "lr"])
+        // momentum applies to sgd only: the optimizer already tells its groups apart.
+        let optimizers = [Self.member("s", keys: ["optimizer": "sgd", "momentum": "0.9", "lr": "1"], [:]),
+                          Self.member("t", keys: ["optimizer": "sgd", "momentum": "0.9", "lr": "2"], [:]),
+                          Self.member("u", keys: ["optimizer": "adam", "lr": "1"], [:])]
+        #expect(ZooSummary.defaultGrouping(optimizers) == ["lr", "optimizer"])
+        // Unless it splits a group: two momenta under sgd.
+        let momenta = optimizers + [Self.member("v", keys: ["optimizer": "sgd", "momentum": "0", "lr": "1"], [:])]
+        #expect(ZooSummary.defaultGrouping(momenta) == ["lr", "momentum", "optimizer"])
         #expect(SummaryEpoch("final") == .final && SummaryEpoch("best") == .best && SummaryEpoch("12") == .number(12))
         #expect(SummaryEpoch("-1") == nil && SummaryEpoch("last") == nil)
     }
