@@ -50,7 +50,7 @@ extension Reports {
     /// Whether a column is shown in percent in text tables.
     static func isPercent(_ column: String) -> Bool { column.hasSuffix("accuracy") }
 
-    /// `mean ± sd` (just the mean for one value or no spread): in percent with two decimals for
+    /// `mean ± sd` (just the mean for one value, or for counts without spread): in percent with two decimals for
     /// accuracies, with `digits` decimals when given, else 4 significant digits (2 for the sd).
     static func meanText(_ e: MeanEstimate?, percent: Bool, digits: Int? = nil) -> String {
         guard let e else { return "" }
@@ -59,7 +59,8 @@ extension Reports {
             if let digits { return String(format: "%.\(digits)f", v) }
             return String(format: "%.\(significant)g", v)
         }
-        return e.count > 1 && e.sd > 0 ? "\(f(e.mean, 4)) ± \(f(e.sd, 2))" : f(e.mean, 4)
+        // Whole counts (steps) that agree across members show no "± 0".
+        return e.count > 1 && (e.sd > 0 || digits != 0) ? "\(f(e.mean, 4)) ± \(f(e.sd, 2))" : f(e.mean, 4)
     }
 
     /// Epochs: whole numbers as such, others with one decimal.
