@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import ZooAnalysis
 import ZooLab
 import ZooReport
 import ZooStore
@@ -102,6 +103,9 @@ struct StoreRowsFuzz {
             _ = Reports.jsonl(rows)
             _ = Reports.runList(rows).render()
             _ = Reports.summaryBySeed(rows).render()
+            if let summary = try? ZooSummary(rows: rows, options: .init(epoch: .best, success: SuccessCriterion(column: "test_accuracy", comparison: .atLeast, threshold: 0.5))) {
+                for format in SummaryFormat.allCases { _ = Reports.summary(summary, format: format) }
+            }
             _ = try store.claim(owner: ClaimOwner(worker: 1), limit: 4, lease: 60)
             try store.setMetadata(IdentityMigration.metadataKey, "1")
             _ = try IdentityMigration.migrate(store, data: DataCache())

@@ -59,7 +59,8 @@ struct SummaryCommand: ParsableCommand {
         let conditions = try conditions(filters)
         let rows = try RunRows(store: try storeOption.open(reading: true), where: conditions, measures: true)
         guard !rows.runs.isEmpty else {
-            throw ValidationError(conditions.isEmpty ? "\(storeOption.store) holds no runs" : "no run of \(storeOption.store) matches the --where conditions")
+            if conditions.isEmpty { throw RuntimeError("\(storeOption.store) holds no runs; help: train some with `zoo sweep run SPEC --store \(storeOption.store)`") }
+            throw ValidationError("no run of \(storeOption.store) matches the --where conditions")
         }
         let summary: ZooSummary
         do {
