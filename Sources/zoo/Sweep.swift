@@ -69,7 +69,9 @@ struct Sweep: ParsableCommand {
         discussion: """
             A spec is YAML with a base config and grid, zip and random axes over any config key
             (see `zoo sweep keys`). Each run is named by the SHA-256 of its canonical config, so a
-            config is never trained twice: running a spec again trains only what is missing.
+            config is never trained twice: running a spec again trains only what is missing. A
+            `label:` in a grid, a zip group or the random section names the runs it makes (for
+            `zoo summary`, `zoo ls`, --where label=…) without changing their identity.
             """,
         subcommands: [Plan.self, Run.self, Keys.self])
 
@@ -195,6 +197,8 @@ struct Sweep: ParsableCommand {
             for k in ConfigSchema.keys { print("  " + k.name.padding(toLength: 24, withPad: " ", startingAt: 0) + k.summary) }
             print("  model.<option>          a model option (see `zoo models`), e.g. model.activation, model.init, model.dropout")
             print("  data.<option>           a data option (see `zoo datasets`), e.g. data.subset, data.label-noise, data.crop")
+            print("  label                   (grid, zip, random only) names the runs a section makes, not part of their identity:")
+            print("                          a list of names in a zip group or random, or a template such as \"lr {lr}\" ({index}: position)")
         }
     }
 }
