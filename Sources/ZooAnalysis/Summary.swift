@@ -12,18 +12,25 @@ public struct SummaryMember: Sendable {
     public var metrics: [MetricRecord]
     /// Measure values by epoch, then by column (`measure` or `measure.key`).
     public var measures: [Int: [String: Double]]
+    /// The position in ``metrics`` of each epoch's record.
+    let positions: [Int: Int]
 
+    /// A member; `metrics` are sorted by epoch (a repeated epoch keeps its last record).
     public init(id: String, status: RunStatus, keys: [String: String], metrics: [MetricRecord], measures: [Int: [String: Double]] = [:]) {
         self.id = id
         self.status = status
         self.keys = keys
-        self.metrics = metrics.sorted { $0.epoch < $1.epoch }
+        self.metrics = Dictionary(metrics.map { ($0.epoch, $0) }) { _, last in last }.values.sorted { $0.epoch < $1.epoch }
         self.measures = measures
+        positions = Dictionary(uniqueKeysWithValues: self.metrics.enumerated().map { ($1.epoch, $0) })
     }
+
+    /// The metrics of `epoch`, when stored.
+    public func metrics(epoch: Int) -> MetricRecord? { positions[epoch].map { metrics[$0] } }
 
     /// The value of a metric or measure `column` at `epoch`, when stored.
     public func value(_ column: String, epoch: Int) -> Double? {
-        if let m = metrics.first(where: { $0.epoch == epoch }), let v = m.values[column] { return v }
+        if let v = metrics(epoch: epoch)?.values[column] { return v }
         return measures[epoch]?[column]
     }
 }
@@ -304,7 +311,7 @@ public struct ZooSummary: Sendable {
     static func chosenEpoch(_ member: SummaryMember, _ epoch: SummaryEpoch, firstColumn: String?) -> Int? {
         switch epoch {
         case .final: return member.metrics.last?.epoch
-        case let .number(n): return member.metrics.contains { $0.epoch == n } ? n : nil
+        case let .number(n): return member.metrics(epoch: n) != nil ? n : nil
         case .best:
             guard let column = firstColumn else { return member.metrics.last?.epoch }
             return peak(member, column)?.epoch
@@ -372,7 +379,7 @@ public struct ZooSummary: Sendable {
         return Group(
             key: key, members: members.map(\.id).sorted(), counts: counts, epoch: MeanEstimate(epochs.compactMap { $0.map(Double.init) }),
             columns: summaries,
-            steps: estimate { m, e in m.metrics.first { $0.epoch == e }.map { Double($0.step) } },
+            steps: estimate { m, e in m.metrics(epoch: e).map { Double($0.step) } },
             memberSeconds: estimate { m, e in
                 let seconds = m.metrics.filter { $0.epoch <= e }.compactMap { $0.values["member_seconds"] }
                 return seconds.isEmpty ? nil : seconds.reduce(0, +)
