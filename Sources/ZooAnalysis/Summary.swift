@@ -289,7 +289,8 @@ public struct ZooSummary: Sendable {
         let keys = Set(members.flatMap(\.keys.keys))
         by = options.by ?? Self.defaultGrouping(members)
         for k in by where !keys.contains(k) {
-            throw SummaryError("--by \(k): no run has this key; keys: \(keys.sorted().joined(separator: ", "))")
+            let help = k == "label" ? "; help: name the arms with `label:` in the spec's zip, grid or random section and run it again (it trains nothing)" : ""
+            throw SummaryError("--by \(k): no run has this key; keys: \(keys.sorted().joined(separator: ", "))\(help)")
         }
         let available = Self.availableColumns(members)
         columns = options.columns.isEmpty ? Self.defaultColumns(members) : options.columns
