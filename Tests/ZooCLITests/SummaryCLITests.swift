@@ -37,6 +37,8 @@ struct SummaryCLITests {
         let second = try CLITests.zoo(["sweep", "run", labeled, "--store", store])
         try #require(second.status == 0, "\(second.stdout)\(second.stderr)")
         #expect(second.stdout.contains("4 runs, 4 already done, 0 new, 0 to train"), "a label must not make runs new: \(second.stdout)")
+        // The end-of-sweep table groups by the arms' labels, not by the keys the labels stand for.
+        #expect(second.stdout.contains("\nlabel  seeds  test acc % (mean ± sd)") && second.stdout.contains("\nfast "), "\(second.stdout)")
         return store
     }
 
