@@ -94,7 +94,7 @@ let package = Package(
         /// Seeded random-mutation fuzzing of the file parsers (safetensors, IDX, NPY/NPZ, specs) and of store rows, on the
         /// corpus in Tests/FuzzCorpus; scripts/test.sh runs each for 30 s (`swift run zoo-fuzz --help`).
         .executableTarget(name: "ZooFuzz", dependencies: [
-            "ZooTensor", "ZooData", "ZooLab", "ZooStore", "ZooReport", "CZlib", .product(name: "GRDB", package: "GRDB.swift"),
+            "ZooTensor", "ZooData", "ZooLab", "ZooStore", "ZooAnalysis", "ZooReport", "CZlib", .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

@@ -35,7 +35,7 @@ struct StoreRowsFuzz {
         ("metrics", ["run_id", "epoch", "step", "seconds", "train_loss", "test_accuracy", "nan_columns", "member_seconds", "running_loss"]),
         ("checkpoints", ["run_id", "epoch", "path", "sha256", "bytes"]),
         ("sweeps", ["id", "name", "spec"]),
-        ("sweep_runs", ["sweep_id", "run_id"]),
+        ("sweep_runs", ["sweep_id", "run_id", "label"]),
         ("meta", ["key", "value"]),
         ("predictions", ["run_id", "epoch", "data"]),
     ]
@@ -114,6 +114,9 @@ struct StoreRowsFuzz {
             if let groups = try? Variability.study(store: store, runs: rows.runs.map { ($0.id, rows.configs[$0.id] ?? [:]) }) {
                 _ = VariabilityReport.summary(groups).render()
                 _ = VariabilityReport.csv(groups)
+            }
+            if let summary = try? ZooSummary(rows: rows, options: .init(epoch: .best, success: SuccessCriterion(column: "test_accuracy", comparison: .atLeast, threshold: 0.5))) {
+                for format in SummaryFormat.allCases { _ = Reports.summary(summary, format: format) }
             }
             _ = try store.claim(owner: ClaimOwner(worker: 1), limit: 4, lease: 60)
             try store.setMetadata(IdentityMigration.metadataKey, "1")

@@ -16,6 +16,8 @@ public struct PlannedRun: Sendable {
     public var canonical: String
     /// Runs with one group key may train as one population: the hash of ``RunConfig/populationKey(model:)``.
     public var groupKey: String
+    /// The run's name in this sweep (the spec's `label:`, see ``LabelRule``); no part of its identity.
+    public var label: String? = nil
 }
 
 /// What a spec expands to.
@@ -65,13 +67,25 @@ public struct SweepPlan: Sendable {
             throw SpecError(file: spec.file, line: nil, key: nil,
                             message: "expands to \(count == .max ? "more than \(Int.max)" : "\(count)") runs (\(factors.joined(separator: " × "))), more than the limit of \(maxRuns); help: narrow the axes, or allow more runs (--max-runs)")
         }
-        var configs: [FlatConfig] = [spec.base]
+        // Each config with the label rules that name it: (rule, position in its section, spec key).
+        typealias Part = (rule: LabelRule, index: Int, key: String)
+        var configs: [(config: FlatConfig, parts: [Part])] = [(spec.base, [])]
         for (key, values) in spec.grid {
-            configs = configs.flatMap { c in values.map { v in var c = c; c[key] = v; return c } }
+            configs = configs.flatMap { c in values.map { v in var c = c; c.config[key] = v; return c } }
         }
-        for group in spec.zips {
-            let n = group[0].values.count
-            configs = configs.flatMap { c in (0..<n).map { i in var c = c; for (k, vs) in group { c[k] = vs[i] }; return c } }
+        if let rule = spec.gridLabel {
+            configs = configs.enumerated().map { i, c in (c.config, c.parts + [(rule, i, "grid.label")]) }
+        }
+        for (g, group) in spec.zips.enumerated() {
+            let n = group[0].values.count, rule = g < spec.zipLabels.count ? spec.zipLabels[g] : nil
+            configs = configs.flatMap { c in
+                (0..<n).map { i in
+                    var c = c
+                    for (k, vs) in group { c.config[k] = vs[i] }
+                    if let rule { c.parts.append((rule, i, "zip.\(g).label")) }
+                    return c
+                }
+            }
         }
         if spec.randomCount > 0 {
             let key = RandomKey(seed: spec.randomSeed, stream: 0x7261_6e64)  // "rand"
@@ -83,10 +97,14 @@ public struct SweepPlan: Sendable {
                 }
                 return c
             }
-            configs = configs.flatMap { c in samples.map { s in c.merging(s) { _, new in new } } }
+            configs = configs.flatMap { c in
+                samples.enumerated().map { i, s in
+                    (c.config.merging(s) { _, new in new }, c.parts + (spec.randomLabel.map { [($0, i, "random.label")] } ?? []))
+                }
+            }
         }
         var runs: [PlannedRun] = [], seen = Set<String>(), duplicates = 0
-        for raw in configs {
+        for (raw, parts) in configs {
             let complete: FlatConfig
             do { complete = try ConfigSchema.complete(raw) } catch let e as ConfigError {
                 let key = e.key
@@ -94,7 +112,8 @@ public struct SweepPlan: Sendable {
             }
             let id = ConfigSchema.runID(of: complete)
             guard seen.insert(id).inserted else { duplicates += 1; continue }
-            runs.append(PlannedRun(id: id, config: complete, canonical: complete.canonicalJSON(), groupKey: ""))
+            runs.append(PlannedRun(id: id, config: complete, canonical: complete.canonicalJSON(), groupKey: "",
+                                   label: try SweepSpec.label(parts, config: complete, spec: spec)))
         }
         return (runs, duplicates)
     }

@@ -59,7 +59,7 @@ public enum Sampler: Sendable, Equatable {
 ///   seed: [0, 1, 2, 3]
 ///   lr: [0.001, 0.003]
 /// zip:                   # lists advanced together (each group multiplies the grid)
-///   - {lr: [0.1, 0.02], batch_size: [640, 128]}
+///   - {lr: [0.1, 0.02], batch_size: [640, 128], label: [fast, slow]}
 /// random:                # `count` samples, drawn with `seed`
 ///   count: 8
 ///   seed: 0
@@ -78,6 +78,12 @@ public struct SweepSpec: Sendable {
     public var randomCount: Int
     public var randomSeed: UInt64
     public var randomAxes: [(key: String, sampler: Sampler)]
+    /// The grid's `label:` (a template), if any (see ``LabelRule``).
+    public var gridLabel: LabelRule?
+    /// Each zip group's `label:`, parallel to ``zips``.
+    public var zipLabels: [LabelRule?] = []
+    /// The random section's `label:`, if any.
+    public var randomLabel: LabelRule?
     /// The line of each key's definition, for errors found after parsing.
     var lines: [String: Int]
 
@@ -149,6 +155,9 @@ public struct SweepSpec: Sendable {
                 guard let m = v.mapping else { throw fail(line(v), "base", "must be a mapping of config keys") }
                 for (bk, bv) in m {
                     guard let key = bk.string else { throw fail(line(bk), nil, "keys must be strings") }
+                    if key == "label" {
+                        throw fail(line(bk), "base.label", "a label names the runs of a grid, a zip group or the random section, and is no config key; help: move it there (see `zoo summary --help`)")
+                    }
                     spec.base[key] = try typed(bv, key: key)
                     spec.lines[key] = line(bk)
                 }
@@ -156,6 +165,11 @@ public struct SweepSpec: Sendable {
                 guard let m = v.mapping else { throw fail(line(v), "grid", "must be a mapping of key: [values]") }
                 for (gk, gv) in m {
                     guard let key = gk.string else { throw fail(line(gk), nil, "keys must be strings") }
+                    if key == "label" {
+                        spec.gridLabel = try LabelRule.parse(gv, section: "grid", allowsNames: false, fail: fail)
+                        spec.lines["grid.label"] = line(gk)
+                        continue
+                    }
                     try claimAxis(key, line(gk))
                     spec.grid.append((key, try values(gv, key: key)))
                 }
@@ -165,8 +179,13 @@ public struct SweepSpec: Sendable {
                 for g in groups {
                     guard let m = g.mapping else { throw fail(line(g), "zip", "each group must be a mapping of key: [values]") }
                     var group: [(key: String, values: [ConfigValue])] = []
+                    var label: (rule: LabelRule, line: Int)?
                     for (zk, zv) in m {
                         guard let key = zk.string else { throw fail(line(zk), nil, "keys must be strings") }
+                        if key == "label" {
+                            label = (try LabelRule.parse(zv, section: "zip", allowsNames: true, fail: fail), line(zk))
+                            continue
+                        }
                         try claimAxis(key, line(zk))
                         let vs = try values(zv, key: key)
                         if let first = group.first, first.values.count != vs.count {
@@ -174,7 +193,13 @@ public struct SweepSpec: Sendable {
                         }
                         group.append((key, vs))
                     }
+                    guard let first = group.first else { throw fail(line(g), "zip", "a zip group needs at least one key: [values] besides its label") }
+                    if let label, case let .names(names) = label.rule, names.count != first.values.count {
+                        throw fail(label.line, "zip.label", "a zip group's labels name its positions: \(first.key) has \(first.values.count) values, label has \(names.count) names")
+                    }
+                    spec.lines["zip.\(spec.zips.count).label"] = label?.line
                     spec.zips.append(group)
+                    spec.zipLabels.append(label?.rule)
                 }
             case "random":
                 guard let m = v.mapping else { throw fail(line(v), "random", "must be a mapping with count, seed and axes") }
@@ -186,6 +211,9 @@ public struct SweepSpec: Sendable {
                     case "seed":
                         guard let n = rv.string.flatMap({ UInt64($0) }) else { throw fail(line(rv), "random.seed", "must be a non-negative integer") }
                         spec.randomSeed = n
+                    case "label":
+                        spec.randomLabel = try LabelRule.parse(rv, section: "random", allowsNames: true, fail: fail)
+                        spec.lines["random.label"] = line(rk)
                     case "axes":
                         guard let axes = rv.mapping else { throw fail(line(rv), "random.axes", "must be a mapping of key: {uniform|log-uniform|int-uniform|choice: …}") }
                         for (ak, av) in axes {
@@ -194,11 +222,15 @@ public struct SweepSpec: Sendable {
                             spec.randomAxes.append((key, try sampler(av, key: key)))
                         }
                     default:
-                        throw fail(line(rk), "random.\(rk.string ?? "?")", "unknown key; valid: count, seed, axes")
+                        throw fail(line(rk), "random.\(rk.string ?? "?")", "unknown key; valid: count, seed, axes, label")
                     }
                 }
                 if spec.randomCount > 0 && spec.randomAxes.isEmpty { throw fail(line(v), "random.axes", "random sampling needs axes") }
                 if spec.randomCount == 0 && !spec.randomAxes.isEmpty { throw fail(line(v), "random.count", "random axes need a count") }
+                if spec.randomLabel != nil && spec.randomCount == 0 { throw fail(spec.lines["random.label"], "random.label", "labels random samples, but there is no random count") }
+                if case let .names(names)? = spec.randomLabel, names.count != spec.randomCount {
+                    throw fail(spec.lines["random.label"], "random.label", "the random section's labels name its samples: count is \(spec.randomCount), label has \(names.count) names")
+                }
             default:
                 throw fail(line(k), section, "unknown section; valid: name, description, base, grid, zip, random")
             }

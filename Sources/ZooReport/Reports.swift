@@ -1,12 +1,14 @@
 import Foundation
+import ZooAnalysis
 import ZooStore
 
 /// Tables and exports built from store rows.
 public enum Reports {
-    /// Per config (all keys but `seed`): the number of seeds and mean ± sd of each run's final
+    /// Per group of `zoo summary`'s default grouping (``ZooSummary/defaultGrouping(_:)``: the
+    /// varied keys but `seed`, or the label): the number of seeds and mean ± sd of each run's final
     /// test accuracy (and train accuracy, to show the gap), sorted by mean test accuracy.
     public static func summaryBySeed(_ rows: RunRows) -> Table {
-        let varied = rows.variedKeys.filter { $0 != "seed" }
+        let varied = ZooSummary.defaultGrouping(ZooSummary.members(rows))
         let final = rows.finalMetrics
         var groups: [[String]: [String]] = [:]
         for r in rows.runs where r.status == .done {

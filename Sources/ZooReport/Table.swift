@@ -27,7 +27,8 @@ public struct Table: Sendable {
 public struct RunRows: Sendable {
     public var runs: [RunRecord]
     public var metrics: [MetricRecord]
-    /// Each run's config as text values, by key, over the `defaults` given to ``init(store:status:sweep:where:defaults:)``.
+    /// Each run's config as text values, by key, over the `defaults` given to ``init(store:status:sweep:where:defaults:)``,
+    /// with the run's label (``RunStore/runLabels(sweep:)``) under `label` when it has one.
     public var configs: [String: [String: String]]
     /// The measures of single runs by (run, epoch), by column (``measureColumns``); empty unless
     /// asked for with `measures: true`.
@@ -48,6 +49,8 @@ public struct RunRows: Sendable {
         var runs = try store.runs(status: status, sweep: sweep)
         var configs: [String: [String: String]] = [:]
         for r in runs { configs[r.id] = defaults.merging(Self.flatten(r.config)) { _, own in own } }
+        // A run's label (the spec's `label:`) reads as one more key; no config has a key of that name.
+        for (id, label) in try store.runLabels(sweep: sweep) where configs[id] != nil { configs[id]?["label"] = label }
         runs = runs.filter { r in conditions.allSatisfy { k, v in (k == "id" ? r.id.hasPrefix(v) : configs[r.id]?[k] == v) } }
         self.runs = runs
         self.configs = configs

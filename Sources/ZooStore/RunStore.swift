@@ -24,6 +24,14 @@ public protocol RunStore: Sendable {
     @discardableResult
     func addSweep(id: String, name: String, spec: String, runs: [(id: String, config: String, groupKey: String)]) throws -> [String]
 
+    /// Names runs within the sweep `sweep` (a spec's `label:`; nil removes a name). Labels are
+    /// no part of a run's identity: the same run may carry another label in another sweep.
+    func labelRuns(sweep: String, labels: [String: String?]) throws
+
+    /// Each labeled run's label: in the sweep `sweep`, or, when nil, in the most recently added
+    /// sweep that labels it.
+    func runLabels(sweep: String?) throws -> [String: String]
+
     /// Runs, oldest first; each filter applies when not nil: any of `status`, members of the sweep
     /// `sweep`, one of `ids`.
     func runs(status: [RunStatus]?, sweep: String?, ids: [String]?) throws -> [RunRecord]

@@ -151,6 +151,10 @@ public final class SQLiteStore: RunStore {
                     run_id TEXT NOT NULL, epoch INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (run_id, epoch));
                 """)
         }
+        // A name per run within a sweep (the spec's `label:`), which is no part of the run's identity.
+        m.registerMigration("v4-labels") { db in
+            try db.execute(sql: "ALTER TABLE sweep_runs ADD COLUMN label TEXT")
+        }
         return m
     }
 
@@ -200,6 +204,37 @@ public final class SQLiteStore: RunStore {
                 try db.execute(sql: "INSERT OR IGNORE INTO sweep_runs (sweep_id, run_id) VALUES (?, ?)", arguments: [id, r.id])
             }
             return added
+        }
+    }
+
+    public func labelRuns(sweep: String, labels: [String: String?]) throws {
+        guard !labels.isEmpty else { return }
+        try writing("label the runs of sweep '\(sweep)'") { db in
+            for (run, label) in labels {
+                try db.execute(sql: "UPDATE sweep_runs SET label = ? WHERE sweep_id = ? AND run_id = ?", arguments: [label, sweep, run])
+            }
+        }
+    }
+
+    public func runLabels(sweep: String?) throws -> [String: String] {
+        // The latest sweep's label wins: rows in order of their sweep's creation, later ones overwrite.
+        var sql = """
+            SELECT sweep_runs.run_id, sweep_runs.label FROM sweep_runs JOIN sweeps ON sweeps.id = sweep_runs.sweep_id
+            WHERE sweep_runs.label IS NOT NULL
+            """
+        var arguments: [any DatabaseValueConvertible] = []
+        if let sweep {
+            sql += " AND sweep_runs.sweep_id = ?"
+            arguments.append(sweep)
+        }
+        sql += " ORDER BY sweeps.created_at, sweeps.rowid"
+        return try reading("read run labels") { db in
+            var out: [String: String] = [:]
+            for row in try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)) {
+                // A label that is not text (a damaged or hostile store) is no label.
+                if let label = try? row.decode(String.self, forColumn: "label") { out[try row.decode(forColumn: "run_id")] = label }
+            }
+            return out
         }
     }
 

@@ -69,7 +69,9 @@ struct Sweep: ParsableCommand {
         discussion: """
             A spec is YAML with a base config and grid, zip and random axes over any config key
             (see `zoo sweep keys`). Each run is named by the SHA-256 of its canonical config, so a
-            config is never trained twice: running a spec again trains only what is missing.
+            config is never trained twice: running a spec again trains only what is missing. A
+            `label:` in a grid, a zip group or the random section names the runs it makes (for
+            `zoo summary`, `zoo ls`, --where label=…) without changing their identity.
             """,
         subcommands: [Plan.self, Run.self, Keys.self])
 
@@ -86,8 +88,10 @@ struct Sweep: ParsableCommand {
             let plan = try loadPlan(spec, data: data, maxRuns: maxRuns)
             let existing = FileManager.default.fileExists(atPath: storeOption.store)
                 ? Set(try storeOption.open(data: data, reading: true).runs(ids: plan.runs.map(\.id)).filter { $0.status == .done || $0.status == .diverged }.map(\.id)) : []
-            let table = Table(headers: ["id", "group"] + plan.variedKeys + ["stored"], rows: plan.runs.map { r in
-                [String(r.id.prefix(12)), String(r.groupKey.prefix(6))] + plan.variedKeys.map { r.config[$0]?.description ?? "" } + [existing.contains(r.id) ? "done" : ""]
+            let labeled = plan.runs.contains { $0.label != nil }
+            let table = Table(headers: ["id", "group"] + (labeled ? ["label"] : []) + plan.variedKeys + ["stored"], rows: plan.runs.map { r in
+                [String(r.id.prefix(12)), String(r.groupKey.prefix(6))] + (labeled ? [r.label ?? "-"] : [])
+                    + plan.variedKeys.map { r.config[$0]?.description ?? "" } + [existing.contains(r.id) ? "done" : ""]
             })
             print(table.render())
             let groups = Set(plan.runs.map(\.groupKey)).count
@@ -133,6 +137,8 @@ struct Sweep: ParsableCommand {
             let store = try storeOption.open(data: data)
             let added = try store.addSweep(id: plan.sweepID, name: plan.spec.name, spec: plan.spec.text,
                                            runs: plan.runs.map { ($0.id, $0.canonical, $0.groupKey) })
+            // Labels name runs within this sweep only: a run done under another label stays done.
+            try store.labelRuns(sweep: plan.sweepID, labels: Dictionary(plan.runs.map { ($0.id, $0.label) }) { first, _ in first })
             if retryFailed { try store.retryFailed() }
             let ids = plan.runs.map(\.id)
             let before = try store.runs(ids: ids)
@@ -235,6 +241,8 @@ extension Sweep {
             for k in ConfigSchema.keys { print("  " + k.name.padding(toLength: 24, withPad: " ", startingAt: 0) + k.summary) }
             print("  model.<option>          a model option (see `zoo models`), e.g. model.activation, model.init, model.dropout")
             print("  data.<option>           a data option (see `zoo datasets`), e.g. data.subset, data.label-noise, data.crop")
+            print("  label                   (grid, zip, random only) names the runs a section makes, not part of their identity:")
+            print("                          a list of names in a zip group or random, or a template such as \"lr {lr}\" ({index}: position)")
         }
     }
 }

@@ -34,11 +34,13 @@ struct ExampleSpecTests {
         let spec = Self.folder.appendingPathComponent(file)
         let text = try String(contentsOf: spec, encoding: .utf8)
         #expect(text.hasPrefix("# "), "\(file) should open with a comment block: the paper, the question, what to look at, how to scale up")
+        let name = spec.deletingPathExtension().lastPathComponent
+        #expect(text.contains("\n#   zoo summary --store runs/\(name).sqlite"),
+                "\(file) should show, in its header, the `zoo summary` command that answers its question and the table it printed")
         // A store path that does not exist, so that no earlier results count as done.
         let store = FileManager.default.temporaryDirectory.appendingPathComponent("zoo-examples-\(UUID()).sqlite")
         let r = try CLITests.zoo(["sweep", "plan", spec.path, "--store", store.path])
         #expect(r.status == 0, "zoo sweep plan \(file) failed: \(r.stderr)")
-        let name = spec.deletingPathExtension().lastPathComponent
         #expect(r.stdout.contains("\n\(name): \(runs) runs in "), "\(file): expected '\(name): \(runs) runs'; got:\n\(r.stdout.suffix(400))")
         #expect(!r.stdout.contains("duplicate") || Self.mergesRepeatedDraws.contains(file), "\(file) plans duplicate configs:\n\(r.stdout.suffix(400))")
         #expect(!FileManager.default.fileExists(atPath: store.path), "planning must not create a store")
