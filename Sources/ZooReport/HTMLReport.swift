@@ -81,7 +81,8 @@ public struct HTMLReport: Sendable {
         let rows = try RunRows(store: store, where: options.conditions, measures: true)
         let keys = Set(rows.runs.flatMap { rows.configs[$0.id]?.keys.map { $0 } ?? [] })
         if let missing = options.by.first(where: { !keys.contains($0) }), !rows.runs.isEmpty {
-            throw ReportError("--by \(missing): no run has the config key '\(missing)'; keys: \(keys.sorted().prefix(30).joined(separator: ", "))")
+            throw ReportError("--by \(missing): no run has the config key '\(missing)'; keys that vary: \(rows.variedKeys.joined(separator: ", "))"
+                              + " (every key of a run: zoo show RUN)")
         }
         if let missing = options.measures.first(where: { !rows.measureColumns.contains($0) }) {
             throw ReportError("--measure \(missing): no such measure is stored for these runs; stored: \(rows.measureColumns.prefix(20).joined(separator: ", "))"

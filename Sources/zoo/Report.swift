@@ -7,9 +7,9 @@ struct ReportCommand: ParsableCommand {
         commandName: "report",
         abstract: "Write an HTML report of a store: learning curves, metrics by key, the gap, measures, parallel coordinates.",
         discussion: """
-            Writes OUT/index.html: one self-contained file (inline SVG and CSS, no script, no network)
-            that any browser opens. Each plot stands beside the table of the numbers it draws and the
-            command that reproduces it.
+            Writes OUT/index.html: one self-contained file (inline SVG and CSS, no script, no \
+            network) that any browser opens. Each plot stands beside the table of the numbers it \
+            draws and the command that reproduces it.
 
             Example: zoo report --store runs/zoo.sqlite --out report --by optimizer
             """)

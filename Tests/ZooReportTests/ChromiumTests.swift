@@ -39,6 +39,16 @@ struct ChromiumTests {
         log.split(separator: "\n").map(String.init).filter { $0.contains("CONSOLE") || $0.contains("Uncaught") || $0.contains("Content Security Policy") }
     }
 
+    /// The console check sees what it must: a page whose script fails logs it.
+    @Test func consoleErrorsAreSeen() throws {
+        let folder = Fixtures.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let page = folder.appendingPathComponent("bad.html")
+        try Data("<!DOCTYPE html><html><body><p>x</p><script>undefinedFunction()</script></body></html>".utf8).write(to: page)
+        let run = try Self.chromium(["--dump-dom"], page: page, profile: folder.appendingPathComponent("profile"))
+        #expect(Self.consoleErrors(run.stderr).contains { $0.contains("Uncaught ReferenceError") }, "\(run.stderr.suffix(2000))")
+    }
+
     @Test(arguments: [false, true]) func reportOpensWithoutErrorsAndIsNotBlank(hostile: Bool) throws {
         let folder = Fixtures.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: folder) }
