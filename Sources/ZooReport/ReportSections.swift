@@ -145,7 +145,7 @@ struct ReportData {
                 let chart = LineChart(title: "\(name) by epoch" + (keys.isEmpty ? "" : " per " + keys.joined(separator: ", ")),
                                       subtitle: "mean over runs; band: 95% CI of the mean", xLabel: "epoch", yLabel: name, series: series,
                                       legendHeading: keys.joined(separator: ", "),
-                                      yScale: metric.hasSuffix("loss") ? Self.scale(series.flatMap { $0.points.map(\.y) }) : .linear)
+                                      yScale: metric.hasSuffix("loss") ? Self.scale(series.flatMap { $0.points.map(\.y) }) : .linear, integerX: true)
                 let table = Table(headers: ["group", "epoch", "runs", "mean", "95% CI low", "95% CI high"], rows: curves.flatMap { label, points in
                     points.map { [label, String($0.epoch), String($0.estimate.count), cell($0.estimate.mean), cell($0.estimate.low), cell($0.estimate.high)] }
                 })
@@ -191,7 +191,7 @@ struct ReportData {
             let chart = LineChart(title: "generalization gap by epoch" + (keys.isEmpty ? "" : " per " + keys.joined(separator: ", ")),
                                   subtitle: "train − test accuracy, mean over runs; band: 95% CI", xLabel: "epoch", yLabel: "train − test accuracy",
                                   series: curves.map { LineChart.Series(label: $0.0, points: $0.1.map { Self.point($0.epoch, $0.estimate) }) },
-                                  legendHeading: keys.joined(separator: ", "))
+                                  legendHeading: keys.joined(separator: ", "), integerX: true)
             let table = Table(headers: ["group", "epoch", "runs", "mean gap", "95% CI low", "95% CI high"], rows: curves.flatMap { label, points in
                 points.map { [label, String($0.epoch), String($0.estimate.count), cell($0.estimate.mean), cell($0.estimate.low), cell($0.estimate.high)] }
             })

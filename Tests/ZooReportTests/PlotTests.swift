@@ -50,6 +50,10 @@ struct PlotTests {
         let c = Axis(label: "", values: [-0.034, 0.012])
         #expect(c.ticks.first! <= -0.034 && c.ticks.last! >= 0.012 && c.ticks.contains(0))
         #expect(c.tickLabel(-0.02) == "-0.02")
+        // Epochs: whole ticks only, however few.
+        let epochs = Axis(label: "epoch", values: [1, 4], integer: true)
+        #expect(epochs.ticks == [1, 2, 3, 4] && epochs.ticks.map(epochs.tickLabel) == ["1", "2", "3", "4"])
+        #expect(Axis(label: "epoch", values: [1], integer: true).ticks.allSatisfy { $0 == $0.rounded() })
     }
 
     @Test func degenerateValuesGiveAUsableAxis() {

@@ -21,7 +21,8 @@ public struct Axis: Sendable, Equatable {
 
     /// An axis over `values`; `includeZero` extends a linear domain to 0.
     /// `scale: nil` picks log when every usable value is positive and they span at least three decades.
-    public init(label: String, values: [Double], scale: Scale? = .linear, includeZero: Bool = false, tickCount: Int = 5) {
+    /// `integer`: ticks only at whole numbers (epochs, counts) on a linear axis.
+    public init(label: String, values: [Double], scale: Scale? = .linear, includeZero: Bool = false, tickCount: Int = 5, integer: Bool = false) {
         self.label = label
         var finite = values.filter(\.isFinite)
         let chosen = scale ?? Self.automaticScale(finite)
@@ -35,7 +36,7 @@ public struct Axis: Sendable, Equatable {
                 let pad = lo == 0 ? 1 : Swift.abs(lo) * 0.1
                 lo -= pad; hi += pad
             }
-            let step = Self.niceStep((hi - lo) / Double(max(tickCount, 1)))
+            let step = max(Self.niceStep((hi - lo) / Double(max(tickCount, 1))), integer ? 1 : 0)
             let first = (lo / step).rounded(.down), last = (hi / step).rounded(.up)
             low = first * step
             high = last * step

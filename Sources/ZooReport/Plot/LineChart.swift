@@ -27,20 +27,22 @@ public struct LineChart: Chart {
     public var series: [Series]
     public var legendHeading: String
     public var yScale: Axis.Scale
+    /// Ticks only at whole x values (epochs, ensemble sizes).
+    public var integerX: Bool
     public var width: Double
     public var height: Double
 
     public init(title: String, subtitle: String? = nil, xLabel: String, yLabel: String, series: [Series], legendHeading: String = "",
-                yScale: Axis.Scale = .linear, width: Double = 560, height: Double = 340) {
+                yScale: Axis.Scale = .linear, integerX: Bool = false, width: Double = 560, height: Double = 340) {
         self.title = title; self.subtitle = subtitle; self.xLabel = xLabel; self.yLabel = yLabel; self.series = series
-        self.legendHeading = legendHeading; self.yScale = yScale; self.width = width; self.height = height
+        self.legendHeading = legendHeading; self.yScale = yScale; self.integerX = integerX; self.width = width; self.height = height
     }
 
     public func svg() -> String {
         let legend = series.count > 1
         let frame = PlotFrame(width: width, height: height, legend: legend)
         let all = series.flatMap(\.points)
-        let xAxis = Axis(label: xLabel, values: all.map(\.x))
+        let xAxis = Axis(label: xLabel, values: all.map(\.x), integer: integerX)
         let yAxis = Axis(label: yLabel, values: all.flatMap { [$0.y, $0.low, $0.high] }, scale: yScale)
         var c = SVGCanvas(width: width, height: height)
         frame.drawTitle(&c, title, subtitle: subtitle)
