@@ -153,7 +153,7 @@ public struct HTMLReport: Sendable {
     h1{font-size:26px;margin:0 0 8px}h2{font-size:21px;margin:32px 0 8px;border-bottom:1px solid #ccc;padding-bottom:4px}
     p.summary{margin:2px 0;color:#444}nav ul{padding-left:20px}section>p{max-width:900px;line-height:1.4}
     .figure{display:flex;flex-wrap:wrap;gap:18px;align-items:flex-start;margin:14px 0 22px;padding:10px;background:#fff;border:1px solid #e3e3e3}
-    .plot svg{display:block;max-width:100%;height:auto}.data{flex:1 1 340px;min-width:300px;max-width:640px}
+    .plot svg{display:block;max-width:100%;height:auto}.data{flex:1 1 340px;min-width:300px;max-width:640px}.data:only-child{max-width:none}
     .table{max-height:300px;overflow:auto;border:1px solid #ddd}
     table{border-collapse:collapse;font-size:13px;width:100%}th,td{padding:3px 8px;border-bottom:1px solid #eee;text-align:left;white-space:nowrap}
     th{position:sticky;top:0;background:#f0f0f0}td.number{text-align:right;font-variant-numeric:tabular-nums}
