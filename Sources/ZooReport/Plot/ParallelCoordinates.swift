@@ -1,9 +1,10 @@
 import Foundation
 
 /// One polyline per run across vertical axes (the varied config keys, then a metric), coloured
-/// by a value on a sequential scale with a colour bar. An axis whose values are all numbers is
-/// numeric (log when positive and the largest is 20 times the smallest or more, as learning rates are); any other
-/// is categorical, its values evenly spaced in ``orderedCategories(_:)`` order.
+/// by a value on a sequential scale with a colour bar. An axis with more than ``maxCategories``
+/// values, all numbers, is numeric (log when they are positive and the largest is 20 times the
+/// smallest or more); any other is categorical, its values evenly spaced in
+/// ``orderedCategories(_:)`` order.
 public struct ParallelCoordinates: Chart {
     public struct Dimension: Sendable {
         public var label: String
@@ -11,6 +12,9 @@ public struct ParallelCoordinates: Chart {
         public var values: [String]
         public init(label: String, values: [String]) { self.label = label; self.values = values }
     }
+
+    /// An axis with at most this many distinct values is categorical even when they are numbers.
+    public static let maxCategories = 6
 
     public var title: String
     public var dimensions: [Dimension]
@@ -33,7 +37,8 @@ public struct ParallelCoordinates: Chart {
         init(_ d: Dimension) {
             // "NaN" (a diverged run's metric) is a gap in a numeric axis, not a category.
             let numbers = d.values.filter { $0 != "NaN" }.map { Double($0) }
-            if !numbers.isEmpty, numbers.allSatisfy({ $0?.isFinite == true }) {
+            // A few grid values read best evenly spaced (in numeric order): lines between them stay apart.
+            if Set(d.values).count > ParallelCoordinates.maxCategories, !numbers.isEmpty, numbers.allSatisfy({ $0?.isFinite == true }) {
                 let v = numbers.map { $0! }
                 let positive = v.allSatisfy { $0 > 0 }
                 let log = positive && (v.max()! / v.min()! >= 20)
