@@ -206,12 +206,19 @@ struct ReportData {
         guard !rows.measureColumns.isEmpty else { return nil }
         let colourKey = options.by.first ?? hyperparameters.first ?? ""
         var scatters: [(column: String, tau: Double, points: [(RunRecord, Double, Double, Int)])] = []
+        // Per run, its epochs with a gap and some measure, latest first, with their values.
+        let measured: [(RunRecord, [(MetricRecord, [String: Double])])] = runs.map { r in
+            (r, (history[r.id] ?? []).reversed().compactMap { m in
+                guard Self.gap(m) != nil, let values = rows.measures["\(r.id)@\(m.epoch)"] else { return nil }
+                return (m, values)
+            })
+        }
         for column in rows.measureColumns {
             var points: [(RunRecord, Double, Double, Int)] = []
-            for r in runs {
+            for (r, epochs) in measured {
                 // The latest epoch with both the measure and the gap.
-                for m in (history[r.id] ?? []).reversed() {
-                    if let v = rows.measure(column, run: r.id, epoch: m.epoch), let g = Self.gap(m) { points.append((r, v, g, m.epoch)); break }
+                if let (m, values) = epochs.first(where: { $0.1[column] != nil }), let v = values[column], let g = Self.gap(m) {
+                    points.append((r, v, g, m.epoch))
                 }
             }
             guard !points.isEmpty else { continue }
