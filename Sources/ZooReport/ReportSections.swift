@@ -162,11 +162,17 @@ struct ReportData {
         varied.compactMap { key in
             let categories = orderedCategories(runs.map { value($0.id, key) })
             guard categories.count <= Self.maxCategories else { return nil }
-            let strips = categories.map { c in StripPlot.Category(name: c, values: runs.filter { value($0.id, key) == c }.compactMap { metric($0.id) }) }
-            let chart = StripPlot(title: "\(name) by \(key)", xLabel: key, yLabel: name, categories: strips)
+            // A key with one run per value (the seed of a seed zoo) has nothing to average per
+            // value: its runs form one strip, which shows their spread.
+            let single = categories.count == runs.count && runs.count > 1
+            let strips = single ? [StripPlot.Category(name: "all runs", values: runs.compactMap { metric($0.id) })]
+                : categories.map { c in StripPlot.Category(name: c, values: runs.filter { value($0.id, key) == c }.compactMap { metric($0.id) }) }
+            let chart = StripPlot(title: "\(name) by \(key)", xLabel: single ? "\(key) (one run per value)" : key, yLabel: name, categories: strips)
             let table = Table(headers: [key, "runs", "mean", "sd", "95% CI low", "95% CI high"], rows: strips.map { s in
                 let e = MeanEstimate(s.values)
-                return [s.name, String(e?.count ?? 0), cell(e?.mean), cell(e?.sd), cell(e?.low), cell(e?.high)]
+                // One value has no spread: empty cells rather than NaN.
+                let spread = (e?.count ?? 0) > 1 ? [cell(e?.sd), cell(e?.low), cell(e?.high)] : ["", "", ""]
+                return [s.name, String(e?.count ?? 0), cell(e?.mean)] + spread
             })
             return Figure(chart: chart, table: table, commands: commands())
         }
