@@ -71,6 +71,12 @@ struct HTMLReportTests {
         let single = try HTMLReport.make(store: one, options: ReportOptions(storePath: "one"))
         #expect(single.sections.map(\.id) == ["runs", "curves", "final", "gap", "measures"])
         for svg in HTMLReportTests.svgs(single.html()) { #expect(try SVGElements.parse(svg).coordinatesAreFinite()) }
+        // A seed zoo: one run per seed, drawn as one strip of all runs.
+        let seeds = try Fixtures.store(in: folder.appendingPathComponent("seeds").creatingFolder(), epochs: 2, optimizers: ["sgd"], lrs: [0.1])
+        let seedReport = try HTMLReport.make(store: seeds, options: ReportOptions(storePath: "seeds"))
+        let strips = try #require(seedReport.sections.first { $0.id == "final" }?.figures)
+        #expect(strips.count == 2 && strips[0].table.rows.map { Array($0.prefix(2)) } == [["all runs", "3"]])
+        #expect(!seedReport.sections.contains { $0.id == "parallel" }, "no key but seed varies")
         // A `--by` key no run has is an error naming it.
         #expect(throws: ReportError.self) { try HTMLReport.make(store: one, options: ReportOptions(storePath: "one", by: ["optimiser"])) }
         // NaN and infinite metrics (a diverged run).
