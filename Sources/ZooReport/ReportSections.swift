@@ -77,12 +77,13 @@ struct ReportData {
         return joint <= ReportOptions.maxJointGroups ? [hyperparameters] : hyperparameters.map { [$0] }
     }
 
-    /// The runs in groups of equal values of `keys`, in reading order of the values.
-    func groups(_ keys: [String]) -> [(label: String, runs: [RunRecord])] {
+    /// The runs in groups of equal values of `keys`, in reading order of the values; `label`
+    /// names the keys (for tables), `legend` only the values (the legend's heading names the keys).
+    func groups(_ keys: [String]) -> [(label: String, legend: String, runs: [RunRecord])] {
         let grouped = Dictionary(grouping: runs) { r in keys.map { value(r.id, $0) } }
         return grouped.keys.sorted(by: Self.before).map { values in
             let label = keys.isEmpty ? "all runs" : zip(keys, values).map { keys.count == 1 ? $1 : "\($0)=\($1)" }.joined(separator: ", ")
-            return (label, grouped[values]!)
+            return (label, keys.isEmpty ? label : values.joined(separator: ", "), grouped[values]!)
         }
     }
 
@@ -140,7 +141,7 @@ struct ReportData {
             let grouped = groups(keys)
             for metric in present(["test_accuracy", "train_accuracy", "test_loss", "train_loss"]) {
                 let curves = grouped.map { g in (g.label, curve(g.runs) { $0.values[metric] }) }
-                let series = curves.map { LineChart.Series(label: $0.0, points: $0.1.map { Self.point($0.epoch, $0.estimate) }) }
+                let series = zip(grouped, curves).map { LineChart.Series(label: $0.legend, points: $1.1.map { Self.point($0.epoch, $0.estimate) }) }
                 let name = metric.replacingOccurrences(of: "_", with: " ")
                 let chart = LineChart(title: "\(name) by epoch" + (keys.isEmpty ? "" : " per " + keys.joined(separator: ", ")),
                                       subtitle: "mean over runs; band: 95% CI of the mean", xLabel: "epoch", yLabel: name, series: series,
@@ -193,10 +194,11 @@ struct ReportData {
         guard !present(["train_accuracy"]).isEmpty, !present(["test_accuracy"]).isEmpty else { return nil }
         var figures: [Figure] = []
         for keys in groupings {
-            let curves = groups(keys).map { g in (g.label, curve(g.runs, Self.gap)) }
+            let grouped = groups(keys)
+            let curves = grouped.map { g in (g.label, curve(g.runs, Self.gap)) }
             let chart = LineChart(title: "generalization gap by epoch" + (keys.isEmpty ? "" : " per " + keys.joined(separator: ", ")),
                                   subtitle: "train − test accuracy, mean over runs; band: 95% CI", xLabel: "epoch", yLabel: "train − test accuracy",
-                                  series: curves.map { LineChart.Series(label: $0.0, points: $0.1.map { Self.point($0.epoch, $0.estimate) }) },
+                                  series: zip(grouped, curves).map { LineChart.Series(label: $0.legend, points: $1.1.map { Self.point($0.epoch, $0.estimate) }) },
                                   legendHeading: keys.joined(separator: ", "), integerX: true)
             let table = Table(headers: ["group", "epoch", "runs", "mean gap", "95% CI low", "95% CI high"], rows: curves.flatMap { label, points in
                 points.map { [label, String($0.epoch), String($0.estimate.count), cell($0.estimate.mean), cell($0.estimate.low), cell($0.estimate.high)] }

@@ -110,7 +110,7 @@ struct PlotFrame {
         c.raw("<g class=\"legend\">")
         var y = plotTop + 4
         if !heading.isEmpty {
-            c.text(x, y + 4, shortened(heading, 22), class: "legend-heading")
+            c.text(x, y + 4, shortened(heading, 21), class: "legend-heading")
             y += 20
         }
         let room = max(Int((plotBottom - y) / 19), 1)
@@ -120,7 +120,7 @@ struct PlotFrame {
                 c.line(x, y, x + 26, y, class: "legend-line", style: "stroke:\(e.colour)" + (e.dash.isEmpty ? "" : ";stroke-dasharray:\(e.dash)"))
             }
             if let m = e.marker { c.raw(Palette.markerElement(m, x: x + 13, y: y, size: 8, colour: e.colour, class: "legend-marker")) }
-            c.text(x + 32, y + 4, shortened(e.label, 20), class: "legend-label")
+            c.text(x + 32, y + 4, shortened(e.label, 17), class: "legend-label")
             y += 19
         }
         if shown.count < entries.count { c.text(x, y + 4, "… and \(entries.count - shown.count) more", class: "legend-label") }
