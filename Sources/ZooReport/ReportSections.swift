@@ -154,7 +154,7 @@ struct ReportData {
             }
         }
         return ReportSection(id: "curves", title: "Learning curves",
-                             text: "Train and test metrics per epoch, averaged over the runs of each group (seeds and any key not grouped by); the band is the 95% confidence interval of the mean (none for a group of one run).",
+                             text: "Train and test metrics per epoch, averaged over the runs of each group (seeds and any key not grouped by); the band is the 95% confidence interval of the mean (none for a group of one run). Runs that stopped early (a criterion, divergence) drop out of later epochs: the tables' runs column counts who is left.",
                              figures: figures)
     }
 
