@@ -33,6 +33,7 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.0.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
     ],
     targets: [
         // MARK: - Public API
@@ -58,16 +59,19 @@ let package = Package(
             .product(name: "Yams", package: "Yams"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
-        /// Statistics over store rows: rank correlations of measures with the generalization gap.
+        /// Statistics over store rows: τ, Ψ and CMI of measures with the generalization gap, bootstrap
+        /// intervals, accuracy predicted from weight statistics (ridge on the engine's GEMM, boosted trees).
         .target(name: "ZooAnalysis", dependencies: ["ZooTensor", "ZooStore"]),
         /// Tables and summaries from store rows.
         .target(name: "ZooReport", dependencies: ["ZooStore", "ZooAnalysis"]),
+        /// The local, read-only dashboard (`zoo serve`): the report's pages and the queue, served by Hummingbird.
+        .target(name: "ZooDashboard", dependencies: ["ZooStore", "ZooAnalysis", "ZooReport", .product(name: "Hummingbird", package: "hummingbird")]),
         /// The umbrella module re-exporting the public modules.
         .target(name: "Zoo", dependencies: ["ZooTensor", "ZooNN", "ZooOptim", "ZooData", "ZooTrain", "ZooMeasures", "ZooStore", "ZooLab", "ZooAnalysis", "ZooReport"]),
         /// The command-line tool: wiring only.
         .executableTarget(name: "zoo", dependencies: [
             "ZooTensor", "ZooNN", "ZooOptim", "ZooData", "ZooTrain", "ZooMeasures", "ZooStore", "ZooLab", "ZooAnalysis", "ZooReport",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "ZooDashboard", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         // MARK: - Implementation details

@@ -40,6 +40,40 @@ public struct MeasureOutcome: Sendable {
     public var interrupted: Bool
 }
 
+/// Progress of a measure run: what just happened and how much is left.
+public struct MeasureProgress: Sendable {
+    /// Tasks planned in this call, and those finished (computed, failed, or skipped as stored
+    /// or taken by another process).
+    public var total: Int
+    public var finished: Int
+    public var seconds: Double
+    /// The time left: each measure's remaining tasks at the seconds per task measured for it so
+    /// far (the mean over measured ones for a measure not yet measured); nil before any.
+    public var secondsLeft: Double?
+    public var event: MeasureEvent
+
+    /// The event as one log line.
+    public var message: String {
+        switch event {
+        case let .started(measure, count): "computing \(measure) for \(count) checkpoint\(count == 1 ? "" : "s")"
+        case let .computed(measure, labels, each):
+            String(format: "computed %@ for %d checkpoint%@ (%.2f s each)", measure, labels.count, labels.count == 1 ? "" : "s", each)
+                + ": " + labels.joined(separator: " ")
+        case let .failed(label, error): "\(label): \(error)"
+        }
+    }
+}
+
+/// What a measure runner reports.
+public enum MeasureEvent: Sendable {
+    /// A batch of one measure over `count` checkpoints (or pairs) starts.
+    case started(measure: String, count: Int)
+    /// A batch was computed and stored: its tasks' labels (`RUN@EPOCH` or `RUN+RUN@EPOCH`).
+    case computed(measure: String, labels: [String], secondsEach: Double)
+    /// One task could not be computed (stored with its error).
+    case failed(label: String, error: String)
+}
+
 /// Computes measures of a store's checkpoints and stores them, resumably: the work is a list of
 /// (run, checkpoint, measure, settings) tasks; what is stored at the measure's version is skipped;
 /// each batch of tasks is claimed in the store before it is computed, so several processes share
@@ -148,18 +182,35 @@ public final class MeasureRunner: Sendable {
     }
 
     /// Computes every task not yet stored for `runs` at `choice`.
-    /// - Parameter progress: one line per batch computed (or failed).
+    /// - Parameter progress: called as each batch starts, is computed, or has a task fail.
     public func run(runs: [RunRecord], choice: CheckpointChoice, owner: ClaimOwner = ClaimOwner(worker: 0),
-                    progress: (String) -> Void = { _ in }) throws -> MeasureOutcome {
+                    progress: (MeasureProgress) -> Void = { _ in }) throws -> MeasureOutcome {
         let started = Date()
         var outcome = MeasureOutcome(computed: 0, failed: 0, skipped: 0, seconds: 0, interrupted: false)
         let records = Dictionary(uniqueKeysWithValues: runs.map { ($0.id, $0) })
         var subjects = SubjectCache(capacity: 4 * batchSize)
-        for batch in try plan(runs: runs, choice: choice) {
+        let batches = try plan(runs: runs, choice: choice)
+        var remaining: [String: Int] = [:]
+        for b in batches { remaining[b[0].measure, default: 0] += b.count }
+        var timing: [String: (tasks: Int, seconds: Double)] = [:]
+        let total = batches.reduce(0) { $0 + $1.count }
+        func report(_ event: MeasureEvent) {
+            let measured = timing.values.reduce((0, 0.0)) { ($0.0 + $1.tasks, $0.1 + $1.seconds) }
+            let left: Double? = measured.0 == 0 ? nil : remaining.reduce(0.0) { sum, entry in
+                let t = timing[entry.key]
+                return sum + Double(entry.value) * (t.map { $0.seconds / Double($0.tasks) } ?? measured.1 / Double(measured.0))
+            }
+            progress(MeasureProgress(total: total, finished: outcome.computed + outcome.skipped, seconds: Date().timeIntervalSince(started),
+                                     secondsLeft: left, event: event))
+        }
+        for batch in batches {
             if isStopping { outcome.interrupted = true; break }
+            let measure = batch[0].measure
             let claimed = try store.claimMeasures(batch, owner: owner, limit: batch.count, lease: lease)
             outcome.skipped += batch.count - claimed.count
+            remaining[measure, default: 0] -= batch.count - claimed.count
             guard !claimed.isEmpty else { continue }
+            report(.started(measure: measure, count: claimed.count))
             let measured = compute(claimed, records: records, subjects: &subjects)
             for (task, result) in zip(claimed, measured.results) {
                 switch result {
@@ -168,12 +219,14 @@ public final class MeasureRunner: Sendable {
                 case let .failure(error):
                     try store.recordMeasures(task, values: [:], seconds: measured.seconds, error: "\(error)", owner: owner)
                     outcome.failed += 1
-                    progress("\(task.label): \(error)")
+                    report(.failed(label: task.label, error: "\(error)"))
                 }
                 outcome.computed += 1
             }
-            progress(String(format: "computed %@ for %d checkpoint%@ (%.2f s each)", claimed[0].measure, claimed.count,
-                            claimed.count == 1 ? "" : "s", measured.seconds) + ": " + claimed.map(\.label).joined(separator: " "))
+            remaining[measure, default: 0] -= claimed.count
+            timing[measure, default: (0, 0)].tasks += claimed.count
+            timing[measure, default: (0, 0)].seconds += measured.seconds * Double(claimed.count)
+            report(.computed(measure: measure, labels: claimed.map(\.label), secondsEach: measured.seconds))
         }
         outcome.seconds = Date().timeIntervalSince(started)
         return outcome

@@ -6,16 +6,63 @@ import ZooStore
 import ZooTensor
 import ZooTrain
 
-/// Progress of a sweep, reported as runs and epochs finish.
+/// Progress of a sweep: what just happened, with the sweep's totals at that moment.
 public struct SweepProgress: Sendable {
+    /// Runs of the sweep done or diverged, in the store (other processes' included).
     public var runsDone: Int
     public var runsTotal: Int
+    /// Member-epochs this runner recorded so far.
     public var memberEpochs: Int
     public var seconds: Double
-    /// What just happened, one line (e.g. "abc123… epoch 2/3 test acc 84.1%").
-    public var message: String
+    public var event: SweepEvent
+
+    /// The event as one log line, nil for a training step (too frequent to log).
+    public var message: String? {
+        switch event {
+        case let .message(text): text
+        case let .epoch(e): "\(e.run.prefix(8)) epoch \(e.epoch)/\(e.epochs)" + (e.values["test_accuracy"].map { String(format: " test acc %.2f%%", $0 * 100) } ?? "")
+        case .step: nil
+        case let .finished(run, status, detail):
+            "\(run.prefix(8)) " + (status == .failed ? "failed: \(detail ?? "")" : detail ?? status.rawValue)
+        }
+    }
 
     public var memberEpochsPerSecond: Double { seconds > 0 ? Double(memberEpochs) / seconds : 0 }
+}
+
+/// What a sweep runner reports.
+public enum SweepEvent: Sendable {
+    /// A notable line: a population starts, a run ends or fails, a checkpoint is not used.
+    case message(String)
+    /// A worker's population took a training step.
+    case step(WorkerStep)
+    /// A member's epoch was recorded (its metrics as stored).
+    case epoch(RecordedEpoch)
+    /// A run ended: done, diverged or failed (with why), or interrupted and released.
+    case finished(run: String, status: RunStatus, detail: String?)
+}
+
+/// Where one worker is: the population it trains and its step in the current epoch.
+public struct WorkerStep: Sendable, Equatable {
+    public var worker: Int
+    /// The runs of the population (one for a population of one).
+    public var runs: [String]
+    /// The epoch being trained, from 1, and the population's last epoch.
+    public var epoch: Int
+    public var epochs: Int
+    /// Steps finished in this epoch, of `stepsInEpoch`.
+    public var stepsDone: Int
+    public var stepsInEpoch: Int
+    /// Training samples per member in an epoch.
+    public var samplesInEpoch: Int
+}
+
+/// A member's recorded epoch.
+public struct RecordedEpoch: Sendable {
+    public var run: String
+    public var epoch: Int
+    public var epochs: Int
+    public var values: [String: Double]
 }
 
 /// How a call to ``SweepRunner/run(progress:)`` ended.
@@ -50,6 +97,8 @@ public final class SweepRunner: Sendable {
     public let provenance: Provenance
     private let stopRequested = Atomic<Bool>(false)
     private let counters = Mutex<(done: Int, failed: Int, epochs: Int)>((0, 0, 0))
+    /// Runs of the sweep done in the store, as last read (a step event does not query the store).
+    private let storeDone = Atomic<Int>(0)
 
     public init(store: any RunStore, data: DataCache, workers: Int, populationSize: Int = 32, lease: TimeInterval = 120,
                 sweep: String? = nil, provenance: Provenance) {
@@ -95,10 +144,13 @@ public final class SweepRunner: Sendable {
 
     private func work(worker: Int, total: Int, share: Int, started: Date, progress: @Sendable (SweepProgress) -> Void) {
         let owner = ClaimOwner(worker: worker)
-        func report(_ message: String) {
-            let done = (try? store.runs(status: [.done, .diverged], sweep: sweep, ids: nil).count) ?? 0
+        func report(_ event: SweepEvent) {
+            if case .step = event {} else if let done = try? store.runs(status: [.done, .diverged], sweep: sweep, ids: nil).count {
+                storeDone.store(done, ordering: .relaxed)
+            }
             let c = counters.withLock { $0 }
-            progress(SweepProgress(runsDone: done, runsTotal: total, memberEpochs: c.epochs, seconds: Date().timeIntervalSince(started), message: message))
+            progress(SweepProgress(runsDone: storeDone.load(ordering: .relaxed), runsTotal: total, memberEpochs: c.epochs,
+                                   seconds: Date().timeIntervalSince(started), event: event))
         }
         while !isStopping {
             let claimed: [RunRecord]
@@ -106,7 +158,7 @@ public final class SweepRunner: Sendable {
                 // An even share of what was pending at the start, at most `populationSize` per claim.
                 claimed = try store.claim(owner: owner, limit: share, lease: lease, sweep: sweep, provenance: provenance)
             } catch {
-                report("worker \(worker): cannot claim runs: \(error)")
+                report(.message("worker \(worker): cannot claim runs: \(error)"))
                 return
             }
             if claimed.isEmpty { return }
@@ -123,7 +175,7 @@ public final class SweepRunner: Sendable {
                 }
                 let batch = rest.filter { $0.resumePoint == first.resumePoint && $0.populationKey == first.populationKey }
                 rest.removeAll { m in batch.contains { $0.run.id == m.run.id } }
-                train(batch, owner: owner, claimed: claimed.map(\.id), report: report)
+                train(batch, worker: worker, owner: owner, claimed: claimed.map(\.id), report: report)
             }
         }
     }
@@ -163,7 +215,7 @@ public final class SweepRunner: Sendable {
     /// and checkpoint records after the point it resumes from are dropped, to be redone.
     /// - Throws: when the run's id is not a run id (a store row is not trusted to name a folder),
     ///   or its config, data or model cannot be built.
-    private func prepare(_ run: RunRecord, report: (String) -> Void) throws -> Member {
+    private func prepare(_ run: RunRecord, report: (SweepEvent) -> Void) throws -> Member {
         guard Self.isRunID(run.id) else {
             throw StoreError(description: "run id '\(run.id.prefix(40))' is not 16 lowercase hex digits; the store's row is not used to build a path")
         }
@@ -181,7 +233,7 @@ public final class SweepRunner: Sendable {
                 resume = state
                 break
             } catch {
-                report("\(run.id.prefix(8)): checkpoint of epoch \(record.epoch) not used (\(error)); trying the one before")
+                report(.message("\(run.id.prefix(8)): checkpoint of epoch \(record.epoch) not used (\(error)); trying the one before"))
             }
         }
         let from = resume?.epoch ?? 0
@@ -206,19 +258,19 @@ public final class SweepRunner: Sendable {
     }
 
     /// Records an epoch's metrics and its checkpoint when one is due.
-    private func recordEpoch(_ m: Member, _ metrics: EpochMetrics, _ state: TrainingState, report: (String) -> Void) {
+    private func recordEpoch(_ m: Member, _ metrics: EpochMetrics, _ state: TrainingState, report: (SweepEvent) -> Void) {
         guard m.failure == nil else { return }
         do {
-            try store.record(Self.metricRecord(run: m.run.id, metrics))
+            let record = Self.metricRecord(run: m.run.id, metrics)
+            try store.record(record)
             if m.checkpointEvery > 0 && metrics.epoch % m.checkpointEvery == 0 { try save(m, state) }
             counters.withLock { $0.epochs += 1 }
-            report("\(m.short) epoch \(metrics.epoch)/\(m.config.training.epochs)"
-                   + (metrics.test.map { String(format: " test acc %.2f%%", $0.accuracy * 100) } ?? ""))
+            report(.epoch(RecordedEpoch(run: m.run.id, epoch: metrics.epoch, epochs: m.config.training.epochs, values: record.values)))
         } catch { m.failure = error }
     }
 
     /// Stores how a member's training ended.
-    private func conclude(_ m: Member, _ status: TrainingStatus, _ state: TrainingState, owner: ClaimOwner, report: (String) -> Void) {
+    private func conclude(_ m: Member, _ status: TrainingStatus, _ state: TrainingState, owner: ClaimOwner, report: (SweepEvent) -> Void) {
         do {
             if let failure = m.failure { throw failure }
             switch status {
@@ -227,25 +279,25 @@ public final class SweepRunner: Sendable {
                 let outcome = status == .completed && m.config.training.stopAtTrainLoss != nil ? "criterion-not-reached" : status.rawValue
                 try store.finish(run: m.run.id, owner: owner, status: .done, error: nil, outcome: outcome)
                 counters.withLock { $0.done += 1 }
-                report("\(m.short) done")
+                report(.finished(run: m.run.id, status: .done, detail: nil))
             case .diverged:
                 if state.epoch > m.lastCheckpoint { try save(m, state) }
                 try store.finish(run: m.run.id, owner: owner, status: .diverged, error: "the loss became non-finite in epoch \(state.epoch + 1)",
                                  outcome: status.rawValue)
                 counters.withLock { $0.done += 1 }
-                report("\(m.short) diverged")
+                report(.finished(run: m.run.id, status: .diverged, detail: nil))
             case .interrupted:
                 if state.epoch > m.lastCheckpoint { try save(m, state) }
                 try store.release(owner: owner, runs: [m.run.id])
-                report("\(m.short) interrupted at epoch \(state.epoch); checkpointed and released")
+                report(.finished(run: m.run.id, status: .pending, detail: "interrupted at epoch \(state.epoch); checkpointed and released"))
             }
         } catch { fail(m.run, owner: owner, error, report: report) }
     }
 
-    private func fail(_ run: RunRecord, owner: ClaimOwner, _ error: Error, report: (String) -> Void) {
+    private func fail(_ run: RunRecord, owner: ClaimOwner, _ error: Error, report: (SweepEvent) -> Void) {
         try? store.finish(run: run.id, owner: owner, status: .failed, error: "\(error)")
         counters.withLock { $0.failed += 1 }
-        report("\(run.id.prefix(8)) failed: \(error)")
+        report(.finished(run: run.id, status: .failed, detail: "\(error)"))
     }
 
     /// Renews the lease of `runs` when a quarter of it has passed since `last`.
@@ -258,17 +310,26 @@ public final class SweepRunner: Sendable {
 
     /// Trains members that share a population key and a resume point: one population, or a
     /// population of one.
-    private func train(_ members: [Member], owner: ClaimOwner, claimed: [String], report: (String) -> Void) {
+    private func train(_ members: [Member], worker: Int, owner: ClaimOwner, claimed: [String], report: (SweepEvent) -> Void) {
         var renewed = Date()
         var failure: Error?
         if members.count > 1 {
-            report("population of \(members.count) members (\(members.map(\.short).prefix(4).joined(separator: ", "))…) starts")
+            report(.message("population of \(members.count) members (\(members.map(\.short).prefix(4).joined(separator: ", "))…) starts"))
         }
+        let runs = members.map(\.run.id)
+        let epochs = members.map(\.config.training.epochs).max() ?? 1
         do {
             let results = try PopulationTrainer(members: members.map(\.trainer)).run(
                 models: members.map(\.model), data: members[0].data, from: members.map(\.resume),
                 observe: { k, event in
-                    if case let .epoch(metrics, state) = event { recordEpoch(members[k], metrics, state, report: report) }
+                    switch event {
+                    case let .epoch(metrics, state): recordEpoch(members[k], metrics, state, report: report)
+                    // Every member steps together: the first one's step is the population's.
+                    case let .step(epoch, _, stepsInEpoch, batchIndex, _, _, _) where k == 0:
+                        report(.step(WorkerStep(worker: worker, runs: runs, epoch: epoch + 1, epochs: epochs, stepsDone: batchIndex + 1,
+                                                stepsInEpoch: stepsInEpoch, samplesInEpoch: members[0].data.train.count)))
+                    default: break
+                    }
                     do { try renewIfDue(&renewed, owner: owner, runs: claimed) } catch { failure = failure ?? error }
                 },
                 stop: { [self] in self.isStopping || failure != nil || members.contains { $0.failure != nil } })

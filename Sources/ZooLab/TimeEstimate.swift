@@ -18,10 +18,18 @@ extension SweepPlan {
     /// - Parameter cores: compute cores available (default: this machine's).
     public func estimatedSeconds(workers: Int, data: DataCache, cores: Int = ProcessInfo.processInfo.activeProcessorCount) -> Double {
         let busy = max(1, min(workers, cores, runs.count))
+        return estimatedRunSeconds(workers: workers, data: data, cores: cores).values.reduce(0, +) / Double(busy)
+    }
+
+    /// Each run's share of ``estimatedSeconds(workers:data:cores:)`` before it is divided among
+    /// the workers, by run id: the weights that turn a measured rate into the time left
+    /// (``SweepTracker``). A run whose config or data cannot be built is left out.
+    public func estimatedRunSeconds(workers: Int, data: DataCache, cores: Int = ProcessInfo.processInfo.activeProcessorCount) -> [String: Double] {
+        let busy = max(1, min(workers, cores, runs.count))
         let threads = workers == 1 ? min(2, cores) : 1
         var costs: [String: (train: Double, evaluate: Double)] = [:]
         let membersPerWorker = Dictionary(grouping: runs, by: \.groupKey).mapValues { max(1, ($0.count + busy - 1) / busy) }
-        var total = 0.0
+        var seconds: [String: Double] = [:]
         for run in runs {
             guard let config = try? ConfigSchema.runConfig(run.config), let prepared = try? data.load(config.data) else { continue }
             if costs[run.groupKey] == nil {
@@ -35,9 +43,9 @@ extension SweepPlan {
             let evaluated = Double((prepared.test?.count ?? 0) + (prepared.validation?.count ?? 0)
                                    + PopulationTrainer.trainEvaluationCount(prepared, t.trainMetrics))
             let evaluations = t.maxSteps.map { Double($0 * t.batchSize) / Double(max(1, prepared.train.count)) } ?? epochs
-            total += trained * cost.train + evaluations.rounded(.up) * evaluated * cost.evaluate
+            seconds[run.id] = trained * cost.train + evaluations.rounded(.up) * evaluated * cost.evaluate
         }
-        return total / Double(busy)
+        return seconds
     }
 
     /// Seconds per member-sample of training and of evaluation for a population of up to

@@ -15,7 +15,8 @@ struct MeasureCommand: ParsableCommand {
         discussion: """
             `zoo measure --store S --all` computes every measure of every run's final checkpoint and
             stores the values (table `measures`); `zoo measure list` says what each one is;
-            `zoo measure rank` gives Kendall's τ of each with the generalization gap.
+            `zoo measure rank` gives Kendall's τ of each with the generalization gap (`zoo analyze`
+            adds Ψ, CMI and intervals).
             """,
         subcommands: [Compute.self, List.self, Rank.self],
         defaultSubcommand: Compute.self)
@@ -52,7 +53,8 @@ struct MeasureCommand: ParsableCommand {
         @Option(parsing: .unconditional, help: "Checkpoints measured together as one stacked population.") var batch: Int = 16
         @Option(parsing: .unconditional, help: "Compute threads.") var threads: Int = 2
         @Option(name: .customLong("data-dir"), help: "Folder holding Fashion-MNIST.") var dataDirectory: String?
-        @Flag(help: "Print nothing but the summary.") var quiet = false
+        @Flag(help: "Print nothing but the summary (the same as --progress quiet).") var quiet = false
+        @Option(help: ProgressMode.help) var progress: ProgressMode = .auto
 
         func validate() throws {
             guard all || pairs || !measure.isEmpty else { throw ValidationError("name measures with --measure NAME, or use --all; `zoo measure list` lists them") }
@@ -93,8 +95,22 @@ struct MeasureCommand: ParsableCommand {
             } catch let e as MeasureError { throw ValidationError(e.description) }
             let stop = StopRequest(what: "after the batch in flight") { runner.requestStop() }
             print("measuring \(rows.runs.count) run(s), \(chosen.count + chosenPairs.count) measure(s), checkpoints: \(epoch), store \(storeOption.store)")
-            let quiet = self.quiet
-            let outcome = try runner.run(runs: rows.runs, choice: CheckpointChoice(epoch)!) { line in if !quiet { print(line) } }
+            let mode = progress.resolved(quiet: quiet)
+            let display = mode == .live ? LiveDisplay() : nil
+            var current = ""
+            let outcome = try runner.run(runs: rows.runs, choice: CheckpointChoice(epoch)!) { p in
+                switch (mode, p.event) {
+                case (.quiet, _), (.auto, _): return
+                case (.plain, .started): return
+                case (.plain, _): print(p.message)
+                case (.live, _):
+                    if case .failed = p.event { display?.log(p.message) }
+                    if case let .started(measure, count) = p.event { current = "now \(measure) × \(count)" }
+                    display?.update([String(format: "measures %@ %d/%d · %@ elapsed · ETA %@  %@", LiveDisplay.bar(Double(p.finished) / Double(max(1, p.total))),
+                                            p.finished, p.total, formatDuration(p.seconds), p.secondsLeft.map(formatDuration) ?? "?", current)], force: true)
+                }
+            }
+            display?.finish()
             print(String(format: "computed %d measure(s) in %@ (%d failed, %d already stored or taken by another process)",
                          outcome.computed, formatDuration(outcome.seconds), outcome.failed, outcome.skipped))
             if outcome.interrupted {
@@ -132,7 +148,9 @@ struct MeasureCommand: ParsableCommand {
             discussion: """
                 As Jiang et al. (2019) rank measures: τ between a measure at each run's checkpoint
                 and the target at the same epoch. gap is test error minus train error, from the
-                full-pass train metrics (train with train_metrics: full).
+                full-pass train metrics (train with train_metrics: full). `zoo analyze` gives the
+                same τ with the granulated coefficient Ψ, the conditional mutual information and
+                bootstrap intervals.
                 """)
         enum TargetChoice: String, ExpressibleByArgument, CaseIterable { case gap, testError = "test-error", lossGap = "loss-gap" }
         @OptionGroup var storeOption: StoreOption

@@ -8,15 +8,15 @@ import Glibc
 /// Shows training progress: a redrawn bar on a terminal (step/s, loss, accuracy, ETA), plain
 /// lines per epoch otherwise (logs, CI), or nothing.
 final class ProgressDisplay {
-    let style: ProgressStyle
+    let style: ProgressMode
     let totalEpochs: Int
     private var epochStart = Date()
     private var lastDraw = Date.distantPast
     private var lossAverage: Float?
     private var accuracyAverage: Float?
 
-    init(style: ProgressStyle, totalEpochs: Int) {
-        self.style = style == .auto ? (isatty(STDERR_FILENO) != 0 ? .bar : .lines) : style
+    init(style: ProgressMode, totalEpochs: Int) {
+        self.style = style.resolved(quiet: false, stream: STDERR_FILENO)
         self.totalEpochs = totalEpochs
     }
 
@@ -24,7 +24,7 @@ final class ProgressDisplay {
         switch (style, event) {
         case (.quiet, _), (.auto, _):
             return
-        case let (.bar, .step(epoch, _, stepsInEpoch, batchIndex, loss, accuracy, _)):
+        case let (.live, .step(epoch, _, stepsInEpoch, batchIndex, loss, accuracy, _)):
             if batchIndex == 0 { epochStart = Date(); lossAverage = nil; accuracyAverage = nil }
             lossAverage = lossAverage.map { 0.98 * $0 + 0.02 * loss } ?? loss
             accuracyAverage = accuracyAverage.map { 0.98 * $0 + 0.02 * accuracy } ?? accuracy
@@ -40,10 +40,10 @@ final class ProgressDisplay {
             let line = String(format: "\r epoch %d/%d %@ %d/%d  %.0f step/s  loss %.4f  acc %.1f%%  eta %@ ", epoch + 1, totalEpochs, bar, done,
                               stepsInEpoch, rate, lossAverage ?? loss, (accuracyAverage ?? accuracy) * 100, Self.duration(eta))
             FileHandle.standardError.write(line.data(using: .utf8)!)
-        case (.lines, .step):
+        case (.plain, .step):
             return
         case let (_, .epoch(m, _)):
-            if style == .bar { FileHandle.standardError.write("\r\u{1B}[K".data(using: .utf8)!) }
+            if style == .live { FileHandle.standardError.write("\r\u{1B}[K".data(using: .utf8)!) }
             var line = String(format: "epoch %d/%d", m.epoch, totalEpochs)
             if let t = m.train { line += String(format: "  train loss %.4f acc %.2f%%", t.loss, t.accuracy * 100) }
             line += String(format: "  running (training mode) loss %.4f acc %.2f%%", m.running.loss, m.running.accuracy * 100)

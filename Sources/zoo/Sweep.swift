@@ -118,7 +118,8 @@ struct Sweep: ParsableCommand {
         @Option(name: .customLong("max-runs"), help: "Refuse specs that expand to more runs than this.") var maxRuns: Int = SpecLimits.maximumRuns
         @Flag(name: .customLong("retry-failed"), help: "Put failed runs back in the queue first.") var retryFailed = false
         @Option(name: .customLong("data-dir"), help: "Folder holding Fashion-MNIST.") var dataDirectory: String?
-        @Flag(help: "Print nothing but the summary.") var quiet = false
+        @Flag(help: "Print nothing but the summary (the same as --progress quiet).") var quiet = false
+        @Option(help: ProgressMode.help) var progress: ProgressMode = .auto
 
         func validate() throws {
             // Each worker is a thread with its own stack and population: a few per core is plenty.
@@ -146,17 +147,30 @@ struct Sweep: ParsableCommand {
                                          provenance: ZooVersion.provenance(threads: workers == 1 ? 2 : 1))
                 let stop = StopRequest(what: "checkpointing running members at their last finished epoch") { runner.requestStop() }
                 let total = plan.runs.count
-                let quiet = self.quiet
-                // Member-epochs left: each pending run's epochs after its last recorded one.
+                let mode = progress.resolved(quiet: quiet)
+                // Each pending run weighs its estimated cost, so the time left follows the work left.
+                let costs = mode == .quiet ? [:] : plan.estimatedRunSeconds(workers: workers, data: data)
                 let epochsOf = Dictionary(uniqueKeysWithValues: plan.runs.map { ($0.id, $0.config["epochs"]?.intValue ?? 1) })
-                let remaining = pending.reduce(0) { $0 + max(0, (epochsOf[$1.id] ?? 1) - $1.epochsDone) }
+                let tracker = Mutex(SweepTracker(pending: pending.map {
+                    SweepTracker.Pending(run: $0.id, epochsDone: $0.epochsDone, epochs: epochsOf[$0.id] ?? 1, cost: costs[$0.id] ?? .nan)
+                }))
+                let display = mode == .live ? LiveDisplay() : nil
                 let outcome = runner.run(total: total) { p in
-                    guard !quiet else { return }
-                    let left = max(0, remaining - p.memberEpochs)
-                    let eta = p.memberEpochsPerSecond > 0 ? formatDuration(Double(left) / p.memberEpochsPerSecond) : "?"
-                    print(String(format: "[%d/%d runs · %d/%d member-epochs · %.2f/s · %@ · ETA %@] %@", p.runsDone, p.runsTotal,
-                                 p.memberEpochs, remaining, p.memberEpochsPerSecond, formatDuration(p.seconds), eta, p.message))
+                    guard mode != .quiet else { return }
+                    let (status, eta) = tracker.withLock { t -> ([String], String) in
+                        t.update(p)
+                        let eta = t.secondsLeft(elapsed: p.seconds).map(formatDuration) ?? "?"
+                        return (display == nil ? [] : Self.statusLines(t, p, eta: eta), eta)
+                    }
+                    if let display {
+                        if let line = p.message, Self.logsLive(p.event) { display.log(line) }
+                        display.update(status)
+                    } else if let line = p.message {
+                        print(String(format: "[%d/%d runs · %d member-epochs · %.2f/s · %@ · ETA %@] %@", p.runsDone, p.runsTotal,
+                                     p.memberEpochs, p.memberEpochsPerSecond, formatDuration(p.seconds), eta, line))
+                    }
                 }
+                display?.finish()
                 print(String(format: "trained %d member-epochs in %@ (%.1f member-epochs/min); %d run(s) finished, %d failed",
                              outcome.memberEpochs, formatDuration(outcome.seconds), Double(outcome.memberEpochs) / max(outcome.seconds, 1e-9) * 60,
                              outcome.finished, outcome.failed))
@@ -184,7 +198,37 @@ struct Sweep: ParsableCommand {
             }
         }
     }
+}
 
+extension Sweep.Run {
+    /// The live status: a line per worker (its population, epoch, steps, rate) and the totals
+    /// (runs done, share of the work, elapsed, time left, best test accuracy so far).
+    static func statusLines(_ t: SweepTracker, _ p: SweepProgress, eta: String) -> [String] {
+        var lines = t.workers.keys.sorted().map { k -> String in
+            let w = t.workers[k]!, s = w.step
+            let members = s.runs.count == 1 ? "run \(s.runs[0].prefix(8))" : "\(s.runs.count) members"
+            return String(format: "worker %d  %@  epoch %d/%d %@ %d/%d  %@ samples/s", k + 1, members, s.epoch, s.epochs,
+                          LiveDisplay.bar(Double(s.stepsDone) / Double(max(1, s.stepsInEpoch))), s.stepsDone, s.stepsInEpoch,
+                          LiveDisplay.compact(w.samplesPerSecond))
+        }
+        var total = String(format: "%d/%d runs done · %.0f%% of the work · %@ elapsed · ETA %@", p.runsDone, p.runsTotal,
+                           t.fractionDone * 100, formatDuration(p.seconds), eta)
+        if let b = t.best { total += String(format: " · best test acc %.2f%% (%@, epoch %d)", b.value * 100, String(b.run.prefix(8)), b.epoch) }
+        lines.append(total)
+        return lines
+    }
+
+    /// Whether an event is worth a log line above the live status (not every epoch or run done).
+    static func logsLive(_ event: SweepEvent) -> Bool {
+        switch event {
+        case .message: true
+        case let .finished(_, status, _): status != .done
+        case .epoch, .step: false
+        }
+    }
+}
+
+extension Sweep {
     struct Keys: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List the config keys a spec may set or vary.")
         func run() {

@@ -14,11 +14,6 @@ enum ScheduleKind: String, ExpressibleByArgument, CaseIterable {
     case constant, step, multistep, exponential, cosine, onecycle = "one-cycle"
 }
 
-enum ProgressStyle: String, ExpressibleByArgument, CaseIterable {
-    /// A bar on a terminal, log lines otherwise.
-    case auto, bar, lines, quiet
-}
-
 /// The model and data of a run.
 struct ModelAndData: ParsableArguments {
     @Option(help: "Catalog model (see `zoo models`).")
@@ -91,7 +86,7 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("save-every"), parsing: .unconditional, help: "Write OUT/epoch-N.safetensors every N epochs (0: only final).") var saveEvery: Int = 0
     @Option(help: "Continue from this checkpoint (its config must match).") var resume: String?
     @Option(parsing: .unconditional, help: "Compute threads (convolutions, matrix products and updates are split over them).") var threads: Int = 2
-    @Option(help: "Progress display.") var progress: ProgressStyle = .auto
+    @Option(help: ProgressMode.help) var progress: ProgressMode = .auto
 
     func validate() throws {
         guard (1...256).contains(threads) else { throw ValidationError("--threads must be in 1...256, got \(threads)") }

@@ -11,7 +11,8 @@ struct Zoo: ParsableCommand {
         abstract: "Breed, keep and study populations of neural networks on the CPU.",
         discussion: """
             Train a catalog model or a whole zoo (sweep), compute measures of its checkpoints (measure),
-            study it (report), and list what is available.
+            score the measures and predict accuracy from weights (analyze),
+            draw a store as one HTML page (report), and list what is available.
             Checkpoints are safetensors files that Python opens with safetensors.numpy.load_file.
 
             Exit codes:
@@ -30,7 +31,8 @@ struct Zoo: ParsableCommand {
                                     processor has AVX-512 (auto, the default: Zoo's own there)
               OPENBLAS_NUM_THREADS  set to 1 by zoo itself when unset (zoo owns its threads)
             """,
-        subcommands: [Train.self, Eval.self, Sweep.self, MeasureCommand.self, List.self, Show.self, Export.self, ReportCommand.self, Models.self, Datasets.self]
+        subcommands: [Train.self, Eval.self, Sweep.self, MeasureCommand.self, Analyze.self, List.self, Show.self, Export.self, ReportCommand.self,
+                      Models.self, Datasets.self]
     )
 
     /// Progress lines reach a pipe or a log file as they are printed, not when the buffer fills.

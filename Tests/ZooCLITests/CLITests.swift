@@ -40,7 +40,7 @@ struct CLITests {
 
     static let smallRun = ["--model", "mlp", "--model-option", "hidden=16", "--data", "teacher-student",
                            "--data-option", "train=600", "--data-option", "test=200", "--data-option", "input-size=8",
-                           "--batch-size", "50", "--optimizer", "sgd", "--lr", "0.1", "--momentum", "0.9", "--seed", "4", "--progress", "lines"]
+                           "--batch-size", "50", "--optimizer", "sgd", "--lr", "0.1", "--momentum", "0.9", "--seed", "4", "--progress", "plain"]
 
     @Test func trainWritesConfigEventsAndCheckpoints() throws {
         let out = Self.temporaryFolder()

@@ -14,10 +14,15 @@ struct ExampleSpecTests {
         ("fantastic.yaml", 81),            // lr × batch size × weight decay × dropout, 3 values each
         ("fantastic-nin.yaml", 12),        // 3 zipped optimizers × 4 random samples
         ("hyperparameter-zoo.yaml", 24),   // 2 seeds × 12 random samples
+        ("model-zoo.yaml", 260),           // 2 seeds × 132 random samples, 4 drawn twice and merged
         ("random-labels.yaml", 7),         // 6 label-noise levels + random labels
         ("readme-zoo.yaml", 32),           // 8 seeds × 4 learning rates
         ("seed-zoo.yaml", 8),              // 8 seeds
     ]
+
+    /// Random zoos large enough that sampling with replacement draws a config twice: the
+    /// planner merges the repeats, and the comment of the spec says how many members remain.
+    static let mergesRepeatedDraws: Set<String> = ["model-zoo.yaml"]
 
     @Test func everyExampleIsListed() throws {
         let files = try FileManager.default.contentsOfDirectory(atPath: Self.folder.path).filter { $0.hasSuffix(".yaml") }.sorted()
@@ -35,7 +40,7 @@ struct ExampleSpecTests {
         #expect(r.status == 0, "zoo sweep plan \(file) failed: \(r.stderr)")
         let name = spec.deletingPathExtension().lastPathComponent
         #expect(r.stdout.contains("\n\(name): \(runs) runs in "), "\(file): expected '\(name): \(runs) runs'; got:\n\(r.stdout.suffix(400))")
-        #expect(!r.stdout.contains("duplicate"), "\(file) plans duplicate configs:\n\(r.stdout.suffix(400))")
+        #expect(!r.stdout.contains("duplicate") || Self.mergesRepeatedDraws.contains(file), "\(file) plans duplicate configs:\n\(r.stdout.suffix(400))")
         #expect(!FileManager.default.fileExists(atPath: store.path), "planning must not create a store")
     }
 }

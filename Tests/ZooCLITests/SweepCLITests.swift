@@ -248,3 +248,54 @@ struct SweepCLITests {
         return (p.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 }
+
+/// Progress as a user sees it: redrawn in place on a terminal, a line per event in a pipe.
+@Suite("zoo sweep progress")
+struct SweepProgressCLITests {
+    /// `zoo sweep run` under a pseudo-terminal (`script`): status lines with their workers, the
+    /// time left and the best result are redrawn in place, then cleared before the summary.
+    @Test func liveOnATerminalPlainInAPipe() throws {
+        let dir = SweepCLITests.folder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let spec = try SweepCLITests.write(SweepCLITests.spec(seeds: [0, 1], epochs: 3, train: 3000), in: dir)
+        let store = dir.appendingPathComponent("live.sqlite").path
+        let (status, live) = try Self.underTerminal(["sweep", "run", spec, "--store", store, "--workers", "2", "--population", "1"])
+        #expect(status == 0, "\(live)")
+        #expect(live.contains("\u{1B}[J"), "no redraw: \(live.prefix(2000))")
+        #expect(live.contains("worker 1") && live.contains("worker 2") && live.contains("ETA ") && live.contains("best test acc"))
+        #expect(live.contains("samples/s"))
+        // The summary comes after the last redraw, clean.
+        let summary = try #require(live.range(of: "trained 12 member-epochs", options: .backwards))
+        #expect(!live[summary.lowerBound...].contains("\u{1B}["))
+        #expect(!live.contains("epoch 1/3 test acc"), "epoch lines belong to the plain log")
+
+        let plain = try CLITests.zoo(["sweep", "run", spec, "--store", dir.appendingPathComponent("plain.sqlite").path])
+        #expect(plain.status == 0)
+        #expect(!plain.stdout.contains("\u{1B}["))
+        #expect(plain.stdout.contains("epoch 3/3 test acc") && plain.stdout.contains("ETA "))
+        let quiet = try CLITests.zoo(["sweep", "run", spec, "--store", dir.appendingPathComponent("quiet.sqlite").path, "--progress", "quiet"])
+        #expect(quiet.status == 0 && !quiet.stdout.contains("epoch 1/3") && quiet.stdout.contains("trained 12 member-epochs"))
+
+        // `zoo measure` on the same terminal: one status line with the count and the time left.
+        let (measured, text) = try Self.underTerminal(["measure", "--store", store, "--measure", "margin", "--measure", "accuracy", "--samples", "500"])
+        #expect(measured == 0, "\(text)")
+        #expect(text.contains("\u{1B}[J") && text.contains("measures ") && text.contains("/8 · ") && text.contains("ETA "), "\(text.prefix(1500))")
+        let done = try #require(text.range(of: "computed 8 measure(s)", options: .backwards))
+        #expect(!text[done.lowerBound...].contains("\u{1B}["))
+    }
+
+    /// Runs `zoo ARGUMENTS` with a pseudo-terminal as its standard output (util-linux `script`).
+    static func underTerminal(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        let command = ([CLITests.binary.path] + arguments).map { "'\($0)'" }.joined(separator: " ")
+        let script = Process()
+        script.executableURL = URL(fileURLWithPath: "/usr/bin/script")
+        script.arguments = ["-qfec", command, "/dev/null"]
+        let pipe = Pipe()
+        script.standardOutput = pipe
+        script.standardInput = FileHandle.nullDevice
+        try script.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        script.waitUntilExit()
+        return (script.terminationStatus, output)
+    }
+}
