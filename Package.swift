@@ -101,7 +101,7 @@ let package = Package(
         // MARK: - Tests
 
         /// Finite-difference gradient checks, naive reference kernels, approximate equality.
-        .target(name: "ZooTestSupport", dependencies: ["ZooTensor"]),
+        .target(name: "ZooTestSupport", dependencies: ["ZooTensor", "CZlib"]),
         .testTarget(name: "ZooTensorTests", dependencies: ["ZooTensor", "CZooKernels", "ZooTestSupport"]),
         .testTarget(name: "ZooNNTests", dependencies: ["ZooNN", "ZooTestSupport"]),
         .testTarget(name: "ZooOptimTests", dependencies: ["ZooOptim", "ZooTestSupport"]),
@@ -111,6 +111,8 @@ let package = Package(
         .testTarget(name: "ZooAnalysisTests", dependencies: ["ZooAnalysis"]),
         .testTarget(name: "ZooStoreTests", dependencies: ["ZooStore", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "ZooLabTests", dependencies: ["ZooLab", "ZooReport", "ZooTestSupport"]),
+        /// Charts, escaping and the HTML report; the report opened in headless Chromium (CZlib decodes its screenshot).
+        .testTarget(name: "ZooReportTests", dependencies: ["ZooReport", "ZooStore", "ZooAnalysis", "ZooTestSupport"]),
         /// Fixtures/: a store written by Zoo 0.4, for the identity migration test.
         .testTarget(name: "ZooCLITests", dependencies: ["ZooTrain", "ZooStore", "ZooLab", "ZooReport", "ZooTestSupport",
                                                       .product(name: "GRDB", package: "GRDB.swift")], exclude: ["Fixtures"]),

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Zoo needs on a fresh Debian machine (idempotent: only what is missing).
 set -euo pipefail
-packages=(libopenblas-dev zlib1g-dev libsqlite3-dev dataset-fashion-mnist python3-pip)
+# chromium: the report test opens the HTML report headless and takes a screenshot.
+packages=(libopenblas-dev zlib1g-dev libsqlite3-dev dataset-fashion-mnist python3-pip chromium)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
