@@ -19,12 +19,16 @@ public struct SweepTracker: Sendable {
         public var epochs: Int
         /// The run's estimated cost of training all its epochs (any unit; only ratios matter).
         public var cost: Double
+        /// The share of an epoch's cost in its training steps (the rest is the evaluation after
+        /// them): a worker at its last step has done this much of the epoch, not all of it.
+        public var trainingShare: Double
 
-        public init(run: String, epochsDone: Int, epochs: Int, cost: Double) {
+        public init(run: String, epochsDone: Int, epochs: Int, cost: Double, trainingShare: Double = 1) {
             self.run = run
             self.epochsDone = epochsDone
             self.epochs = epochs
             self.cost = cost
+            self.trainingShare = trainingShare.isFinite ? min(max(trainingShare, 0), 1) : 1
         }
     }
 
@@ -46,6 +50,7 @@ public struct SweepTracker: Sendable {
     }
 
     private var costPerEpoch: [String: Double] = [:]
+    private var trainingShare: [String: Double] = [:]
     private var epochsLeft: [String: Int] = [:]
     private var workLeft = 0.0
     private var workDone = 0.0
@@ -65,6 +70,7 @@ public struct SweepTracker: Sendable {
         for p in pending {
             let cost = p.cost.isFinite && p.cost > 0 ? p.cost : fallback
             costPerEpoch[p.run] = cost / Double(max(1, p.epochs))
+            trainingShare[p.run] = p.trainingShare
             epochsLeft[p.run] = max(0, p.epochs - p.epochsDone)
             workLeft += costPerEpoch[p.run]! * Double(epochsLeft[p.run]!)
         }
@@ -109,7 +115,7 @@ public struct SweepTracker: Sendable {
     private var inFlight: Double {
         workers.values.reduce(0) { sum, w in
             let fraction = Double(w.step.stepsDone) / Double(max(1, w.step.stepsInEpoch))
-            return sum + fraction * w.step.runs.reduce(0) { $0 + (w.recorded.contains($1) ? 0 : costPerEpoch[$1] ?? 0) }
+            return sum + fraction * w.step.runs.reduce(0) { $0 + (w.recorded.contains($1) ? 0 : (costPerEpoch[$1] ?? 0) * (trainingShare[$1] ?? 1)) }
         }
     }
 

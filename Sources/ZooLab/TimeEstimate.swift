@@ -25,11 +25,18 @@ extension SweepPlan {
     /// the workers, by run id: the weights that turn a measured rate into the time left
     /// (``SweepTracker``). A run whose config or data cannot be built is left out.
     public func estimatedRunSeconds(workers: Int, data: DataCache, cores: Int = ProcessInfo.processInfo.activeProcessorCount) -> [String: Double] {
+        estimatedRunCosts(workers: workers, data: data, cores: cores).mapValues { $0.train + $0.evaluate }
+    }
+
+    /// ``estimatedRunSeconds(workers:data:cores:)`` split into training steps and evaluation passes.
+    public func estimatedRunCosts(workers: Int, data: DataCache, cores: Int = ProcessInfo.processInfo.activeProcessorCount)
+        -> [String: (train: Double, evaluate: Double)]
+    {
         let busy = max(1, min(workers, cores, runs.count))
         let threads = workers == 1 ? min(2, cores) : 1
         var costs: [String: (train: Double, evaluate: Double)] = [:]
         let membersPerWorker = Dictionary(grouping: runs, by: \.groupKey).mapValues { max(1, ($0.count + busy - 1) / busy) }
-        var seconds: [String: Double] = [:]
+        var seconds: [String: (train: Double, evaluate: Double)] = [:]
         for run in runs {
             guard let config = try? ConfigSchema.runConfig(run.config), let prepared = try? data.load(config.data) else { continue }
             if costs[run.groupKey] == nil {
@@ -43,7 +50,7 @@ extension SweepPlan {
             let evaluated = Double((prepared.test?.count ?? 0) + (prepared.validation?.count ?? 0)
                                    + PopulationTrainer.trainEvaluationCount(prepared, t.trainMetrics))
             let evaluations = t.maxSteps.map { Double($0 * t.batchSize) / Double(max(1, prepared.train.count)) } ?? epochs
-            seconds[run.id] = trained * cost.train + evaluations.rounded(.up) * evaluated * cost.evaluate
+            seconds[run.id] = (trained * cost.train, evaluations.rounded(.up) * evaluated * cost.evaluate)
         }
         return seconds
     }

@@ -155,10 +155,13 @@ struct Sweep: ParsableCommand {
                 let total = plan.runs.count
                 let mode = progress.resolved(quiet: quiet)
                 // Each pending run weighs its estimated cost, so the time left follows the work left.
-                let costs = mode == .quiet ? [:] : plan.estimatedRunSeconds(workers: workers, data: data)
+                let costs = mode == .quiet ? [:] : plan.estimatedRunCosts(workers: workers, data: data)
                 let epochsOf = Dictionary(uniqueKeysWithValues: plan.runs.map { ($0.id, $0.config["epochs"]?.intValue ?? 1) })
                 let tracker = Mutex(SweepTracker(pending: pending.map {
-                    SweepTracker.Pending(run: $0.id, epochsDone: $0.epochsDone, epochs: epochsOf[$0.id] ?? 1, cost: costs[$0.id] ?? .nan)
+                    let cost = costs[$0.id]
+                    return SweepTracker.Pending(run: $0.id, epochsDone: $0.epochsDone, epochs: epochsOf[$0.id] ?? 1,
+                                                cost: cost.map { $0.train + $0.evaluate } ?? .nan,
+                                                trainingShare: cost.map { $0.train / ($0.train + $0.evaluate) } ?? 1)
                 }))
                 let display = mode == .live ? LiveDisplay() : nil
                 let outcome = runner.run(total: total) { p in
@@ -215,7 +218,7 @@ extension Sweep.Run {
             let members = s.runs.count == 1 ? "run \(s.runs[0].prefix(8))" : "\(s.runs.count) members"
             return String(format: "worker %d  %@  epoch %d/%d %@ %d/%d  %@ samples/s", k + 1, members, s.epoch, s.epochs,
                           LiveDisplay.bar(Double(s.stepsDone) / Double(max(1, s.stepsInEpoch))), s.stepsDone, s.stepsInEpoch,
-                          LiveDisplay.compact(w.samplesPerSecond))
+                          w.samplesPerSecond > 0 ? LiveDisplay.compact(w.samplesPerSecond) : "-")
         }
         var total = String(format: "%d/%d runs done · %.0f%% of the work · %@ elapsed · ETA %@", p.runsDone, p.runsTotal,
                            t.fractionDone * 100, formatDuration(p.seconds), eta)

@@ -49,6 +49,13 @@ struct SweepTrackerTests {
         // Recorded members of the current epoch are no longer in flight.
         t.update(Self.progress(Self.epoch("a", 1), seconds: 3))
         #expect(t.fractionDone == (1 + 0.5) / 4)
+        // When evaluation is half an epoch's cost, the last step is half the epoch, not all of it.
+        var shared = SweepTracker(pending: [.init(run: "a", epochsDone: 0, epochs: 1, cost: 2, trainingShare: 0.5)])
+        var last = step
+        last.runs = ["a"]
+        last.stepsDone = 4
+        shared.update(Self.progress(.step(last), seconds: 1), now: start)
+        #expect(shared.fractionDone == 0.5)
         // An unknown cost weighs the mean of the known ones; none known weighs 1.
         let unknown = SweepTracker(pending: [.init(run: "x", epochsDone: 1, epochs: 2, cost: .nan)])
         #expect(unknown.fractionDone == 0)

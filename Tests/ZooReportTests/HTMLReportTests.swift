@@ -15,19 +15,22 @@ struct HTMLReportTests {
         defer { try? FileManager.default.removeItem(at: folder) }
         let store = try Fixtures.store(in: folder)
         let report = try HTMLReport.make(store: store, options: ReportOptions(storePath: "z.sqlite"))
-        #expect(report.sections.map(\.id) == ["runs", "curves", "final", "gap", "measures", "parallel"])
+        #expect(report.sections.map(\.id) == ["runs", "summary", "curves", "final", "gap", "measures", "parallel"])
         let html = report.html()
+        // The summary: one row per optimizer × lr, over the three seeds.
+        let summary = report.sections[1].figures[0].table
+        #expect(summary.rows.count == 4 && summary.rows.allSatisfy { $0.contains("3") }, "\(summary.rows)")
         #expect(!html.lowercased().contains("<script"))
         // optimizer × lr make 4 groups: the curves group by both; train/test accuracy/loss.
-        let curves = report.sections[1].figures
+        let curves = report.sections[2].figures
         #expect(curves.count == 4 && curves[0].table.rows.count == 4 * 6)
         // The first curve's first point: mean of the three seeds of adam, lr 0.01 at epoch 1.
         let expected = (0.71 + 0.72 + 0.73) / 3 * (1 - exp(-0.5))
         #expect(Swift.abs(Double(curves[0].table.rows[0][3])! - expected) < 1e-3, "\(curves[0].table.rows[0])")
         #expect(curves[0].table.rows[0][0] == "lr=0.01, optimizer=adam")
         // lr, optimizer and seed vary: final and best strip plots for each.
-        #expect(report.sections[2].figures.count == 6)
-        let measures = report.sections[4]
+        #expect(report.sections[3].figures.count == 6)
+        let measures = report.sections[5]
         #expect(measures.figures.count == 4 && measures.figures[0].table.rows.count == 3)
         #expect(measures.figures[0].table.rows.allSatisfy { Double($0[1]) != nil }, "every measure has a τ")
         let svgs = Self.svgs(html)
@@ -69,7 +72,7 @@ struct HTMLReportTests {
         // One run, one epoch: no key varies.
         let one = try Fixtures.store(in: folder.appendingPathComponent("one").creatingFolder(), epochs: 1, seeds: [0], optimizers: ["sgd"], lrs: [0.1])
         let single = try HTMLReport.make(store: one, options: ReportOptions(storePath: "one"))
-        #expect(single.sections.map(\.id) == ["runs", "curves", "final", "gap", "measures"])
+        #expect(single.sections.map(\.id) == ["runs", "summary", "curves", "final", "gap", "measures"])
         for svg in HTMLReportTests.svgs(single.html()) { #expect(try SVGElements.parse(svg).coordinatesAreFinite()) }
         // A seed zoo: one run per seed, drawn as one strip of all runs.
         let seeds = try Fixtures.store(in: folder.appendingPathComponent("seeds").creatingFolder(), epochs: 2, optimizers: ["sgd"], lrs: [0.1])
