@@ -42,11 +42,15 @@ public struct GeneralizationAnalysis: Sendable {
     /// - Parameters:
     ///   - conditioningSize: |S| of the CMI's conditioning sets (2 as in PGDL).
     ///   - bootstrap: bootstrap replicates for the intervals (0: none).
+    ///   - progress: called after each measure with the measures done and their count.
     /// - Complexity: per measure O((1 + bootstrap) · k · n²) plus the CMI's O(C(k, |S|) · n²).
-    public init(runs: [Run], hyperparameters: [String], conditioningSize: Int = 2, bootstrap: Int = 0, seed: UInt64 = 0) {
+    public init(runs: [Run], hyperparameters: [String], conditioningSize: Int = 2, bootstrap: Int = 0, seed: UInt64 = 0,
+                progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }) {
         self.hyperparameters = hyperparameters
         let columns = Set(runs.flatMap(\.measures.keys)).sorted()
+        var done = 0
         rows = columns.map { column in
+            defer { done += 1; progress(done, columns.count) }
             let kept = runs.filter { ($0.measures[column]?.isFinite ?? false) && $0.target.isFinite && $0.hyperparameters.count == hyperparameters.count }
             let x = kept.map { $0.measures[column]! }, y = kept.map(\.target), h = kept.map(\.hyperparameters)
             let granulated = GranulatedTau(x, y, hyperparameters: h)

@@ -58,6 +58,8 @@ struct Analyze: ParsableCommand {
         @Option(parsing: .unconditional, help: "Bootstrap replicates for the intervals (0: none).") var bootstrap: Int = 200
         @Option(parsing: .unconditional, help: "Seed of the bootstrap draws.") var seed: UInt64 = 0
         @Option(help: "Output format.") var format: Format = .table
+        @Option(help: ArgumentHelp("A status line while measures are scored: live (the default on a terminal) or quiet; the result goes to standard output either way.",
+                                   valueName: "auto|live|quiet")) var progress: ProgressMode = .auto
 
         func validate() throws {
             guard epochChoice != nil else { throw ValidationError("--epoch takes final or an epoch number, got '\(epoch)'") }
@@ -95,7 +97,15 @@ struct Analyze: ParsableCommand {
                     + "(\(rows.runs.count) run(s), \(rows.measureColumns.count) measure column(s)); help: compute measures with "
                     + "`zoo measure --store \(storeOption.store) --all --epoch \(epoch)`" + (target == .gap ? ", with train_metrics: full or sample in the spec" : ""))
             }
-            let analysis = GeneralizationAnalysis(runs: runs, hyperparameters: keys, conditioningSize: conditioning, bootstrap: bootstrap, seed: seed)
+            // On a terminal, a status line while the measures are scored (bootstrap intervals take a while).
+            let display = progress.resolved(quiet: false) == .live ? LiveDisplay() : nil
+            let started = Date()
+            let analysis = GeneralizationAnalysis(runs: runs, hyperparameters: keys, conditioningSize: conditioning, bootstrap: bootstrap, seed: seed) { done, total in
+                let elapsed = Date().timeIntervalSince(started)
+                display?.update([String(format: "scoring measures %@ %d/%d · %@ elapsed · ETA %@", LiveDisplay.bar(Double(done) / Double(max(1, total))),
+                                        done, total, formatDuration(elapsed), formatDuration(elapsed / Double(done) * Double(total - done)))])
+            }
+            display?.finish()
             print(render(analysis, runs: runs.count))
         }
 

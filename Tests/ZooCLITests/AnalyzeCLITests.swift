@@ -67,6 +67,13 @@ struct AnalyzeCLITests {
 
         let markdown = try CLITests.zoo(["analyze", "--store", store, "--format", "markdown", "--target", "test-error"])
         #expect(markdown.status == 0 && markdown.stdout.contains("| measure | runs | tau |"), "\(markdown.stdout)")
+
+        // On a terminal a status line counts the measures scored, then gives way to the table.
+        let (status, live) = try SweepProgressCLITests.underTerminal(["analyze", "--store", store, "--bootstrap", "20"])
+        #expect(status == 0 && live.contains("scoring measures ") && live.contains("\u{1B}[J"), "\(live.prefix(1500))")
+        let result = try #require(live.range(of: "against gap over 8 run(s)", options: .backwards))
+        #expect(!live[result.lowerBound...].contains("\u{1B}["))
+        #expect(!table.stdout.contains("scoring measures"), "no status line in a pipe")
     }
 
     @Test func predictInEveryFormat() throws {
