@@ -149,21 +149,61 @@ public struct AccuracyPrediction: Sendable {
     public mutating func fit(_ models: [Model], folds: Int = 5, trees settings: GradientBoostedTrees.Settings = .init(), seed: UInt64 = 0) {
         let x = train.map(\.features), y = train.map(\.target), tx = test.map(\.features), ty = test.map(\.target)
         results = models.compactMap { model in
-            var lambda: Double?
-            let predict: ([[Double]]) -> [Double]
-            switch model {
-            case .ridge:
-                let chosen = Self.crossValidatedLambda(x: x, y: y, folds: folds, seed: seed)
-                guard let fit = RidgeRegression(x: x, y: y, lambda: chosen) else { return nil }
-                lambda = chosen
-                predict = fit.predict
-            case .trees:
-                guard let fit = GradientBoostedTrees(x: x, y: y, settings: settings) else { return nil }
-                predict = fit.predict
-            }
-            let predicted = predict(tx)
-            return Result(model: model, r2: rSquared(ty, predicted), tau: kendallTau(ty, predicted), trainR2: rSquared(y, predict(x)), lambda: lambda,
+            guard let fit = Self.fitted(model, x: x, y: y, folds: folds, trees: settings, seed: seed) else { return nil }
+            let predicted = fit.predict(tx)
+            return Result(model: model, r2: rSquared(ty, predicted), tau: kendallTau(ty, predicted), trainR2: rSquared(y, fit.predict(x)), lambda: fit.lambda,
                           predictions: zip(test, predicted).map { Prediction(run: $0.run, truth: $0.target, predicted: $1) })
+        }
+    }
+
+    /// `model` fitted to rows `x` and targets `y` (ridge's λ by `folds`-fold cross-validation
+    /// on them); nil when the fit is impossible.
+    static func fitted(_ model: Model, x: [[Double]], y: [Double], folds: Int, trees settings: GradientBoostedTrees.Settings, seed: UInt64)
+        -> (predict: ([[Double]]) -> [Double], lambda: Double?)?
+    {
+        switch model {
+        case .ridge:
+            let chosen = crossValidatedLambda(x: x, y: y, folds: folds, seed: seed)
+            guard let fit = RidgeRegression(x: x, y: y, lambda: chosen) else { return nil }
+            return (fit.predict, chosen)
+        case .trees:
+            guard let fit = GradientBoostedTrees(x: x, y: y, settings: settings) else { return nil }
+            return (fit.predict, nil)
+        }
+    }
+
+    /// Out-of-fold predictions over every complete member: the members (runs) are shuffled with
+    /// `seed` and dealt into `folds` folds; each fold is predicted by `model` fitted on the
+    /// others, so every member is held out exactly once. A steadier figure than one split.
+    public struct CrossValidation: Sendable {
+        public var model: Model
+        public var folds: Int
+        /// R² and Kendall's τ of all out-of-fold predictions together.
+        public var r2: Double
+        public var tau: Double
+        /// R² of each fold's held-out members.
+        public var foldR2: [Double]
+        public var predictions: [Prediction]
+    }
+
+    /// ``CrossValidation`` of each of `models` over ``members`` (`folds` in 2...members).
+    public func crossValidate(_ models: [Model], folds: Int, trees settings: GradientBoostedTrees.Settings = .init(), seed: UInt64 = 0) -> [CrossValidation] {
+        let k = min(max(2, folds), members.count)
+        let order = seededPermutation(members.count, seed: seed)
+        let foldOf = Dictionary(uniqueKeysWithValues: order.enumerated().map { ($0.element, $0.offset % k) })
+        return models.compactMap { model in
+            var predicted = [Double](repeating: .nan, count: members.count), foldR2: [Double] = []
+            for f in 0..<k {
+                let held = members.indices.filter { foldOf[$0] == f }, kept = members.indices.filter { foldOf[$0] != f }
+                guard let fit = Self.fitted(model, x: kept.map { members[$0].features }, y: kept.map { members[$0].target }, folds: 5, trees: settings, seed: seed)
+                else { return nil }
+                let out = fit.predict(held.map { members[$0].features })
+                for (i, v) in zip(held, out) { predicted[i] = v }
+                foldR2.append(rSquared(held.map { members[$0].target }, out))
+            }
+            let truth = members.map(\.target)
+            return CrossValidation(model: model, folds: k, r2: rSquared(truth, predicted), tau: kendallTau(truth, predicted), foldR2: foldR2,
+                                   predictions: zip(members, predicted).map { Prediction(run: $0.run, truth: $0.target, predicted: $1) })
         }
     }
 

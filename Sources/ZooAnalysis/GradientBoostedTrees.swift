@@ -3,8 +3,10 @@
 /// residuals and add it scaled by `learningRate`. Each split is the best over every feature and
 /// every midpoint between consecutive distinct sorted values, by the reduction of the squared
 /// error (equal to Friedman's improvement n_l·n_r/(n_l + n_r)·(ȳ_l − ȳ_r)², scikit-learn's
-/// default criterion), with at least `minLeaf` rows per leaf. No subsampling: the fit is
-/// deterministic. The defaults are scikit-learn's `GradientBoostingRegressor`'s.
+/// default criterion), with at least `minLeaf` rows per leaf. With `subsample` < 1 each tree is
+/// grown on that share of the rows, drawn without replacement from `seed` (Friedman 2002,
+/// stochastic gradient boosting); at 1 the fit is deterministic. The defaults are scikit-learn's
+/// `GradientBoostingRegressor`'s.
 /// - Complexity: O(estimators · 2^maxDepth · n · p) after one O(p · n log n) sort.
 public struct GradientBoostedTrees: Sendable {
     public struct Settings: Sendable, Equatable {
@@ -12,6 +14,10 @@ public struct GradientBoostedTrees: Sendable {
         public var learningRate = 0.1
         public var maxDepth = 3
         public var minLeaf = 1
+        /// The share of rows each tree is grown on, in (0, 1].
+        public var subsample = 1.0
+        /// Seeds the rows drawn for each tree when `subsample` < 1.
+        public var seed: UInt64 = 0
         public init() {}
     }
 
@@ -34,10 +40,13 @@ public struct GradientBoostedTrees: Sendable {
         }
         initial = y.reduce(0, +) / Double(n)
         var prediction = [Double](repeating: initial, count: n)
-        for _ in 0..<max(0, settings.estimators) {
+        let subsample = settings.subsample.isFinite ? min(max(settings.subsample, 0), 1) : 1
+        let drawn = min(n, max(2 * max(1, settings.minLeaf), Int((subsample * Double(n)).rounded())))
+        for t in 0..<max(0, settings.estimators) {
             let residual = (0..<n).map { y[$0] - prediction[$0] }
+            let rows = drawn < n ? seededPermutation(n, seed: settings.seed &+ UInt64(t)).prefix(drawn).sorted() : Array(0..<n)
             var nodes: [Node] = []
-            grow(&nodes, rows: Array(0..<n), depth: 0, x: x, residual: residual, order: order)
+            grow(&nodes, rows: rows, depth: 0, x: x, residual: residual, order: order)
             trees.append(nodes)
             for i in 0..<n { prediction[i] += settings.learningRate * Self.evaluate(nodes, x[i]) }
         }

@@ -159,7 +159,10 @@ struct Analyze: ParsableCommand {
                 order); compute them first with `zoo measure --store S --measure weight_statistics`.
                 Runs (members, not checkpoints) are shuffled with --seed and --test-fraction of them
                 held out. ridge: standardized features, λ by 5-fold cross-validation on the train
-                runs; trees: gradient-boosted regression trees (100 trees of depth 3, shrinkage 0.1).
+                runs; trees: gradient-boosted regression trees (by default scikit-learn's: 100 trees
+                of depth 3, shrinkage 0.1, every run; --subsample below 1 grows each tree on a
+                seeded share of the runs). --folds K reports K-fold cross-validation instead: every
+                run held out once, R² of all out-of-fold predictions and of each fold.
                 Reported on the held-out runs: R² and Kendall's τ, and with --format csv or json
                 each held-out run's true and predicted value. Runs left out (no features, a
                 non-finite value) are listed.
@@ -177,9 +180,31 @@ struct Analyze: ParsableCommand {
         @Option(name: .customLong("test-fraction"), parsing: .unconditional, help: "The share of runs held out for testing.") var testFraction: Double = 0.2
         @Option(parsing: .unconditional, help: "Seed of the train/test split and of the cross-validation folds.") var seed: UInt64 = 0
         @Option(help: "Which regression model.") var model: ModelChoice = .both
+        @Option(help: "Cross-validate over every run instead of one split: each of K folds held out once (0: the --test-fraction split).")
+        var folds: Int = 0
+        @Option(help: "Trees: the number of trees.") var estimators: Int = 100
+        @Option(name: .customLong("learning-rate"), help: "Trees: the shrinkage of each tree.") var learningRate: Double = 0.1
+        @Option(help: "Trees: the depth of each tree.") var depth: Int = 3
+        @Option(help: "Trees: the share of runs each tree is grown on, drawn with --seed (1: all; Friedman's stochastic boosting below 1).")
+        var subsample: Double = 1
         @Option(help: "Output format.") var format: Format = .table
 
+        var treeSettings: GradientBoostedTrees.Settings {
+            var s = GradientBoostedTrees.Settings()
+            s.estimators = estimators
+            s.learningRate = learningRate
+            s.maxDepth = depth
+            s.subsample = subsample
+            s.seed = seed
+            return s
+        }
+
         func validate() throws {
+            guard folds == 0 || (2...1000).contains(folds) else { throw ValidationError("--folds must be 0 or in 2...1000, got \(folds)") }
+            guard (1...10_000).contains(estimators) else { throw ValidationError("--estimators must be in 1...10000, got \(estimators)") }
+            guard learningRate > 0, learningRate <= 1 else { throw ValidationError("--learning-rate must be in (0, 1], got \(learningRate)") }
+            guard (1...12).contains(depth) else { throw ValidationError("--depth must be in 1...12, got \(depth)") }
+            guard subsample > 0, subsample <= 1 else { throw ValidationError("--subsample must be in (0, 1], got \(subsample)") }
             guard MetricRecord.columns.contains(target) else {
                 throw ValidationError("--target: unknown metric '\(target)'; valid: \(MetricRecord.columns.joined(separator: ", "))")
             }
@@ -196,8 +221,42 @@ struct Analyze: ParsableCommand {
                 prediction = try AccuracyPrediction(runs: ids, measures: ids.isEmpty ? [] : try store.measures(runs: ids), metrics: rows.metrics, target: target,
                                                     epoch: epoch == "final" ? .final : .number(Int(epoch)!), testFraction: testFraction, seed: seed)
             } catch let e as AnalysisError { throw ValidationError("\(storeOption.store): \(e.description)") }
-            prediction.fit(model == .both ? [.ridge, .trees] : [model == .ridge ? .ridge : .trees], seed: seed)
+            let models: [AccuracyPrediction.Model] = model == .both ? [.ridge, .trees] : [model == .ridge ? .ridge : .trees]
+            if folds > 0 {
+                print(render(prediction, prediction.crossValidate(models, folds: folds, trees: treeSettings, seed: seed)))
+                return
+            }
+            prediction.fit(models, trees: treeSettings, seed: seed)
             print(render(prediction))
+        }
+
+        /// The cross-validated figures: pooled out-of-fold R² and τ, and R² per fold.
+        func render(_ p: AccuracyPrediction, _ results: [AccuracyPrediction.CrossValidation]) -> String {
+            func number(_ v: Double) -> String { v.isNaN ? "" : String(format: "%.4f", v) }
+            switch format {
+            case .table, .markdown:
+                let headers = ["model", "folds", "out-of-fold R²", "out-of-fold τ", "fold R² (mean ± sd)", "fold R² min", "fold R² max"]
+                let cells = results.map { r -> [String] in
+                    let e = MeanEstimate(r.foldR2)
+                    return [r.model.rawValue, String(r.folds), number(r.r2), number(r.tau), e.map { "\(number($0.mean)) ± \(number($0.sd))" } ?? "",
+                            number(r.foldR2.min() ?? .nan), number(r.foldR2.max() ?? .nan)]
+                }
+                let head = "\(target) from \(p.features.count) weight statistic(s) of \(p.members.count) run(s), each held out once in \(results.first?.folds ?? folds)-fold cross-validation (seed \(seed))"
+                    + (p.missing.isEmpty ? "" : "; \(p.missing.count) left out")
+                let table = format == .table ? Table(headers: headers, rows: cells).render()
+                    : (["| " + headers.joined(separator: " | ") + " |", "|" + headers.map { _ in " --- |" }.joined()] + cells.map { "| " + $0.joined(separator: " | ") + " |" }).joined(separator: "\n")
+                return head + "\n\n" + table
+            case .csv:
+                return (["model,run,truth,predicted"] + results.flatMap { r in
+                    r.predictions.map { [r.model.rawValue, $0.run, csvNumber($0.truth), csvNumber($0.predicted)].joined(separator: ",") }
+                }).joined(separator: "\n")
+            case .json:
+                return jsonText(["target": target, "features": p.features, "left_out": p.missing.map { ["run": $0.run, "reason": $0.reason] },
+                                 "models": results.map { r -> [String: Any] in
+                                     ["model": r.model.rawValue, "folds": r.folds, "r2": json(r.r2), "tau": json(r.tau), "fold_r2": r.foldR2.map { json($0) },
+                                      "predictions": r.predictions.map { ["run": $0.run, "truth": json($0.truth), "predicted": json($0.predicted)] }]
+                                 }] as [String: Any])
+            }
         }
 
         func render(_ p: AccuracyPrediction) -> String {

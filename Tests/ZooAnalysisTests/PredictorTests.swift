@@ -34,6 +34,47 @@ struct PredictorTests {
         #expect(GradientBoostedTrees(x: [[1], []], y: [1, 2]) == nil)
     }
 
+    /// Stochastic boosting: each tree on a seeded share of the rows — the same seed, the same
+    /// fit; another seed, another fit; still a good fit of a smooth target; 1 is the full fit.
+    @Test func treesOnSubsamples() throws {
+        let x = (0..<60).map { [Double($0) / 6, Double(($0 * 7) % 11)] }, y = x.map { sin($0[0]) + 0.1 * $0[1] }
+        var settings = GradientBoostedTrees.Settings()
+        settings.subsample = 0.5
+        settings.seed = 3
+        let a = try #require(GradientBoostedTrees(x: x, y: y, settings: settings)).predict(x)
+        let b = try #require(GradientBoostedTrees(x: x, y: y, settings: settings)).predict(x)
+        settings.seed = 4
+        let c = try #require(GradientBoostedTrees(x: x, y: y, settings: settings)).predict(x)
+        #expect(a == b && a != c)
+        #expect(rSquared(y, a) > 0.95)
+        settings.subsample = 1
+        let full = try #require(GradientBoostedTrees(x: x, y: y, settings: settings)), plain = try #require(GradientBoostedTrees(x: x, y: y))
+        #expect(full.predict(x) == plain.predict(x))
+    }
+
+    /// K-fold cross-validation over members: each is predicted once, by a fit that did not see it.
+    @Test func crossValidationHoldsEachMemberOutOnce() throws {
+        var measures: [MeasureRecord] = [], metrics: [MetricRecord] = []
+        for i in 0..<30 {
+            let a = Double(i % 7), b = Double((i * 5) % 11)
+            metrics.append(MetricRecord(runID: "run\(i)", epoch: 1, step: 1, values: ["test_accuracy": 0.3 * a - 0.2 * b + 1]))
+            for (key, v) in [("m.0.weight.mean", a), ("m.0.weight.l2", b)] {
+                measures.append(MeasureRecord(task: MeasureTask(runID: "run\(i)", epoch: 1, measure: "weight_statistics", version: 1, settings: "{}"),
+                                              key: key, value: v, seconds: 0))
+            }
+        }
+        let table = try AccuracyPrediction(runs: (0..<30).map { "run\($0)" }, measures: measures, metrics: metrics, target: "test_accuracy")
+        let results = table.crossValidate([.ridge, .trees], folds: 4, seed: 2)
+        #expect(results.map(\.model) == [.ridge, .trees] && results.allSatisfy { $0.folds == 4 && $0.foldR2.count == 4 })
+        for r in results {
+            #expect(r.predictions.map(\.run).sorted() == table.members.map(\.run).sorted())
+            #expect(r.predictions.allSatisfy { $0.predicted.isFinite })
+        }
+        // The target is linear in the features: ridge predicts held-out members almost exactly.
+        #expect(results[0].r2 > 0.99, "\(results[0].r2)")
+        #expect(table.crossValidate([.ridge], folds: 4, seed: 2)[0].predictions == results[0].predictions)
+    }
+
     /// R² as scikit-learn's r2_score: 1 for a perfect fit, 0 for the mean, NaN when undefined.
     @Test func rSquaredKnownAnswers() {
         #expect(rSquared([1, 2, 3], [1, 2, 3]) == 1)

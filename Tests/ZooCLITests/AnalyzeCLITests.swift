@@ -93,6 +93,17 @@ struct AnalyzeCLITests {
         let csv = try CLITests.zoo(["analyze", "predict", "--store", store, "--test-fraction", "0.25", "--format", "csv"])
         let lines = csv.stdout.split(separator: "\n")
         #expect(lines.first == "model,run,truth,predicted" && lines.count == 5, "\(csv.stdout)")
+
+        // Cross-validation: every run held out once, by stochastic trees too.
+        let folds = try CLITests.zoo(["analyze", "predict", "--store", store, "--folds", "4", "--subsample", "0.75", "--format", "json"])
+        #expect(folds.status == 0, "\(folds.stderr)")
+        let cv = try #require(try JSONSerialization.jsonObject(with: Data(folds.stdout.utf8)) as? [String: Any])
+        let cvModels = try #require(cv["models"] as? [[String: Any]])
+        #expect(cvModels.count == 2 && cvModels.allSatisfy { ($0["predictions"] as? [[String: Any]])?.count == 8 && ($0["fold_r2"] as? [Any])?.count == 4 })
+        let cvTable = try CLITests.zoo(["analyze", "predict", "--store", store, "--folds", "4"])
+        #expect(cvTable.stdout.contains("out-of-fold R²") && cvTable.stdout.contains("4-fold cross-validation"), "\(cvTable.stdout)")
+        let bad = try CLITests.zoo(["analyze", "predict", "--store", store, "--subsample", "0"])
+        #expect(bad.status == 2 && bad.stderr.contains("--subsample"))
     }
 
     @Test func usageErrorsExitTwo() throws {
