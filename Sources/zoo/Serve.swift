@@ -81,6 +81,17 @@ struct ServeCommand: ParsableCommand {
 
     /// The queue as a section (``QueueStatus``), and whether runs are pending or running.
     static func queueSection(_ store: SQLiteStore) throws -> (section: ReportSection, inFlight: Bool) {
+        let q = try queueTables(store)
+        let section = ReportSection(id: "queue", title: "Queue", text: q.text, figures: [
+            Figure(chart: nil, table: q.counts, commands: ["zoo status --store \(store.path.path)"]),
+            Figure(chart: nil, table: q.workers),
+        ])
+        return (section, q.inFlight)
+    }
+
+    /// The queue's tables (``QueueStatus``): runs by status with the throughput and time left;
+    /// a row per worker; a sentence on workers and expired leases; whether runs are in flight.
+    static func queueTables(_ store: SQLiteStore) throws -> (counts: Table, workers: Table, text: String, inFlight: Bool) {
         let runs = try store.runs()
         let q = QueueStatus(runs: runs, epochs: Self.epochs)
         let order: [RunStatus] = [.pending, .running, .done, .diverged, .failed]
@@ -97,11 +108,7 @@ struct ServeCommand: ParsableCommand {
         if !q.staleRuns.isEmpty {
             text += " \(q.staleRuns.count) run(s) have an expired lease (a worker died or hangs); another worker takes them over: \(q.staleRuns.prefix(8).map { String($0.prefix(8)) }.joined(separator: ", "))."
         }
-        let section = ReportSection(id: "queue", title: "Queue", text: text, figures: [
-            Figure(chart: nil, table: counts, commands: ["zoo ls --store \(store.path.path)"]),
-            Figure(chart: nil, table: workers),
-        ])
-        return (section, (q.counts[.pending] ?? 0) + (q.counts[.running] ?? 0) > 0)
+        return (counts, workers, text, (q.counts[.pending] ?? 0) + (q.counts[.running] ?? 0) > 0)
     }
 
     /// A run's last epoch, from its stored config with the defaults filled in (1 when it cannot be read).

@@ -13,7 +13,8 @@ struct Zoo: ParsableCommand {
             Train a catalog model or a whole zoo (sweep), compute measures of its checkpoints (measure),
             summarize it per group of runs (summary), score the measures and predict accuracy from
             weights (analyze), compare individual predictions across seeds (variability), draw a store
-            as one HTML page (report) or serve it live (serve), and list what is available.
+            as one HTML page (report) or serve it live (serve), show its queue (status), and list
+            what is available.
             Checkpoints are safetensors files that Python opens with safetensors.numpy.load_file.
 
             Exit codes:
@@ -33,7 +34,7 @@ struct Zoo: ParsableCommand {
               OPENBLAS_NUM_THREADS  set to 1 by zoo itself when unset (zoo owns its threads)
             """,
         subcommands: [Train.self, Eval.self, Sweep.self, MeasureCommand.self, SummaryCommand.self, Analyze.self, VariabilityCommand.self,
-                      ReportCommand.self, ServeCommand.self, List.self, Show.self, Export.self, Models.self, Datasets.self]
+                      ReportCommand.self, ServeCommand.self, StatusCommand.self, List.self, Show.self, Export.self, Models.self, Datasets.self]
     )
 
     /// Progress lines reach a pipe or a log file as they are printed, not when the buffer fills.

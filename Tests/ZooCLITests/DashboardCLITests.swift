@@ -107,6 +107,9 @@ struct DashboardCLITests {
         // The spec's strings are text, never markup.
         #expect(live.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "the label is shown, escaped")
         #expect(!live.body.lowercased().contains("<script") && !live.body.lowercased().contains("<img"))
+        // The same queue on a terminal, from another process.
+        let status = try CLITests.zoo(["status", "--store", store])
+        #expect(status.status == 0 && status.stdout.contains("member-epochs left") && status.stdout.contains("worker (host:pid:thread)"), "\(status.stdout)")
         let queue = try Self.fetch(url.appendingPathComponent("queue"))
         #expect(queue.status == 200 && queue.body.contains("member-epochs left"))
         for path in ["nope", "queue/x", "index.html", "%2e%2e/%2e%2e/etc/passwd"] {
@@ -134,6 +137,8 @@ struct DashboardCLITests {
         let after = try Self.fetch(url)
         #expect(!after.body.contains("http-equiv=\"refresh\""))
         #expect(after.body.contains("<h2>Summary per group</h2>"))
+        let idle = try CLITests.zoo(["status", "--store", store])
+        #expect(idle.stdout.contains("No worker holds a run now.") && !idle.stdout.contains("worker (host"), "\(idle.stdout)")
     }
 
     @Test func refusesWhatItCannotServe() throws {
