@@ -108,7 +108,7 @@ let package = Package(
         .testTarget(name: "ZooDataTests", dependencies: ["ZooData", "ZooTestSupport"]),
         .testTarget(name: "ZooTrainTests", dependencies: ["ZooTrain", "ZooTestSupport"]),
         .testTarget(name: "ZooMeasuresTests", dependencies: ["ZooMeasures", "ZooTestSupport"]),
-        .testTarget(name: "ZooAnalysisTests", dependencies: ["ZooAnalysis"]),
+        .testTarget(name: "ZooAnalysisTests", dependencies: ["ZooAnalysis", "ZooTestSupport"]),
         .testTarget(name: "ZooStoreTests", dependencies: ["ZooStore", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "ZooLabTests", dependencies: ["ZooLab", "ZooReport", "ZooTestSupport"]),
         /// Charts, escaping and the HTML report; the report opened in headless Chromium (CZlib decodes its screenshot).

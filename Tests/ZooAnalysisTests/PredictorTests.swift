@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import ZooTestSupport
 import ZooAnalysis
 import ZooStore
 import ZooTensor
@@ -170,16 +171,7 @@ struct PredictorTests {
                                   "psi": psi.psi, "psi_per_hyperparameter": psi.perHyperparameter, "cmi": cmi.score]
         try JSONSerialization.data(withJSONObject: zoo).write(to: folder.appendingPathComponent("zoo.json"))
 
-        let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", repository.appendingPathComponent("scripts/python/analysis_check.py").path, folder.path]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "analysis_check.py (needs numpy, scipy, pandas, scikit-learn: scripts/install-deps.sh): \(String(decoding: output, as: UTF8.self))")
+        let check = try Python.check("analysis_check.py", [folder.path])
+        #expect(check.status == 0, "analysis_check.py (needs numpy, scipy, pandas, scikit-learn: scripts/install-deps.sh): \(check.output)")
     }
 }

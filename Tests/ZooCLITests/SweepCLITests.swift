@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import ZooTestSupport
 import ZooLab
 import ZooStore
 import ZooTensor
@@ -235,18 +236,7 @@ struct SweepCLITests {
         #expect(!FileManager.default.fileExists(atPath: store))
     }
 
-    func python(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3"] + arguments
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        try p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
+    func python(_ arguments: [String]) throws -> (status: Int32, output: String) { try Python.run(arguments) }
 }
 
 /// Progress as a user sees it: redrawn in place on a terminal, a line per event in a pipe.

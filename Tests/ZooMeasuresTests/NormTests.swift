@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import ZooTestSupport
 import ZooData
 import ZooMeasures
 import ZooNN
@@ -446,7 +447,6 @@ struct NormMeasureTests {
 
 @Suite("Norms against numpy")
 struct NormsAgainstNumpyTests {
-    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     /// A zoo-cnn's weight statistics and layer norms equal numpy's on its safetensors state
     /// (`scripts/python/measures_check.py`), to 1e-4 relative.
@@ -456,17 +456,9 @@ struct NormsAgainstNumpyTests {
         defer { try? FileManager.default.removeItem(at: url) }
         try Safetensors.write(model.state, to: url)
 
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", Self.repository.appendingPathComponent("scripts/python/measures_check.py").path, url.path]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        try #require(process.terminationStatus == 0, "python3 with numpy and safetensors is required (scripts/install-deps.sh): \(String(decoding: output, as: UTF8.self))")
-        let json = try #require(try JSONSerialization.jsonObject(with: output) as? [String: Any])
+        let check = try Python.check("measures_check.py", [url.path])
+        try #require(check.status == 0, "python3 with numpy and safetensors is required (scripts/install-deps.sh): \(check.output)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(check.output.utf8)) as? [String: Any])
         let numpy = try #require(json["tensors"] as? [String: [String: Double]])
 
         let sample = LabeledData(inputs: Tensor.randomNormal([4, 1, 28, 28], key: RandomKey(seed: 18)), labels: [0, 1, 2, 3], classCount: 10)

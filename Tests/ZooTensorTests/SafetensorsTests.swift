@@ -1,10 +1,10 @@
 import Foundation
 import Testing
+import ZooTestSupport
 import ZooTensor
 
 @Suite("Safetensors")
 struct SafetensorsTests {
-    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     static let sample = NamedTensors([
         ("features.0.weight", Tensor.randomNormal([4, 1, 3, 3], key: RandomKey(seed: 1))),
@@ -101,16 +101,7 @@ struct SafetensorsTests {
     }
 
     func python(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", Self.repository.appendingPathComponent("scripts/python/safetensors_check.py").path] + arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        try Python.check("safetensors_check.py", arguments)
     }
 
     /// Python's `safetensors.numpy.load_file` opens a Zoo file, and Zoo opens a Python file.
