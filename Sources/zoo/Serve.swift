@@ -43,10 +43,19 @@ struct ServeCommand: ParsableCommand {
         let store = try storeOption.open(reading: true)
         let options = ReportOptions(storePath: path, conditions: try conditions(filters), by: by, outPath: "report")
         let refresh = self.refresh
+        // The report (its predictor fit, variability study, τ tables) is rebuilt only when the
+        // store's rows have changed since the last request, not on every reload.
+        let cached = LockedBox<(key: String, report: HTMLReport)?>(nil)
         let pages = [
             DashboardPage(path: "/") {
                 let queue = try Self.queueSection(store)
-                var report = try HTMLReport.make(store: store, options: options)
+                let statuses = Dictionary(grouping: try store.runs(), by: \.status.rawValue).mapValues(\.count)
+                let key = "\(try store.counts().sorted { $0.key < $1.key })|\(statuses.sorted { $0.key < $1.key })"
+                var report: HTMLReport
+                if let hit = cached.value, hit.key == key { report = hit.report } else {
+                    report = try HTMLReport.make(store: store, options: options)
+                    cached.value = (key, report)
+                }
                 report.title = "Zoo dashboard"
                 report.sections.insert(queue.section, at: 0)
                 report.refreshSeconds = queue.inFlight ? refresh : nil
