@@ -259,13 +259,14 @@ public struct ZooSummary: Sendable {
         return ["test_accuracy", "validation_accuracy", "train_accuracy", "test_loss", "train_loss"].first(where: stored.contains).map { [$0] } ?? []
     }
 
-    /// The keys whose values differ among `members`, sorted, `seed` left out; when some member has
+    /// The keys whose values differ among `members`, sorted, `seed` and `parent` left out (a
+    /// branch of each seed's run has its own parent: they are replicates too); when some member has
     /// a `label`, `label` first and then only the keys that still vary within a label's members.
     /// A key that some members lack (one that does not apply to them, as `momentum` under adam) is
     /// left out too when the other keys already tell the same groups apart.
     public static func defaultGrouping(_ members: [SummaryMember]) -> [String] {
         let keys = Set(members.flatMap(\.keys.keys))
-        var varied = keys.filter { k in Set(members.map { $0.keys[k] ?? "" }).count > 1 && k != "seed" && k != "label" }.sorted()
+        var varied = keys.filter { k in Set(members.map { $0.keys[k] ?? "" }).count > 1 && k != "seed" && k != "parent" && k != "label" }.sorted()
         let labeled = members.contains { $0.keys["label"] != nil }
         if labeled {
             let byLabel = Dictionary(grouping: members) { $0.keys["label"] ?? "" }

@@ -90,7 +90,24 @@ public enum ConfigSchema {
         Key(name: "record_predictions", kind: .string(choices: ["off", "test"]),
             summary: "record each test example's predicted class and true-class probability at every epoch (6 bytes an example), for `zoo variability`"),
         Key(name: "freeze", kind: .strings, summary: "glob patterns of parameters not trained"),
+        Key(name: "train_only", kind: .strings,
+            summary: "glob patterns of the only parameters trained, e.g. batch norm's γ/β (empty: all but `freeze`)"),
         Key(name: "checkpoint_every", kind: .int(0...100_000), summary: "checkpoint every N epochs (0: final only)"),
+        Key(name: "checkpoint_steps", kind: .ints,
+            summary: "also checkpoint after these optimizer steps (possibly mid-epoch), for branches that rewind to them"),
+        Key(name: "parent", kind: .string(choices: nil),
+            summary: "branch from this run (its id; a spec's `branches:` fills it in): the run trains once the parent is done"),
+        Key(name: "branch_at", kind: .string(choices: nil), summary: "the parent's point the branch starts from: end, epoch:N or step:N"),
+        Key(name: "rewind", kind: .string(choices: nil),
+            summary: "restart the schedule and budget at this point of the lineage (epoch:N, step:N; none: continue)"),
+        Key(name: "rewind_weights", kind: .bool,
+            summary: "with rewind, also take the lineage's weights there (weight rewinding); false: learning-rate rewinding"),
+        Key(name: "reinit", kind: .bool, summary: "re-draw the branch's weights from the initializer (random re-initialization control)"),
+        Key(name: "prune_fraction", kind: .double(0...0.999, open: false),
+            summary: "prune this fraction of the remaining prunable weights at the branch point"),
+        Key(name: "prune_method", kind: .string(choices: PruningMethod.allCases.map(\.rawValue)), summary: "how pruning chooses weights"),
+        Key(name: "prune_exclude", kind: .strings, summary: "glob patterns of prunable weights kept dense (e.g. the output layer)"),
+        Key(name: "perturb", kind: .double(0...1e3, open: false), summary: "add Gaussian noise of this deviation to the branch's weights"),
     ]
 
     public static func key(_ name: String) -> Key? { keys.first { $0.name == name } }
@@ -100,6 +117,7 @@ public enum ConfigSchema {
     static func applies(_ key: String, in c: FlatConfig) -> Bool {
         let optimizer = c["optimizer"]?.description ?? "adam"
         let schedule = c["schedule"]?.description ?? "constant"
+        let isBranch = !(c["parent"]?.description ?? "").isEmpty
         switch key {
         case "momentum": return optimizer == "sgd" || optimizer == "rmsprop"
         case "nesterov": return optimizer == "sgd"
@@ -110,6 +128,9 @@ public enum ConfigSchema {
         case "warmup", "min_lr": return schedule == "cosine"
         case "schedule_unit": return schedule != "constant"
         case "batch_size_factor": return c["batch_size_milestones"].map { !$0.description.isEmpty } ?? false
+        case "branch_at", "rewind", "reinit", "prune_fraction", "perturb": return isBranch
+        case "rewind_weights": return isBranch && (c["rewind"]?.description ?? "none") != "none"
+        case "prune_method", "prune_exclude": return isBranch && (c["prune_fraction"]?.doubleValue ?? 0) > 0
         default: return true
         }
     }
@@ -128,6 +149,9 @@ public enum ConfigSchema {
             "epochs": .int(10), "max_steps": .int(0), "seed": .int(0), "clip_norm": .double(0), "label_smoothing": .double(0),
             "early_stopping": .int(0), "train_metrics": .string("sample"), "freeze": .list([]), "checkpoint_every": .int(1),
             "stop_at_train_loss": .double(0), "step_loss_interval": .int(10), "record_predictions": .string("off"),
+            "train_only": .list([]), "checkpoint_steps": .list([]), "parent": .string(""), "branch_at": .string("end"),
+            "rewind": .string("none"), "rewind_weights": .bool(true), "reinit": .bool(false), "prune_fraction": .double(0),
+            "prune_method": .string("global"), "prune_exclude": .list([]), "perturb": .double(0),
         ]
     }
 
@@ -210,6 +234,7 @@ public enum ConfigSchema {
         func i(_ k: String) -> Int { c[k]?.intValue ?? defaults(for: c)[k]!.intValue! }
         func s(_ k: String) -> String { c[k]?.description ?? defaults(for: c)[k]!.description }
         func ints(_ k: String) -> [Int] { if case let .list(l)? = c[k] { return l.compactMap(\.intValue) }; return [] }
+        func strings(_ k: String) -> [String] { if case let .list(l)? = c[k] { return l.map(\.description) }; return [] }
         let lr = Float(d("lr")), wd = Float(d("weight_decay"))
         let optimizer: OptimizerConfig
         switch s("optimizer") {
@@ -240,7 +265,8 @@ public enum ConfigSchema {
             trainMetrics: TrainingConfig.TrainMetrics(rawValue: s("train_metrics")) ?? .sample,
             stopAtTrainLoss: d("stop_at_train_loss") > 0 ? Float(d("stop_at_train_loss")) : nil,
             stepLossInterval: i("step_loss_interval") > 0 ? i("step_loss_interval") : nil,
-            recordPredictions: TrainingConfig.RecordedSplit(rawValue: s("record_predictions")), seed: UInt64(i("seed")))
+            recordPredictions: TrainingConfig.RecordedSplit(rawValue: s("record_predictions")),
+            checkpointSteps: ints("checkpoint_steps").isEmpty ? nil : ints("checkpoint_steps"), seed: UInt64(i("seed")))
         do { try training.validate() } catch let e as TrainingConfigError {
             // The command line's spelling of a setting is the spec key with dashes.
             throw ConfigError(e.description, key: e.key.map { $0.replacingOccurrences(of: "-", with: "_") })
@@ -254,9 +280,34 @@ public enum ConfigSchema {
             if k.hasPrefix("model.") { modelOptions[String(k.dropFirst(6))] = v.description }
             if k.hasPrefix("data.") { dataOptions[String(k.dropFirst(5))] = v.description }
         }
-        let frozen: [String] = { if case let .list(l)? = c["freeze"] { return l.map(\.description) }; return [] }()
         return RunConfig(model: ModelSpec(name: s("model"), options: modelOptions), data: DataSpec(name: s("data"), options: dataOptions),
-                         training: training, frozen: frozen)
+                         training: training, frozen: strings("freeze"), trainOnly: strings("train_only").isEmpty ? nil : strings("train_only"),
+                         branch: try branch(c))
+    }
+
+    /// The ``Branch`` of a config whose `parent` is set, checked; nil without a parent.
+    static func branch(_ c: FlatConfig) throws -> Branch? {
+        let parent = c["parent"]?.description ?? ""
+        guard !parent.isEmpty else { return nil }
+        guard SweepRunner.isRunID(parent) else {
+            throw ConfigError("parent = \(parent.prefix(40)) is invalid: expected a run id (16 lowercase hex digits, see `zoo ls`)", key: "parent")
+        }
+        func point(_ key: String, allowsEnd: Bool) throws -> TrainingPoint? {
+            let text = c[key]?.description ?? (key == "branch_at" ? "end" : "none")
+            if text == "none" && key == "rewind" { return nil }
+            guard let p = TrainingPoint(text), allowsEnd || p != .end else {
+                throw ConfigError("\(key) = \(text.prefix(40)) is invalid: expected \(allowsEnd ? "end, " : "none, ")epoch:N or step:N", key: key)
+            }
+            return p
+        }
+        let fraction = c["prune_fraction"]?.doubleValue ?? 0
+        let method = PruningMethod(rawValue: c["prune_method"]?.description ?? "global") ?? .global
+        let exclude: [String] = { if case let .list(l)? = c["prune_exclude"] { return l.map(\.description) }; return [] }()
+        let sigma = c["perturb"]?.doubleValue ?? 0
+        return Branch(parent: parent, at: try point("branch_at", allowsEnd: true)!, rewind: try point("rewind", allowsEnd: false),
+                      rewindWeights: c["rewind_weights"] != .bool(false), reinitialize: c["reinit"] == .bool(true),
+                      pruning: fraction > 0 ? Pruning(fraction: fraction, method: method, exclude: exclude) : nil,
+                      perturbation: sigma > 0 ? Float(sigma) : nil)
     }
 
     /// The values of a complete config that differ from their defaults (catalog option defaults

@@ -18,6 +18,12 @@ public struct PlannedRun: Sendable {
     public var groupKey: String
     /// The run's name in this sweep (the spec's `label:`, see ``LabelRule``); no part of its identity.
     public var label: String? = nil
+
+    /// The run this one branches from (its config's `parent`), nil for a run that starts from its init.
+    public var parent: String? {
+        guard let p = config["parent"]?.description, !p.isEmpty else { return nil }
+        return p
+    }
 }
 
 /// What a spec expands to.
@@ -51,10 +57,21 @@ public struct SweepPlan: Sendable {
     /// grid axes' lengths, the zip groups' lengths and the random count (`Int.max` past it).
     public static func expandedCount(_ spec: SweepSpec) -> Int {
         let factors = spec.grid.map(\.values.count) + spec.zips.map { $0[0].values.count } + [max(1, spec.randomCount)]
-        return factors.reduce(1) { r, f in
+        let trunk = factors.reduce(1) { r, f in
             let (p, overflow) = r.multipliedReportingOverflow(by: f)
             return overflow ? .max : p
         }
+        // Each stage makes `perParent` branches of every run of the stage it branches from.
+        var counts = ["trunk": trunk], total = trunk
+        for stage in spec.branches {
+            let parents = counts[stage.from] ?? 0
+            let (all, overflow) = parents.multipliedReportingOverflow(by: stage.perParent())
+            let (chain, chainOverflow) = parents.multipliedReportingOverflow(by: stage.perParent(withSiblings: false))
+            counts[stage.name] = chainOverflow ? .max : chain
+            let (sum, more) = total.addingReportingOverflow(overflow ? .max : all)
+            total = more ? .max : sum
+        }
+        return total
     }
 
     /// The distinct runs of `spec`, each config completed and named, without building anything;
@@ -114,6 +131,12 @@ public struct SweepPlan: Sendable {
             guard seen.insert(id).inserted else { duplicates += 1; continue }
             runs.append(PlannedRun(id: id, config: complete, canonical: complete.canonicalJSON(), groupKey: "",
                                    label: try SweepSpec.label(parts, config: complete, spec: spec)))
+        }
+        // With branches, the trunk's runs are named too (unless the spec names them).
+        if !spec.branches.isEmpty { for i in runs.indices where runs[i].label == nil { runs[i].label = "trunk" } }
+        for branch in try expandBranches(spec, trunk: runs) {
+            guard seen.insert(branch.id).inserted else { duplicates += 1; continue }
+            runs.append(branch)
         }
         return (runs, duplicates)
     }

@@ -84,6 +84,8 @@ public struct SweepSpec: Sendable {
     public var zipLabels: [LabelRule?] = []
     /// The random section's `label:`, if any.
     public var randomLabel: LabelRule?
+    /// The `branches:` section: runs that start from other runs' checkpoints (``BranchStage``).
+    public var branches: [BranchStage] = []
     /// The line of each key's definition, for errors found after parsing.
     var lines: [String: Int]
 
@@ -125,7 +127,7 @@ public struct SweepSpec: Sendable {
         guard count(root, upTo: SpecLimits.maximumNodes, &nodes) else {
             throw fail(nil, nil, "holds more than \(SpecLimits.maximumNodes) YAML values (SpecLimits.maximumNodes); help: a sweep this large is better split into several specs")
         }
-        guard let top = root.mapping else { throw fail(line(root), nil, "the spec must be a mapping with keys name, base, grid, zip, random") }
+        guard let top = root.mapping else { throw fail(line(root), nil, "the spec must be a mapping with keys name, base, grid, zip, random, branches") }
         var spec = SweepSpec(file: file, text: text, name: URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent,
                              base: [:], grid: [], zips: [], randomCount: 0, randomSeed: 0, randomAxes: [], lines: [:])
         var axisKeys = Set<String>()
@@ -231,8 +233,15 @@ public struct SweepSpec: Sendable {
                 if case let .names(names)? = spec.randomLabel, names.count != spec.randomCount {
                     throw fail(spec.lines["random.label"], "random.label", "the random section's labels name its samples: count is \(spec.randomCount), label has \(names.count) names")
                 }
+            case "branches":
+                guard let stages = v.sequence, !stages.isEmpty else { throw fail(line(v), "branches", "must be a list of branch stages (name, from, set, …)") }
+                for (i, node) in stages.enumerated() {
+                    let stage = try BranchStage.parse(node, index: i, earlier: spec.branches.map(\.name), typed: { try typed($0, key: $1) }, fail: fail)
+                    spec.lines["branches.\(i)"] = line(node)
+                    spec.branches.append(stage)
+                }
             default:
-                throw fail(line(k), section, "unknown section; valid: name, description, base, grid, zip, random")
+                throw fail(line(k), section, "unknown section; valid: name, description, base, grid, zip, random, branches")
             }
         }
         for key in axisKeys where spec.base[key] != nil {

@@ -27,6 +27,9 @@ enum StoredCheckpoint {
         guard read.state.epoch == record.epoch else {
             throw StoreError(description: "\(url.path) holds epoch \(read.state.epoch), recorded as epoch \(record.epoch)")
         }
+        if let step = record.step, read.state.step != step {
+            throw StoreError(description: "\(url.path) holds step \(read.state.step), recorded as step \(step)")
+        }
         return read
     }
 }

@@ -161,7 +161,12 @@ public final class SweepRunner: Sendable {
                 report(.message("worker \(worker): cannot claim runs: \(error)"))
                 return
             }
-            if claimed.isEmpty { return }
+            if claimed.isEmpty {
+                // Branches wait for parents that another worker (or process) is training.
+                guard waitingForParents() else { return }
+                Thread.sleep(forTimeInterval: parentPollSeconds)
+                continue
+            }
             var members: [Member] = []
             for run in claimed {
                 do { members.append(try prepare(run, report: report)) } catch { fail(run, owner: owner, error, report: report) }
@@ -178,6 +183,18 @@ public final class SweepRunner: Sendable {
                 train(batch, worker: worker, owner: owner, claimed: claimed.map(\.id), report: report)
             }
         }
+    }
+
+    /// Seconds between looks at the queue while branches wait for their parents.
+    var parentPollSeconds: Double { min(1, lease / 8) }
+
+    /// Whether a pending run of the sweep waits for a parent that is pending or training (it
+    /// becomes claimable when the parent is done).
+    private func waitingForParents() -> Bool {
+        guard let pending = try? store.runs(status: [.pending], sweep: sweep, ids: nil) else { return false }
+        let parents = Set(pending.compactMap(\.parent))
+        guard !parents.isEmpty, let rows = try? store.runs(ids: Array(parents)) else { return false }
+        return rows.contains { $0.status == .pending || $0.status == .running }
     }
 
     /// A claimed run, ready to train: its config, model, data and where it resumes.
@@ -198,7 +215,7 @@ public final class SweepRunner: Sendable {
         init(run: RunRecord, config: RunConfig, data: TrainingData, model: any Module, resume: TrainingState?, checkpointEvery: Int, lastCheckpoint: Int) {
             self.run = run
             self.config = config
-            self.trainer = Trainer(config: config.training, frozen: config.frozen)
+            self.trainer = config.trainer
             self.data = data
             self.model = model
             self.resume = resume
@@ -223,7 +240,7 @@ public final class SweepRunner: Sendable {
         let config = try ConfigSchema.runConfig(flat)
         let prepared = try data.load(config.data)
         var model = try config.makeModel(for: prepared)
-        let trainer = Trainer(config: config.training, frozen: config.frozen)
+        let trainer = config.trainer
         var resume: TrainingState?
         for record in try store.checkpoints(runs: [run.id]).reversed() {
             do {
@@ -236,11 +253,22 @@ public final class SweepRunner: Sendable {
                 report(.message("\(run.id.prefix(8)): checkpoint of epoch \(record.epoch) not used (\(error)); trying the one before"))
             }
         }
+        let fromLineage = resume == nil && config.branch != nil
+        if fromLineage {
+            // A branch without a checkpoint of its own starts from its parent's, rebuilt.
+            let start = try Lineage(store: store, data: data).startState(of: config, model: model, data: prepared)
+            do { try trainer.validate(model: model, data: prepared, resume: start) } catch {
+                throw TrainingError("the branch's start state does not fit: \(error)")
+            }
+            try model.load(start.model)
+            resume = start
+        }
         let from = resume?.epoch ?? 0
         // Epochs after the checkpoint resumed from were lost (or their checkpoint was): redone.
         try store.deleteMetrics(run: run.id, after: from)
+        // A branch's first checkpoint is due even when it starts at a later epoch.
         return Member(run: run, config: config, data: prepared, model: model, resume: resume,
-                      checkpointEvery: flat["checkpoint_every"]?.intValue ?? 1, lastCheckpoint: from)
+                      checkpointEvery: flat["checkpoint_every"]?.intValue ?? 1, lastCheckpoint: fromLineage ? 0 : from)
     }
 
     /// Whether `id` has the form of a run id: 16 lowercase hex digits (``ConfigSchema/runID(of:)``).
@@ -255,6 +283,18 @@ public final class SweepRunner: Sendable {
         let bytes = try Data(contentsOf: url)
         try store.recordCheckpoint(run: m.run.id, epoch: state.epoch, sha256: Identity.sha256(bytes), bytes: bytes.count)
         m.lastCheckpoint = state.epoch
+    }
+
+    /// Writes a step checkpoint (``TrainingConfig/checkpointSteps``).
+    private func saveStep(_ m: Member, _ state: TrainingState) {
+        guard m.failure == nil else { return }
+        do {
+            let url = store.stepCheckpointURL(run: m.run.id, step: state.step)
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try Checkpoint.write(state, config: m.config.json(), to: url)
+            let bytes = try Data(contentsOf: url)
+            try store.recordStepCheckpoint(run: m.run.id, step: state.step, epoch: state.epoch, sha256: Identity.sha256(bytes), bytes: bytes.count)
+        } catch { m.failure = error }
     }
 
     /// Records an epoch's metrics and its checkpoint when one is due.
@@ -324,6 +364,7 @@ public final class SweepRunner: Sendable {
                 observe: { k, event in
                     switch event {
                     case let .epoch(metrics, state): recordEpoch(members[k], metrics, state, report: report)
+                    case let .snapshot(state): saveStep(members[k], state)
                     // Every member steps together: the first one's step is the population's.
                     case let .step(epoch, _, stepsInEpoch, batchIndex, _, _, _) where k == 0:
                         report(.step(WorkerStep(worker: worker, runs: runs, epoch: epoch + 1, epochs: epochs, stepsDone: batchIndex + 1,

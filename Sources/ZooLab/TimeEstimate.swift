@@ -73,7 +73,7 @@ extension SweepPlan {
         let trainers = (0..<count).map { k -> Trainer in
             var t = training
             t.seed = UInt64(k)
-            return Trainer(config: t, frozen: config.frozen)
+            return Trainer(config: t, frozen: config.frozen, trainOnly: config.trainOnly ?? [])
         }
         guard let models = try? (0..<count).map({ k in
             try RunConfig(model: config.model, data: config.data, training: trainers[k].config, frozen: config.frozen).makeModel(for: data)

@@ -51,6 +51,53 @@ public enum Reports {
                      rows: lines)
     }
 
+    /// The runs as families (`zoo ls --tree`): each run that branches from none, then its
+    /// branches indented beneath it, each line with its status, label, what the branch did
+    /// (point, pruning, rewinding, re-initialization), the weights it keeps and its final test
+    /// accuracy. A branch whose parent is not among `rows` is a root.
+    public static func runTree(_ rows: RunRows) -> String {
+        let ids = Set(rows.runs.map(\.id)), final = rows.finalMetrics
+        var children: [String: [RunRecord]] = [:], roots: [RunRecord] = []
+        for r in rows.runs {
+            if let p = r.parent, ids.contains(p) { children[p, default: []].append(r) } else { roots.append(r) }
+        }
+        func density(_ id: String, depth: Int = 0) -> Double {
+            guard depth < 10_000, let c = rows.configs[id] else { return 1 }
+            let own = 1 - (Double(c["prune_fraction"] ?? "") ?? 0)
+            return own * (c["parent"].flatMap { $0.isEmpty ? nil : density($0, depth: depth + 1) } ?? 1)
+        }
+        func line(_ r: RunRecord) -> String {
+            let c = rows.configs[r.id] ?? [:]
+            var parts = [String(r.id.prefix(12)), r.status.rawValue]
+            if let label = c["label"] { parts.append(label) }
+            if r.parent != nil {
+                parts.append("at \(c["branch_at"] ?? "end")")
+                if let f = c["prune_fraction"], (Double(f) ?? 0) > 0 { parts.append("prune \(f) \(c["prune_method"] ?? "global")") }
+                if let w = c["rewind"], w != "none" { parts.append(c["rewind_weights"] == "false" ? "lr-rewind \(w)" : "rewind \(w)") }
+                if c["reinit"] == "true" { parts.append("reinit") }
+                if let p = c["perturb"], (Double(p) ?? 0) > 0 { parts.append("perturb \(p)") }
+                if let seed = c["seed"] { parts.append("seed \(seed)") }
+                let d = density(r.id)
+                if d < 1 { parts.append(String(format: "weights %.1f%%", d * 100)) }
+            } else if let seed = c["seed"] {
+                parts.append("seed \(seed)")
+            }
+            if let a = final[r.id]?.values["test_accuracy"] { parts.append(String(format: "test %.2f%%", a * 100)) }
+            return parts.joined(separator: "  ")
+        }
+        var out: [String] = []
+        func walk(_ r: RunRecord, prefix: String, last: Bool, root: Bool, depth: Int) {
+            out.append(root ? line(r) : prefix + (last ? "└─ " : "├─ ") + line(r))
+            guard depth < 10_000 else { return }
+            let kids = children[r.id] ?? []
+            for (i, k) in kids.enumerated() {
+                walk(k, prefix: root ? "" : prefix + (last ? "   " : "│  "), last: i == kids.count - 1, root: false, depth: depth + 1)
+            }
+        }
+        for r in roots { walk(r, prefix: "", last: true, root: true, depth: 0) }
+        return out.joined(separator: "\n")
+    }
+
     /// The columns that say what produced a run (its ``Provenance``), after the metrics in exports.
     public static let provenanceColumns = ["zoo_version", "git_commit", "kernels", "cpu", "threads", "host"]
 

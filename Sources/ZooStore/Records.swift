@@ -30,12 +30,16 @@ public struct RunRecord: Sendable, Equatable {
     /// How training ended, in the trainer's words (`completed`, `early-stopped`, `reached-criterion`,
     /// `criterion-not-reached`, `diverged`); nil before it ended and for runs of older versions.
     public var outcome: String?
+    /// The run this one branches from (it trains only once its parent is done); nil for a run
+    /// that starts from its own initialization.
+    public var parent: String?
 
     public init(id: String, config: String, groupKey: String, status: RunStatus = .pending, createdAt: Double,
                 startedAt: Double? = nil, finishedAt: Double? = nil, host: String? = nil, owner: String? = nil,
                 leaseExpires: Double? = nil, attempts: Int = 0, epochsDone: Int = 0, error: String? = nil,
-                provenance: Provenance? = nil, outcome: String? = nil) {
+                provenance: Provenance? = nil, outcome: String? = nil, parent: String? = nil) {
         self.outcome = outcome
+        self.parent = parent
         self.id = id
         self.config = config
         self.groupKey = groupKey
@@ -94,13 +98,19 @@ public struct MetricRecord: Sendable, Equatable {
 /// A checkpoint file of a run, with its SHA-256.
 public struct CheckpointRecord: Sendable, Equatable {
     public var runID: String
+    /// The completed epochs of the state it holds.
     public var epoch: Int
-    /// Relative to the store's checkpoint folder: `RUN/epoch-N.safetensors`.
+    /// Relative to the store's checkpoint folder: `RUN/epoch-N.safetensors`, or
+    /// `RUN/step-K.safetensors` for a step checkpoint.
     public var path: String
     public var sha256: String
     public var bytes: Int
+    /// For a step checkpoint (taken after optimizer step `step`, possibly mid-epoch, for branches
+    /// that rewind to it): the step; nil for an epoch's checkpoint.
+    public var step: Int?
 
-    public init(runID: String, epoch: Int, path: String, sha256: String, bytes: Int) {
+    public init(runID: String, epoch: Int, path: String, sha256: String, bytes: Int, step: Int? = nil) {
+        self.step = step
         self.runID = runID
         self.epoch = epoch
         self.path = path

@@ -21,8 +21,12 @@ public protocol RunStore: Sendable {
 
     /// Records a sweep and its runs; runs already present are left untouched (and join the sweep).
     /// - Returns: the ids of the runs that were new.
+    ///
+    /// `parents` names, for runs that branch from another, the run they branch from: such a run
+    /// is claimed only once its parent is done, and fails when its parent fails or diverges.
     @discardableResult
-    func addSweep(id: String, name: String, spec: String, runs: [(id: String, config: String, groupKey: String)]) throws -> [String]
+    func addSweep(id: String, name: String, spec: String, runs: [(id: String, config: String, groupKey: String)],
+                  parents: [String: String]) throws -> [String]
 
     /// Names runs within the sweep `sweep` (a spec's `label:`; nil removes a name). Labels are
     /// no part of a run's identity: the same run may carry another label in another sweep.
@@ -84,6 +88,13 @@ public protocol RunStore: Sendable {
     /// The checkpoints of the given runs (all when nil), by run then epoch.
     func checkpoints(runs ids: [String]?) throws -> [CheckpointRecord]
 
+    /// Records a step checkpoint file already written at ``stepCheckpointURL(run:step:)``
+    /// (the state after optimizer step `step`, within epoch `epoch + 1`).
+    func recordStepCheckpoint(run id: String, step: Int, epoch: Int, sha256: String, bytes: Int) throws
+
+    /// The step checkpoints of the given runs (all when nil), by run then step.
+    func stepCheckpoints(runs ids: [String]?) throws -> [CheckpointRecord]
+
     /// The recorded test predictions (``MetricRecord/predictions``) of the given runs (all when
     /// nil), at `epoch` or at every epoch when nil, by run then epoch.
     /// - Throws: ``StoreError`` naming the run and epoch of a blob that does not decode.
@@ -142,6 +153,17 @@ public protocol RunStore: Sendable {
 extension RunStore {
     public func checkpointURL(run id: String, epoch: Int) -> URL {
         checkpointFolder.appendingPathComponent(id).appendingPathComponent("epoch-\(epoch).safetensors")
+    }
+
+    /// Where the checkpoint of `run` after optimizer step `step` is written.
+    public func stepCheckpointURL(run id: String, step: Int) -> URL {
+        checkpointFolder.appendingPathComponent(id).appendingPathComponent("step-\(step).safetensors")
+    }
+
+    /// Records a sweep of runs that branch from none (see ``addSweep(id:name:spec:runs:parents:)``).
+    @discardableResult
+    public func addSweep(id: String, name: String, spec: String, runs: [(id: String, config: String, groupKey: String)]) throws -> [String] {
+        try addSweep(id: id, name: name, spec: spec, runs: runs, parents: [:])
     }
 
     /// Runs, oldest first, optionally only those of some statuses or of one sweep.

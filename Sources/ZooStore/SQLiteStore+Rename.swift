@@ -87,6 +87,13 @@ extension SQLiteStore {
             let moved = path.hasPrefix(r.old + "/") ? r.new + path.dropFirst(r.old.count) : path
             try db.execute(sql: "UPDATE checkpoints SET run_id = ?, path = ? WHERE run_id = ? AND epoch = ?", arguments: [r.new, moved, r.old, epoch])
         }
+        for row in try Row.fetchAll(db, sql: "SELECT step, path FROM step_checkpoints WHERE run_id = ?", arguments: [r.old]) {
+            let step: Int = try row.decode(forColumn: "step"), path: String = try row.decode(forColumn: "path")
+            let moved = path.hasPrefix(r.old + "/") ? r.new + path.dropFirst(r.old.count) : path
+            try db.execute(sql: "UPDATE step_checkpoints SET run_id = ?, path = ? WHERE run_id = ? AND step = ?", arguments: [r.new, moved, r.old, step])
+        }
+        // Branches keep pointing at their parent under its new id.
+        try db.execute(sql: "UPDATE runs SET parent = ? WHERE parent = ?", arguments: [r.new, r.old])
         try Self.moveSweepMemberships(from: r.old, to: r.new, db)
         return moves + [FolderMove(from: r.old, to: r.new)]
     }
@@ -110,7 +117,7 @@ extension SQLiteStore {
     /// Deletes a run's row, metrics and checkpoint rows; its sweep memberships are the caller's to
     /// move or keep.
     private static func deleteRun(_ id: String, _ db: Database) throws {
-        for table in ["metrics", "checkpoints", "predictions"] {
+        for table in ["metrics", "checkpoints", "step_checkpoints", "predictions"] {
             try db.execute(sql: "DELETE FROM \(table) WHERE run_id = ?", arguments: [id])
         }
         try db.execute(sql: "DELETE FROM measures WHERE run_id = ? OR other_run = ?", arguments: [id, id])

@@ -155,6 +155,17 @@ public final class SQLiteStore: RunStore {
         m.registerMigration("v4-labels") { db in
             try db.execute(sql: "ALTER TABLE sweep_runs ADD COLUMN label TEXT")
         }
+        // Branches: the run a run branches from, and checkpoints taken after given optimizer steps
+        // (possibly mid-epoch) for branches that rewind to them.
+        m.registerMigration("v5-branches") { db in
+            try db.execute(sql: """
+                ALTER TABLE runs ADD COLUMN parent TEXT;
+                CREATE INDEX runs_parent ON runs(parent);
+                CREATE TABLE step_checkpoints (
+                    run_id TEXT NOT NULL, step INTEGER NOT NULL, epoch INTEGER NOT NULL, path TEXT NOT NULL,
+                    sha256 TEXT NOT NULL, bytes INTEGER NOT NULL, created_at REAL NOT NULL, PRIMARY KEY (run_id, step));
+                """)
+        }
         return m
     }
 
@@ -193,13 +204,14 @@ public final class SQLiteStore: RunStore {
     // MARK: - Sweeps and runs
 
     @discardableResult
-    public func addSweep(id: String, name: String, spec: String, runs: [(id: String, config: String, groupKey: String)]) throws -> [String] {
+    public func addSweep(id: String, name: String, spec: String, runs: [(id: String, config: String, groupKey: String)],
+                         parents: [String: String]) throws -> [String] {
         try writing("add sweep '\(id)'") { db in
             try db.execute(sql: "INSERT OR IGNORE INTO sweeps (id, name, spec, created_at) VALUES (?, ?, ?, ?)", arguments: [id, name, spec, Self.now])
             var added: [String] = []
             for r in runs {
-                try db.execute(sql: "INSERT OR IGNORE INTO runs (id, config, group_key, created_at) VALUES (?, ?, ?, ?)",
-                               arguments: [r.id, r.config, r.groupKey, Self.now])
+                try db.execute(sql: "INSERT OR IGNORE INTO runs (id, config, group_key, created_at, parent) VALUES (?, ?, ?, ?, ?)",
+                               arguments: [r.id, r.config, r.groupKey, Self.now, parents[r.id]])
                 if db.changesCount > 0 { added.append(r.id) }
                 try db.execute(sql: "INSERT OR IGNORE INTO sweep_runs (sweep_id, run_id) VALUES (?, ?)", arguments: [id, r.id])
             }
@@ -284,7 +296,8 @@ public final class SQLiteStore: RunStore {
             host: try row.decode(forColumn: "host"), owner: try row.decode(forColumn: "owner"),
             leaseExpires: try row.decode(forColumn: "lease_expires"), attempts: try row.decode(forColumn: "attempts"),
             epochsDone: try row.decode(forColumn: "epochs_done"), error: try row.decode(forColumn: "error"),
-            provenance: Provenance.decode(try row.decode(forColumn: "provenance")), outcome: try row.decode(forColumn: "outcome"))
+            provenance: Provenance.decode(try row.decode(forColumn: "provenance")), outcome: try row.decode(forColumn: "outcome"),
+            parent: try row.decode(forColumn: "parent"))
     }
 
     // MARK: - Claims
@@ -310,8 +323,19 @@ public final class SQLiteStore: RunStore {
                     orphaned.append(try row.decode(forColumn: "id"))
                 }
             }
+            // A branch whose parent failed or diverged cannot start: it fails too (and its own
+            // branches after it); `retryFailed` puts them all back.
+            repeat {
+                try db.execute(sql: """
+                    UPDATE runs SET status = 'failed', finished_at = ?,
+                    error = 'its parent run ' || parent || ' ' || (SELECT p.status FROM runs p WHERE p.id = runs.parent) || '; it trains once the parent is done (zoo sweep retry)'
+                    WHERE status = 'pending' AND parent IN (SELECT id FROM runs WHERE status IN ('failed', 'diverged'))
+                    """, arguments: [now])
+            } while db.changesCount > 0
             let stale = "COALESCE(lease_expires, 0) < ?" + (orphaned.isEmpty ? "" : " OR id IN (\(Self.marks(orphaned.count)))")
-            let claimable = "(status = 'pending' OR (status = 'running' AND (\(stale))))" + inSweep
+            // A branch is claimable once its parent is done.
+            let claimable = "(status = 'pending' OR (status = 'running' AND (\(stale))))"
+                + " AND (parent IS NULL OR parent IN (SELECT id FROM runs WHERE status = 'done'))" + inSweep
             let claimableArguments: [any DatabaseValueConvertible] = [now] + orphaned + sweepArguments
             let ids = try String.fetchAll(db, sql: """
                 SELECT id FROM runs WHERE \(claimable)
@@ -419,23 +443,43 @@ public final class SQLiteStore: RunStore {
         }
     }
 
+    public func recordStepCheckpoint(run id: String, step: Int, epoch: Int, sha256: String, bytes: Int) throws {
+        let relative = "\(id)/step-\(step).safetensors"
+        try writing("record checkpoint \(relative)") { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO step_checkpoints (run_id, step, epoch, path, sha256, bytes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                           arguments: [id, step, epoch, relative, sha256, bytes, Self.now])
+        }
+    }
+
+    public func stepCheckpoints(runs ids: [String]? = nil) throws -> [CheckpointRecord] {
+        var sql = "SELECT * FROM step_checkpoints"
+        if let ids { sql += " WHERE run_id IN (\(Self.marks(ids.count)))" }
+        sql += " ORDER BY run_id, step"
+        return try reading("read step checkpoints") { db in
+            try Row.fetchAll(db, sql: sql, arguments: StatementArguments(ids ?? [])).map { try Self.checkpoint($0, step: true) }
+        }
+    }
+
     public func checkpoints(runs ids: [String]? = nil) throws -> [CheckpointRecord] {
         var sql = "SELECT * FROM checkpoints"
         if let ids { sql += " WHERE run_id IN (\(Self.marks(ids.count)))" }
         sql += " ORDER BY run_id, epoch"
         return try reading("read checkpoints") { db in
-            try Row.fetchAll(db, sql: sql, arguments: StatementArguments(ids ?? [])).map {
-                CheckpointRecord(runID: try $0.decode(forColumn: "run_id"), epoch: try $0.decode(forColumn: "epoch"),
-                                 path: try $0.decode(forColumn: "path"), sha256: try $0.decode(forColumn: "sha256"),
-                                 bytes: try $0.decode(forColumn: "bytes"))
-            }
+            try Row.fetchAll(db, sql: sql, arguments: StatementArguments(ids ?? [])).map { try Self.checkpoint($0, step: false) }
         }
+    }
+
+    /// A `checkpoints` row, or with `step` a `step_checkpoints` row.
+    static func checkpoint(_ row: Row, step: Bool) throws -> CheckpointRecord {
+        CheckpointRecord(runID: try row.decode(forColumn: "run_id"), epoch: try row.decode(forColumn: "epoch"),
+                         path: try row.decode(forColumn: "path"), sha256: try row.decode(forColumn: "sha256"),
+                         bytes: try row.decode(forColumn: "bytes"), step: step ? try row.decode(forColumn: "step") : nil)
     }
 
     public func counts() throws -> [String: Int] {
         try reading("count rows") { db in
             var out: [String: Int] = [:]
-            for t in ["runs", "metrics", "checkpoints", "sweeps", "sweep_runs", "measures", "measure_claims", "predictions"] {
+            for t in ["runs", "metrics", "checkpoints", "step_checkpoints", "sweeps", "sweep_runs", "measures", "measure_claims", "predictions"] {
                 out[t] = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(t)") ?? 0
             }
             return out

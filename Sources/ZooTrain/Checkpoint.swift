@@ -5,18 +5,20 @@ import ZooTensor
 ///
 /// The file holds the model's state dict under its own names (so it loads straight into the
 /// PyTorch twin after dropping the `optimizer.` entries), the optimizer state under
-/// `optimizer.<name>`, and string metadata: `format`, `config` (the run's JSON config), `epoch`,
+/// `optimizer.<name>`, pruning masks (``TrainingState/masks``) under `mask.<name>`, and string metadata: `format`, `config` (the run's JSON config), `epoch`,
 /// `step`, and the early-stopping counters. Random numbers are a pure function of (seed, epoch,
 /// step), so the counters are the whole random state.
 public enum Checkpoint {
     /// The value of the `format` metadata key.
     public static let format = "zoo-checkpoint-1"
     static let optimizerPrefix = "optimizer"
+    static let maskPrefix = "mask"
 
     /// The tensors and metadata of `state` with the run's `config` JSON.
     public static func contents(of state: TrainingState, config: String) -> (tensors: NamedTensors, metadata: [String: String]) {
         var tensors = state.model
         tensors.append(contentsOf: state.optimizer, prefix: optimizerPrefix)
+        tensors.append(contentsOf: state.masks, prefix: maskPrefix)
         var metadata = ["format": format, "config": config, "epoch": String(state.epoch), "step": String(state.step),
                         "epochs_without_improvement": String(state.epochsWithoutImprovement)]
         if let b = state.bestValidationLoss { metadata["best_validation_loss"] = String(b) }
@@ -45,11 +47,12 @@ public enum Checkpoint {
         if let saved = try? JSONDecoder().decode(SchemaProbe.self, from: Data(config.utf8)), saved.schemaVersion > RunConfig.currentSchemaVersion {
             throw CheckpointError(description: "\(url.path): written with run config schema \(saved.schemaVersion), newer than this Zoo's \(RunConfig.currentSchemaVersion); help: use a newer Zoo")
         }
-        let model = tensors.filter { !$0.hasPrefix(optimizerPrefix + ".") }
+        let model = tensors.filter { !$0.hasPrefix(optimizerPrefix + ".") && !$0.hasPrefix(maskPrefix + ".") }
         let optimizer = tensors.children(of: optimizerPrefix)
         let state = TrainingState(model: model, optimizer: optimizer, epoch: epoch, step: step,
                                   bestValidationLoss: metadata["best_validation_loss"].flatMap(Float.init),
-                                  epochsWithoutImprovement: metadata["epochs_without_improvement"].flatMap(Int.init) ?? 0)
+                                  epochsWithoutImprovement: metadata["epochs_without_improvement"].flatMap(Int.init) ?? 0,
+                                  masks: tensors.children(of: maskPrefix))
         return (state, config)
     }
 }

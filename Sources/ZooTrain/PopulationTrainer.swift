@@ -38,6 +38,8 @@ public struct PopulationTrainer: Sendable {
         public var batchSizeSchedule: BatchSizeSchedule
         public var trainMetrics: TrainingConfig.TrainMetrics
         public var frozen: [String]
+        /// Nil when every parameter not frozen trains (so that the key of such runs is unchanged).
+        public var trainOnly: [String]?
         public var loss: String
 
         public init(_ t: Trainer) {
@@ -47,6 +49,7 @@ public struct PopulationTrainer: Sendable {
             batchSizeSchedule = t.config.batchSizeSchedule
             trainMetrics = t.config.trainMetrics
             frozen = t.frozen
+            trainOnly = t.trainOnly.isEmpty ? nil : t.trainOnly
             loss = t.loss.name
         }
     }
@@ -174,7 +177,9 @@ public struct PopulationTrainer: Sendable {
                 (all[k].logged, all[k].windowLoss, all[k].windowSteps) = ([], 0, 0)
             }
             let steps = loaders[active[0]]!.batchCount
-            for b in 0..<steps {
+            // A branch from a step checkpoint starts mid-epoch: the batches before its step were taken.
+            let skipped = max(0, min(steps, step - shared.steps(before: epoch, trainCount: data.train.count)))
+            for b in skipped..<steps {
                 if stop() {
                     for k in active { all[k].state = all[k].epochStart; all[k].status = .interrupted }
                     break epochs
@@ -218,6 +223,11 @@ public struct PopulationTrainer: Sendable {
                         }
                         observe(k, .step(epoch: epoch, step: all[k].state.step, stepsInEpoch: steps, batchIndex: b, loss: Float(r.measured.loss),
                                          accuracy: Float(r.measured.correct) / Float(r.measured.count), learningRate: all[k].learningRate))
+                        if all[k].trainer.config.checkpointSteps?.contains(all[k].state.step) == true {
+                            var snapshot = all[k].state
+                            snapshot.model = all[k].model.state
+                            observe(k, .snapshot(snapshot))
+                        }
                     }
                 }
                 step += 1
@@ -314,12 +324,15 @@ public struct PopulationTrainer: Sendable {
             let memberLoss = rowLosses[slot * n ..< (slot + 1) * n].reduce(0.0) { $0 + Double($1) } / Double(n)
             let measured = StepResult(loss: memberLoss, correct: hits[slot * n ..< (slot + 1) * n].reduce(0, +), count: n)
             guard memberLoss.isFinite else { return Stepped(measured: measured) }
-            var g = Population.unstack(grads, count: slice.count, member: slot)
+            // A pruned weight gets no gradient (so no optimizer state and no share of the clipped
+            // norm) and stays exactly 0 after the update (no weight decay either).
+            let masks = m.state.masks
+            var g = Population.unstack(grads, count: slice.count, member: slot).masked(by: masks)
             if let c = m.trainer.config.gradientClipNorm { g = clipByGlobalNorm(g, maxNorm: c).gradients }
             var next = Population.unstack(current, count: slice.count, member: slot)
             let updated = m.trainer.config.optimizer.optimizer.update(parameters: m.trainer.trainable(next), gradients: g,
                                                                       state: m.state.optimizer, learningRate: m.learningRate)
-            for (name, t) in updated.parameters { next[name] = t }
+            for (name, t) in updated.parameters.masked(by: masks) { next[name] = t }
             var model = m.model
             model.parameters = next
             if slice.count == 1 { model.buffers = buffers }

@@ -25,13 +25,25 @@ public struct RunConfig: Codable, Sendable, Equatable {
     public var training: TrainingConfig
     /// Glob patterns of parameters that are not trained.
     public var frozen: [String]
+    /// When set, only parameters matching one of these glob patterns are trained (say, batch
+    /// norm's `*.weight` and `*.bias` of `bn*` layers: Frankle et al. 2021, "Training BatchNorm and
+    /// Only BatchNorm"); `frozen` still applies.
+    public var trainOnly: [String]?
+    /// How the run starts from another run's checkpoint; nil: from its own initialization.
+    public var branch: Branch?
 
-    public init(model: ModelSpec, data: DataSpec, training: TrainingConfig, frozen: [String] = []) {
+    public init(model: ModelSpec, data: DataSpec, training: TrainingConfig, frozen: [String] = [], trainOnly: [String]? = nil,
+                branch: Branch? = nil) {
         self.model = model
         self.data = data
         self.training = training
         self.frozen = frozen
+        self.trainOnly = trainOnly
+        self.branch = branch
     }
+
+    /// The trainer of this config.
+    public var trainer: Trainer { Trainer(config: training, frozen: frozen, trainOnly: trainOnly ?? []) }
 
     /// Canonical JSON: sorted keys, so that equal configs give equal bytes.
     public func json(pretty: Bool = false) -> String {
@@ -51,9 +63,13 @@ public struct RunConfig: Codable, Sendable, Equatable {
 
     /// The model built for `data`, its initial weights keyed by the training seed.
     public func makeModel(for data: TrainingData) throws -> any Module {
-        try ModelCatalog.make(model.name, options: model.options,
-                              input: ModelInput(shape: data.inputShape, classCount: data.train.classCount),
-                              key: RandomKey(seed: training.seed, stream: 0x6d6f_6465_6c))  // "model"
+        try makeModel(for: data, key: RandomKey(seed: training.seed, stream: 0x6d6f_6465_6c))  // "model"
+    }
+
+    /// The model built for `data` with its initial weights drawn from `key`.
+    public func makeModel(for data: TrainingData, key: RandomKey) throws -> any Module {
+        try ModelCatalog.make(model.name, options: model.options, input: ModelInput(shape: data.inputShape, classCount: data.train.classCount),
+                              key: key)
     }
 }
 
@@ -68,6 +84,6 @@ extension RunConfig {
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         func json<T: Encodable>(_ value: T) -> String { String(decoding: (try? encoder.encode(value)) ?? Data(), as: UTF8.self) }
         let architecture = (try? Population.signature(of: model)) ?? "does not stack: \(json(self.model))"
-        return "data \(json(data))\nsettings \(json(PopulationTrainer.SharedSettings(Trainer(config: training, frozen: frozen))))\n\(architecture)"
+        return "data \(json(data))\nsettings \(json(PopulationTrainer.SharedSettings(trainer)))\n\(architecture)"
     }
 }

@@ -17,9 +17,13 @@ public struct TrainingState: Sendable, Equatable {
     public var step: Int
     public var bestValidationLoss: Float?
     public var epochsWithoutImprovement: Int
+    /// Pruning masks by parameter name (``Pruning``): 1 keeps a weight, 0 holds it at exactly 0
+    /// (no update, no weight decay). Empty: dense.
+    public var masks: NamedTensors
 
     public init(model: NamedTensors, optimizer: NamedTensors, epoch: Int = 0, step: Int = 0,
-                bestValidationLoss: Float? = nil, epochsWithoutImprovement: Int = 0) {
+                bestValidationLoss: Float? = nil, epochsWithoutImprovement: Int = 0, masks: NamedTensors = NamedTensors()) {
+        self.masks = masks
         self.model = model
         self.optimizer = optimizer
         self.epoch = epoch
@@ -123,6 +127,9 @@ public enum TrainingEvent: Sendable {
     case epoch(EpochMetrics, state: TrainingState)
     /// The loss became non-finite at `step`.
     case diverged(epoch: Int, step: Int, loss: Float)
+    /// The state after an optimizer step that ``TrainingConfig/checkpointSteps`` lists (possibly
+    /// mid-epoch: `epoch` counts the completed epochs), for a branch that rewinds to it.
+    case snapshot(TrainingState)
 }
 
 /// How one member's training ended: its status, its model with the final weights, and the state
@@ -159,12 +166,15 @@ public struct Trainer: Sendable {
     public var config: TrainingConfig
     /// Glob patterns of parameters that stay fixed (e.g. everything but batch norm).
     public var frozen: [String]
+    /// When not empty, only parameters matching one of these glob patterns train.
+    public var trainOnly: [String]
     /// The training loss; cross-entropy with the config's label smoothing unless replaced.
     public var loss: Loss
 
-    public init(config: TrainingConfig, frozen: [String] = [], loss: Loss? = nil) {
+    public init(config: TrainingConfig, frozen: [String] = [], trainOnly: [String] = [], loss: Loss? = nil) {
         self.config = config
         self.frozen = frozen
+        self.trainOnly = trainOnly
         self.loss = loss ?? .crossEntropy(labelSmoothing: config.labelSmoothing)
     }
 
@@ -179,8 +189,9 @@ public struct Trainer: Sendable {
     /// trainable parameters (names and shapes), counters in range. Nothing is built before.
     /// - Throws: ``TrainingError`` naming the pattern, tensor or counter at fault.
     public func validate(model: any Module, data: TrainingData, resume: TrainingState?) throws {
-        for pattern in frozen where model.parameterNames(matching: [pattern]).isEmpty {
-            throw TrainingError("the freeze pattern '\(pattern)' matches no parameter of the model; its parameters are \(model.parameters.names.prefix(8).joined(separator: ", "))\(model.parameters.count > 8 ? ", …" : "")")
+        for (pattern, key) in frozen.map({ ($0, "freeze") }) + trainOnly.map({ ($0, "train_only") })
+        where model.parameterNames(matching: [pattern]).isEmpty {
+            throw TrainingError("the \(key) pattern '\(pattern)' matches no parameter of the model; its parameters are \(model.parameters.names.prefix(8).joined(separator: ", "))\(model.parameters.count > 8 ? ", …" : "")")
         }
         if config.recordPredictions == .test {
             guard let test = data.test, test.count > 0 else {
@@ -211,20 +222,41 @@ public struct Trainer: Sendable {
         guard resume.epoch >= 0, resume.step >= 0, resume.epochsWithoutImprovement >= 0 else {
             throw TrainingError("the resumed state has negative counters (epoch \(resume.epoch), step \(resume.step), epochs without improvement \(resume.epochsWithoutImprovement))")
         }
+        try validate(masks: resume.masks, of: copy)
         guard resume.epoch <= config.epochs else {
             throw TrainingError("the resumed state is at epoch \(resume.epoch), past the \(config.epochs) epochs of this run")
         }
-        // Batch sizes only grow along a schedule, so an epoch has at most this many steps.
+        // Batch sizes only grow along a schedule, so an epoch has at most this many steps; a
+        // state taken mid-epoch (a branch from a step checkpoint) is inside the next epoch.
         let steps = (data.train.count + config.batchSize - 1) / max(1, config.batchSize)
-        guard resume.step <= min(resume.epoch * steps, config.maxSteps ?? .max) else {
-            throw TrainingError("the resumed state's step \(resume.step) cannot follow \(resume.epoch) epoch(s) of at most \(steps) steps"
+        let (bound, overflow) = (resume.epoch + 1).multipliedReportingOverflow(by: steps)
+        guard !overflow, resume.step <= min(bound, config.maxSteps ?? .max) else {
+            throw TrainingError("the resumed state's step \(resume.step) cannot be reached in \(resume.epoch + 1) epoch(s) of at most \(steps) steps"
                                 + (config.maxSteps.map { " (max steps \($0))" } ?? ""))
+        }
+    }
+
+    /// Checks pruning masks against `model`: each names a trainable parameter, has its shape and
+    /// holds only 0 and 1.
+    /// - Throws: ``TrainingError`` naming the mask at fault.
+    public func validate(masks: NamedTensors, of model: any Module) throws {
+        let parameters = model.parameters, trained = trainable(parameters)
+        for (name, mask) in masks {
+            guard let p = parameters[name] else {
+                throw TrainingError("the mask '\(name)' names no parameter of the model; its parameters are \(parameters.names.prefix(8).joined(separator: ", "))\(parameters.count > 8 ? ", …" : "")")
+            }
+            guard trained[name] != nil else { throw TrainingError("the mask '\(name)' masks a frozen parameter") }
+            guard mask.shape == p.shape else { throw TrainingError("the mask '\(name)' has shape \(mask.shape), its parameter \(p.shape)") }
+            guard mask.scalars.allSatisfy({ $0 == 0 || $0 == 1 }) else { throw TrainingError("the mask '\(name)' holds values other than 0 and 1") }
         }
     }
 
     /// The parameters that are trained (those matching no `frozen` pattern).
     public func trainable(_ parameters: NamedTensors) -> NamedTensors {
-        frozen.isEmpty ? parameters : parameters.filter { name in !frozen.contains { globMatches($0, name) } }
+        if frozen.isEmpty && trainOnly.isEmpty { return parameters }
+        return parameters.filter { name in
+            !frozen.contains { globMatches($0, name) } && (trainOnly.isEmpty || trainOnly.contains { globMatches($0, name) })
+        }
     }
 
     var rootKey: RandomKey { RandomKey(seed: config.seed, stream: 0x7472_6169_6e) }  // "train"

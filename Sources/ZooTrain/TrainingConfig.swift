@@ -38,6 +38,10 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     /// predicted class (``SplitPredictions``), taken from the evaluation pass that measures the
     /// test accuracy (no second pass). It does not change training.
     public var recordPredictions: RecordedSplit?
+    /// Optimizer steps after which the trainer reports its state (``TrainingEvent/snapshot(_:)``),
+    /// so that a branch can rewind to step k of epoch 0 (Frankle et al. 2020). It does not change
+    /// training. Nil or empty: none.
+    public var checkpointSteps: [Int]?
     /// Seed of everything random in training: shuffles, dropout, augmentation.
     public var seed: UInt64
 
@@ -61,8 +65,9 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
                 schedule: LearningRateSchedule = .constant, scheduleUnit: ScheduleUnit = .epoch,
                 batchSizeSchedule: BatchSizeSchedule = .constant, gradientClipNorm: Float? = nil, labelSmoothing: Float = 0,
                 earlyStoppingPatience: Int? = nil, trainMetrics: TrainMetrics = .sample, stopAtTrainLoss: Float? = nil,
-                stepLossInterval: Int? = nil, recordPredictions: RecordedSplit? = nil, seed: UInt64 = 0) {
+                stepLossInterval: Int? = nil, recordPredictions: RecordedSplit? = nil, checkpointSteps: [Int]? = nil, seed: UInt64 = 0) {
         self.recordPredictions = recordPredictions
+        self.checkpointSteps = checkpointSteps
         self.stopAtTrainLoss = stopAtTrainLoss
         self.stepLossInterval = stepLossInterval
         self.epochs = epochs
@@ -98,8 +103,41 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
             }
         }
         if let n = stepLossInterval, n < 1 { throw fail("step-loss-interval", n, "at least 1 step") }
+        if let s = checkpointSteps, let bad = s.first(where: { $0 < 1 }) { throw fail("checkpoint-steps", bad, "optimizer steps of at least 1") }
         try optimizer.validate()
         try schedule.validate()
+    }
+}
+
+extension TrainingConfig {
+    /// Optimizer steps of the epochs before `epoch` (each ⌈n / batch size⌉ steps at its scheduled
+    /// batch size, for n = `trainCount` samples; a step limit is not counted).
+    public func steps(before epoch: Int, trainCount: Int) -> Int {
+        (0..<max(0, min(epoch, 1_000_000))).reduce(0) { sum, e in
+            let b = max(1, batchSizeSchedule.batchSize(atStep: e, base: batchSize))
+            return sum + (trainCount + b - 1) / b
+        }
+    }
+
+    /// The counters (completed epochs, steps) of a run after `step` optimizer steps.
+    public func counters(atStep step: Int, trainCount: Int) -> (epoch: Int, step: Int) {
+        var epoch = 0, before = 0
+        while epoch < 1_000_000 {
+            let b = max(1, batchSizeSchedule.batchSize(atStep: epoch, base: batchSize))
+            let next = before + (trainCount + b - 1) / b
+            guard next <= step, next > before else { break }
+            (epoch, before) = (epoch + 1, next)
+        }
+        return (epoch, step)
+    }
+
+    /// The counters at `point` (nil for `.end`, which only the run's last state knows).
+    public func counters(at point: TrainingPoint, trainCount: Int) -> (epoch: Int, step: Int)? {
+        switch point {
+        case .end: nil
+        case let .epoch(n): (n, steps(before: n, trainCount: trainCount))
+        case let .step(k): counters(atStep: k, trainCount: trainCount)
+        }
     }
 }
 

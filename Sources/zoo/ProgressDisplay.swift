@@ -40,7 +40,7 @@ final class ProgressDisplay {
             let line = String(format: "\r epoch %d/%d %@ %d/%d  %.0f step/s  loss %.4f  acc %.1f%%  eta %@ ", epoch + 1, totalEpochs, bar, done,
                               stepsInEpoch, rate, lossAverage ?? loss, (accuracyAverage ?? accuracy) * 100, Self.duration(eta))
             FileHandle.standardError.write(line.data(using: .utf8)!)
-        case (.plain, .step):
+        case (.plain, .step), (_, .snapshot):
             return
         case let (_, .epoch(m, _)):
             if style == .live { FileHandle.standardError.write("\r\u{1B}[K".data(using: .utf8)!) }

@@ -13,17 +13,24 @@ func conditions(_ pairs: [String]) throws -> [(String, String)] {
 
 struct List: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "ls", abstract: "List the runs of a store.",
-        discussion: "Example: zoo ls --status done --where optimizer=adam --where model=zoo-cnn")
+        discussion: "Example: zoo ls --status done --where optimizer=adam --where model=zoo-cnn\nzoo ls --tree shows branches (pruning levels, rewinds, copies) under their parents.")
     @OptionGroup var storeOption: StoreOption
     @Option(help: "Only runs with this status (repeatable).") var status: [RunStatus] = []
     @Option(name: .customLong("where"), help: ArgumentHelp("Only runs whose config key has this value (repeatable).", valueName: "key=value"))
     var filters: [String] = []
     @Option(help: ArgumentHelp("Add a column with this measure (or measure.key) at the latest measured epoch (repeatable).", valueName: "name"))
     var measure: [String] = []
+    @Flag(help: "Show runs as families: each branch (a spec's `branches:`) under the run it branches from, with what it did there.")
+    var tree = false
 
     func run() throws {
         let rows = try RunRows(store: try storeOption.open(reading: true), status: status.isEmpty ? nil : status, where: try conditions(filters),
                                measures: !measure.isEmpty)
+        if tree {
+            print(Reports.runTree(rows))
+            print("\(rows.runs.count) run(s)")
+            return
+        }
         if let missing = measure.first(where: { !rows.measureColumns.contains($0) }) {
             throw ValidationError("no measure '\(missing)' is stored for these runs; stored: \(rows.measureColumns.prefix(20).joined(separator: ", "))")
         }

@@ -136,7 +136,8 @@ struct Sweep: ParsableCommand {
             let plan = try loadPlan(spec, data: data, maxRuns: maxRuns)
             let store = try storeOption.open(data: data)
             let added = try store.addSweep(id: plan.sweepID, name: plan.spec.name, spec: plan.spec.text,
-                                           runs: plan.runs.map { ($0.id, $0.canonical, $0.groupKey) })
+                                           runs: plan.runs.map { ($0.id, $0.canonical, $0.groupKey) },
+                                           parents: plan.runs.reduce(into: [:]) { $0[$1.id] = $1.parent })
             // Labels name runs within this sweep only: a run done under another label stays done.
             try store.labelRuns(sweep: plan.sweepID, labels: Dictionary(plan.runs.map { ($0.id, $0.label) }) { first, _ in first })
             if retryFailed { try store.retryFailed() }

@@ -195,7 +195,7 @@ struct Train: ParsableCommand {
                     }
                 case let .diverged(epoch, step, loss):
                     try log.write("diverged", ["epoch": epoch, "step": step, "loss": loss])
-                case .step:
+                case .step, .snapshot:
                     break
                 }
             } catch { failure = error }
