@@ -123,14 +123,12 @@ public final class SweepRunner: Sendable {
     public func run(total: Int, progress: @escaping @Sendable (SweepProgress) -> Void = { _ in }) -> SweepOutcome {
         BLAS.setThreadCount(workers == 1 ? 2 : 1)
         let started = Date()
-        let pending = (try? store.runs(status: [.pending, .running], sweep: sweep, ids: nil).count) ?? 1
-        let share = max(1, min(populationSize, (pending + workers - 1) / workers))
         let group = DispatchGroup()
         for w in 0..<workers {
             group.enter()
             let thread = Thread { [self] in
                 BLAS.prepareCurrentThread()
-                self.work(worker: w, total: total, share: share, started: started, progress: progress)
+                self.work(worker: w, total: total, started: started, progress: progress)
                 group.leave()
             }
             thread.stackSize = 16 << 20
@@ -142,7 +140,7 @@ public final class SweepRunner: Sendable {
                             seconds: Date().timeIntervalSince(started))
     }
 
-    private func work(worker: Int, total: Int, share: Int, started: Date, progress: @Sendable (SweepProgress) -> Void) {
+    private func work(worker: Int, total: Int, started: Date, progress: @Sendable (SweepProgress) -> Void) {
         let owner = ClaimOwner(worker: worker)
         func report(_ event: SweepEvent) {
             if case .step = event {} else if let done = try? store.runs(status: [.done, .diverged], sweep: sweep, ids: nil).count {
@@ -155,8 +153,7 @@ public final class SweepRunner: Sendable {
         while !isStopping {
             let claimed: [RunRecord]
             do {
-                // An even share of what was pending at the start, at most `populationSize` per claim.
-                claimed = try store.claim(owner: owner, limit: share, lease: lease, sweep: sweep, provenance: provenance)
+                claimed = try store.claim(owner: owner, limit: claimShare(), lease: lease, sweep: sweep, provenance: provenance)
             } catch {
                 report(.message("worker \(worker): cannot claim runs: \(error)"))
                 return
@@ -183,6 +180,18 @@ public final class SweepRunner: Sendable {
                 train(batch, worker: worker, owner: owner, claimed: claimed.map(\.id), report: report)
             }
         }
+    }
+
+    /// How many runs a worker claims: an even share among the workers of the runs that can train
+    /// now (pending ones whose parent, if any, is done) and those training, at most
+    /// `populationSize`. Counted afresh at each claim, so that a wave of branches released by
+    /// their parents is split between the workers instead of taken whole by the first.
+    private func claimShare() -> Int {
+        guard let open = try? store.runs(status: [.pending, .running], sweep: sweep, ids: nil) else { return populationSize }
+        let parents = Set(open.compactMap(\.parent))
+        let done = parents.isEmpty ? [] : Set(((try? store.runs(ids: Array(parents))) ?? []).filter { $0.status == .done }.map(\.id))
+        let ready = open.filter { $0.parent.map(done.contains) ?? true }.count
+        return max(1, min(populationSize, (ready + workers - 1) / workers))
     }
 
     /// Seconds between looks at the queue while branches wait for their parents.
