@@ -108,6 +108,11 @@ public enum ConfigSchema {
         Key(name: "prune_method", kind: .string(choices: PruningMethod.allCases.map(\.rawValue)), summary: "how pruning chooses weights"),
         Key(name: "prune_exclude", kind: .strings, summary: "glob patterns of prunable weights kept dense (e.g. the output layer)"),
         Key(name: "perturb", kind: .double(0...1e3, open: false), summary: "add Gaussian noise of this deviation to the branch's weights"),
+        Key(name: "l0_density", kind: .double(0...0.999, open: false),
+            summary: "learn sparsity with L0 hard-concrete gates, the expected density held at most at this (0: off)"),
+        Key(name: "l0_dual_lr", kind: .double(0...100, open: true), summary: "L0 gates: ascent step of the density constraint's multiplier"),
+        Key(name: "l0_temperature", kind: .double(0...10, open: true), summary: "L0 gates: temperature β of the hard concrete distribution"),
+        Key(name: "l0_initial_keep", kind: .double(0...0.999, open: true), summary: "L0 gates: probability that a gate is open at initialization"),
     ]
 
     public static func key(_ name: String) -> Key? { keys.first { $0.name == name } }
@@ -131,6 +136,7 @@ public enum ConfigSchema {
         case "branch_at", "rewind", "reinit", "prune_fraction", "perturb": return isBranch
         case "rewind_weights": return isBranch && (c["rewind"]?.description ?? "none") != "none"
         case "prune_method", "prune_exclude": return isBranch && (c["prune_fraction"]?.doubleValue ?? 0) > 0
+        case "l0_dual_lr", "l0_temperature", "l0_initial_keep": return (c["l0_density"]?.doubleValue ?? 0) > 0
         default: return true
         }
     }
@@ -152,6 +158,7 @@ public enum ConfigSchema {
             "train_only": .list([]), "checkpoint_steps": .list([]), "parent": .string(""), "branch_at": .string("end"),
             "rewind": .string("none"), "rewind_weights": .bool(true), "reinit": .bool(false), "prune_fraction": .double(0),
             "prune_method": .string("global"), "prune_exclude": .list([]), "perturb": .double(0),
+            "l0_density": .double(0), "l0_dual_lr": .double(0.05), "l0_temperature": .double(2.0 / 3), "l0_initial_keep": .double(0.9),
         ]
     }
 
@@ -266,7 +273,10 @@ public enum ConfigSchema {
             stopAtTrainLoss: d("stop_at_train_loss") > 0 ? Float(d("stop_at_train_loss")) : nil,
             stepLossInterval: i("step_loss_interval") > 0 ? i("step_loss_interval") : nil,
             recordPredictions: TrainingConfig.RecordedSplit(rawValue: s("record_predictions")),
-            checkpointSteps: ints("checkpoint_steps").isEmpty ? nil : ints("checkpoint_steps"), seed: UInt64(i("seed")))
+            checkpointSteps: ints("checkpoint_steps").isEmpty ? nil : ints("checkpoint_steps"),
+            l0: d("l0_density") > 0 ? L0Gates(targetDensity: Float(d("l0_density")), dualLearningRate: Float(d("l0_dual_lr")),
+                                              temperature: Float(d("l0_temperature")), initialKeep: Float(d("l0_initial_keep"))) : nil,
+            seed: UInt64(i("seed")))
         do { try training.validate() } catch let e as TrainingConfigError {
             // The command line's spelling of a setting is the spec key with dashes.
             throw ConfigError(e.description, key: e.key.map { $0.replacingOccurrences(of: "-", with: "_") })

@@ -88,7 +88,8 @@ public struct Branch: Codable, Sendable, Equatable {
 
     /// The state the branch starts training from.
     /// - Parameters:
-    ///   - parent: the parent's state at ``at`` (its masks included).
+    ///   - parent: the parent's state at ``at`` (its masks included; a gated parent counts as its
+    ///     evaluated network, and the branch has gates only when its own config asks for them).
     ///   - weights: the lineage's state at ``weightsPoint`` (the same as `parent` without weight rewinding).
     ///   - config: the branch's own config; `model` one built from it (its fresh init is the
     ///     initial weights of ``PruningMethod/initMagnitude``).
@@ -99,11 +100,11 @@ public struct Branch: Codable, Sendable, Equatable {
                            counters: (epoch: Int, step: Int)) throws -> TrainingState {
         let trainer = config.trainer
         var network = model
-        do { try network.load(weights.model) } catch { throw TrainingError("the parent's weights do not fit this branch's model: \(error)") }
+        do { try network.load(weights.evaluatedModel) } catch { throw TrainingError("the parent's weights do not fit this branch's model: \(error)") }
         var masks = parent.masks
         if let pruning {
             var pruned = model
-            do { try pruned.load(parent.model) } catch { throw TrainingError("the parent's weights do not fit this branch's model: \(error)") }
+            do { try pruned.load(parent.evaluatedModel) } catch { throw TrainingError("the parent's weights do not fit this branch's model: \(error)") }
             masks = pruning.masks(weights: trainer.trainable(pruned.parameters), current: masks,
                                   initial: trainer.trainable(model.parameters), key: key("prune"))
         }

@@ -5,7 +5,9 @@ import ZooTensor
 ///
 /// The file holds the model's state dict under its own names (so it loads straight into the
 /// PyTorch twin after dropping the `optimizer.` entries), the optimizer state under
-/// `optimizer.<name>`, pruning masks (``TrainingState/masks``) under `mask.<name>`, and string metadata: `format`, `config` (the run's JSON config), `epoch`,
+/// `optimizer.<name>`, pruning masks (``TrainingState/masks``) under `mask.<name>`, L0 gates under
+/// `gate.location.<name>` (the model's tensors are then the gated network, the trained values under
+/// `gate.weight.<name>`), and string metadata: `format`, `config` (the run's JSON config), `epoch`,
 /// `step`, and the early-stopping counters. Random numbers are a pure function of (seed, epoch,
 /// step), so the counters are the whole random state.
 public enum Checkpoint {
@@ -16,12 +18,19 @@ public enum Checkpoint {
 
     /// The tensors and metadata of `state` with the run's `config` JSON.
     public static func contents(of state: TrainingState, config: String) -> (tensors: NamedTensors, metadata: [String: String]) {
-        var tensors = state.model
+        // With L0 gates the model's tensors are the evaluated (gated, sparse) network, as a reader
+        // expects; the trained values and the gates follow under `gate.`.
+        var tensors = state.evaluatedModel
         tensors.append(contentsOf: state.optimizer, prefix: optimizerPrefix)
         tensors.append(contentsOf: state.masks, prefix: maskPrefix)
+        if !state.gates.isEmpty {
+            tensors.append(contentsOf: state.model.filter { state.gates[$0] != nil }, prefix: "\(L0Gates.prefix).weight")
+            tensors.append(contentsOf: state.gates, prefix: "\(L0Gates.prefix).location")
+        }
         var metadata = ["format": format, "config": config, "epoch": String(state.epoch), "step": String(state.step),
                         "epochs_without_improvement": String(state.epochsWithoutImprovement)]
         if let b = state.bestValidationLoss { metadata["best_validation_loss"] = String(b) }
+        if !state.gates.isEmpty { metadata["gate_multiplier"] = String(state.gateMultiplier) }
         return (tensors, metadata)
     }
 
@@ -47,12 +56,16 @@ public enum Checkpoint {
         if let saved = try? JSONDecoder().decode(SchemaProbe.self, from: Data(config.utf8)), saved.schemaVersion > RunConfig.currentSchemaVersion {
             throw CheckpointError(description: "\(url.path): written with run config schema \(saved.schemaVersion), newer than this Zoo's \(RunConfig.currentSchemaVersion); help: use a newer Zoo")
         }
-        let model = tensors.filter { !$0.hasPrefix(optimizerPrefix + ".") && !$0.hasPrefix(maskPrefix + ".") }
+        var model = tensors.filter { !$0.hasPrefix(optimizerPrefix + ".") && !$0.hasPrefix(maskPrefix + ".") && !$0.hasPrefix(L0Gates.prefix + ".") }
         let optimizer = tensors.children(of: optimizerPrefix)
+        // A gated network's trained (ungated) values, to train on from.
+        for (name, t) in tensors.children(of: "\(L0Gates.prefix).weight") where model[name] != nil { model[name] = t }
+        let multiplier = metadata["gate_multiplier"].flatMap(Float.init) ?? 0
         let state = TrainingState(model: model, optimizer: optimizer, epoch: epoch, step: step,
                                   bestValidationLoss: metadata["best_validation_loss"].flatMap(Float.init),
                                   epochsWithoutImprovement: metadata["epochs_without_improvement"].flatMap(Int.init) ?? 0,
-                                  masks: tensors.children(of: maskPrefix))
+                                  masks: tensors.children(of: maskPrefix), gates: tensors.children(of: "\(L0Gates.prefix).location"),
+                                  gateMultiplier: multiplier)
         return (state, config)
     }
 }

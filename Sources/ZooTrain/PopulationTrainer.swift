@@ -40,6 +40,8 @@ public struct PopulationTrainer: Sendable {
         public var frozen: [String]
         /// Nil when every parameter not frozen trains (so that the key of such runs is unchanged).
         public var trainOnly: [String]?
+        /// The L0 gates' temperature (their noise is drawn for all members of a pass alike); nil without gates.
+        public var gateTemperature: Float?
         public var loss: String
 
         public init(_ t: Trainer) {
@@ -50,6 +52,7 @@ public struct PopulationTrainer: Sendable {
             trainMetrics = t.config.trainMetrics
             frozen = t.frozen
             trainOnly = t.trainOnly.isEmpty ? nil : t.trainOnly
+            gateTemperature = t.config.l0?.temperature
             loss = t.loss.name
         }
     }
@@ -212,6 +215,7 @@ public struct PopulationTrainer: Sendable {
                         }
                         all[k].model = next.model
                         all[k].state.optimizer = next.optimizer
+                        (all[k].state.gates, all[k].state.gateMultiplier) = (next.gates, next.multiplier)
                         all[k].state.step += 1
                         all[k].runningLoss += r.measured.loss * Double(r.measured.count)
                         all[k].runningCorrect += r.measured.correct
@@ -237,7 +241,13 @@ public struct PopulationTrainer: Sendable {
             epoch += 1
             // Evaluate the survivors together, then report and check early stopping per member.
             let evaluated = Date()
-            let models = active.map { all[$0].model }
+            // Gated members are evaluated with their deterministic gates.
+            let models = active.map { k -> any Module in
+                guard !all[k].state.gates.isEmpty else { return all[k].model }
+                var gated = all[k].model
+                gated.parameters = L0Gates.gated(gated.parameters, locations: all[k].state.gates)
+                return gated
+            }
             // The splits evaluated each epoch, the members grouped and stacked once for all of them.
             let splits = [trainSample, data.validation, data.test].compactMap { $0 }
             // The test split's predictions come from the pass that measures it, for all members
@@ -295,7 +305,7 @@ public struct PopulationTrainer: Sendable {
     /// model (weights and buffers) and optimizer state.
     struct Stepped: Sendable {
         var measured: StepResult
-        var next: (model: any Module, optimizer: NamedTensors)?
+        var next: (model: any Module, optimizer: NamedTensors, gates: NamedTensors, multiplier: Float)?
     }
 
     /// The one training step: a slice of members stacked through forward and backward, then each
@@ -307,8 +317,24 @@ public struct PopulationTrainer: Sendable {
         let inputs = batches.count == 1 ? batches[0].inputs : Tensor.concatenated(batches.map(\.inputs))
         let labels = batches.count == 1 ? batches[0].labels : batches.flatMap(\.labels)
         let tracked = trainer.trainable(population.parameters).requiringGradient()
+        let current = population.parameters.detached()
         var merged = population.parameters
         for (name, t) in tracked { merged[name] = t }
+        // L0 gates: each gated weight enters the forward pass times a gate drawn for its member.
+        let locations = trainer.config.l0 == nil ? NamedTensors() : Population.stack(slice.map(\.state.gates)).requiringGradient()
+        var penalty: Tensor?
+        for (index, (name, location)) in locations.enumerated() {
+            let noise = slice.flatMap { m in
+                m.trainer.rootKey.derived("l0").derived(step).derived(index).uniform(count: location.count / slice.count).map { $0 * (1 - 2e-6) + 1e-6 }
+            }
+            let l0 = slice[0].trainer.config.l0!
+            merged[name] = merged[name]! * l0.sample(location, noise: Tensor(shape: location.shape, scalars: noise))
+            // λ_k · E[open gates] / N_k, each member's own multiplier and gate count.
+            let total = Double(slice[0].state.gates.elementCount), size = location.count / slice.count
+            let weights = slice.flatMap { m in [Float](repeating: Float(Double(m.state.gateMultiplier) / total), count: size) }
+            let term = (l0.openProbability(location) * Tensor(shape: location.shape, scalars: weights)).sum()
+            penalty = penalty.map { $0 + term } ?? term
+        }
         population.parameters = merged
         let contexts = slice.map { ForwardContext.training(key: $0.trainer.rootKey.derived("dropout").derived(step)) }
         let logits = population(inputs, contexts: contexts)
@@ -317,8 +343,7 @@ public struct PopulationTrainer: Sendable {
         let rows = trainer.loss.rows(logits, labels)
         let loss = rows.sum() / Float(n)
         let rowLosses = rows.scalars, hits = rowHits(logits, labels)
-        let grads = gradients(of: loss, wrt: tracked)
-        let current = population.parameters.detached()
+        let grads = gradients(of: penalty.map { loss + $0 } ?? loss, wrt: trainer.optimized(tracked, gates: locations))
         let buffers = population.buffers
         return slice.enumerated().map { slot, m in
             let memberLoss = rowLosses[slot * n ..< (slot + 1) * n].reduce(0.0) { $0 + Double($1) } / Double(n)
@@ -327,16 +352,21 @@ public struct PopulationTrainer: Sendable {
             // A pruned weight gets no gradient (so no optimizer state and no share of the clipped
             // norm) and stays exactly 0 after the update (no weight decay either).
             let masks = m.state.masks
-            var g = Population.unstack(grads, count: slice.count, member: slot).masked(by: masks)
+            let all = Population.unstack(grads, count: slice.count, member: slot)
+            var g = all.filter { !$0.hasPrefix(L0Gates.prefix + ".") }.masked(by: masks)
+            // Clipping bounds the weights' gradient; the gates' is their own.
             if let c = m.trainer.config.gradientClipNorm { g = clipByGlobalNorm(g, maxNorm: c).gradients }
             var next = Population.unstack(current, count: slice.count, member: slot)
-            let updated = m.trainer.config.optimizer.optimizer.update(parameters: m.trainer.trainable(next), gradients: g,
-                                                                      state: m.state.optimizer, learningRate: m.learningRate)
-            for (name, t) in updated.parameters.masked(by: masks) { next[name] = t }
+            let updated = m.trainer.config.optimizer.optimizer.update(
+                parameters: m.trainer.optimized(m.trainer.trainable(next), gates: m.state.gates),
+                gradients: m.trainer.optimized(g, gates: all.children(of: L0Gates.prefix)), state: m.state.optimizer, learningRate: m.learningRate)
+            let gates = updated.parameters.children(of: L0Gates.prefix)
+            for (name, t) in updated.parameters.masked(by: masks) where !name.hasPrefix(L0Gates.prefix + ".") { next[name] = t }
+            let multiplier = m.trainer.config.l0.map { $0.updatedMultiplier(m.state.gateMultiplier, density: $0.expectedDensity(gates)) } ?? 0
             var model = m.model
             model.parameters = next
             if slice.count == 1 { model.buffers = buffers }
-            return Stepped(measured: measured, next: (model, updated.state))
+            return Stepped(measured: measured, next: (model, updated.state, gates, multiplier))
         }
     }
 

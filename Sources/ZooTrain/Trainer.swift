@@ -20,16 +20,31 @@ public struct TrainingState: Sendable, Equatable {
     /// Pruning masks by parameter name (``Pruning``): 1 keeps a weight, 0 holds it at exactly 0
     /// (no update, no weight decay). Empty: dense.
     public var masks: NamedTensors
+    /// The locations log α of the L0 gates by parameter name (``L0Gates``); empty without gates.
+    public var gates: NamedTensors
+    /// The Lagrange multiplier λ of the gates' density constraint.
+    public var gateMultiplier: Float
 
     public init(model: NamedTensors, optimizer: NamedTensors, epoch: Int = 0, step: Int = 0,
-                bestValidationLoss: Float? = nil, epochsWithoutImprovement: Int = 0, masks: NamedTensors = NamedTensors()) {
+                bestValidationLoss: Float? = nil, epochsWithoutImprovement: Int = 0, masks: NamedTensors = NamedTensors(),
+                gates: NamedTensors = NamedTensors(), gateMultiplier: Float = 0) {
         self.masks = masks
+        self.gates = gates
+        self.gateMultiplier = gateMultiplier
         self.model = model
         self.optimizer = optimizer
         self.epoch = epoch
         self.step = step
         self.bestValidationLoss = bestValidationLoss
         self.epochsWithoutImprovement = epochsWithoutImprovement
+    }
+}
+
+extension TrainingState {
+    /// The network as it is evaluated and stored: with L0 gates, each gated weight times its
+    /// deterministic gate (``L0Gates/deterministic(_:)``, exactly 0 for a closed gate); else `model`.
+    public var evaluatedModel: NamedTensors {
+        gates.isEmpty ? model : L0Gates.gated(model, locations: gates)
     }
 }
 
@@ -180,7 +195,25 @@ public struct Trainer: Sendable {
 
     /// The state before the first step.
     public func initialState(for model: any Module) -> TrainingState {
-        TrainingState(model: model.state, optimizer: config.optimizer.optimizer.initialState(for: trainable(model.parameters)))
+        let gates = initialGates(for: model)
+        return TrainingState(model: model.state, optimizer: config.optimizer.optimizer.initialState(for: optimized(trainable(model.parameters), gates: gates)),
+                             gates: gates)
+    }
+
+    /// The gate locations at initialization: one per entry of each prunable trainable weight, with
+    /// ``TrainingConfig/l0``; empty without.
+    func initialGates(for model: any Module) -> NamedTensors {
+        guard let l0 = config.l0 else { return NamedTensors() }
+        let weights = trainable(model.parameters)
+        return NamedTensors(Pruning(fraction: 0).prunable(weights).map { ($0, l0.initialLocations(like: weights[$0]!)) })
+    }
+
+    /// What the optimizer updates: the trainable parameters and, under `gate.`, the gate locations.
+    func optimized(_ parameters: NamedTensors, gates: NamedTensors) -> NamedTensors {
+        guard !gates.isEmpty else { return parameters }
+        var all = parameters
+        all.append(contentsOf: gates, prefix: L0Gates.prefix)
+        return all
     }
 
     /// Checks that `model` and `data` can train with this recipe and that `resume`, when given,
@@ -223,6 +256,16 @@ public struct Trainer: Sendable {
             throw TrainingError("the resumed state has negative counters (epoch \(resume.epoch), step \(resume.step), epochs without improvement \(resume.epochsWithoutImprovement))")
         }
         try validate(masks: resume.masks, of: copy)
+        let gates = initialGates(for: model)
+        guard resume.gates.names == gates.names, zip(resume.gates.tensors, gates.tensors).allSatisfy({ $0.shape == $1.shape }) else {
+            throw TrainingError(config.l0 == nil
+                ? "the resumed state has L0 gates (\(resume.gates.names.prefix(3).joined(separator: ", "))), but this run trains without them"
+                : "the resumed state's L0 gates (\(resume.gates.names.prefix(4).joined(separator: ", "))) are not one per prunable weight (\(gates.names.prefix(4).joined(separator: ", ")))")
+        }
+        guard resume.gates.tensors.allSatisfy({ $0.scalars.allSatisfy(\.isFinite) }), resume.gateMultiplier.isFinite, resume.gateMultiplier >= 0 else {
+            throw TrainingError("the resumed state's L0 gates or multiplier (\(resume.gateMultiplier)) are not finite and non-negative")
+        }
+        if !resume.masks.isEmpty && config.l0 != nil { throw TrainingError("a run cannot have both pruning masks and L0 gates") }
         guard resume.epoch <= config.epochs else {
             throw TrainingError("the resumed state is at epoch \(resume.epoch), past the \(config.epochs) epochs of this run")
         }
@@ -293,6 +336,7 @@ public struct Trainer: Sendable {
         if let next = result.next {
             model = next.model
             state.optimizer = next.optimizer
+            (state.gates, state.gateMultiplier) = (next.gates, next.multiplier)
             state.step += 1
             state.model = model.state
         }

@@ -42,6 +42,8 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     /// so that a branch can rewind to step k of epoch 0 (Frankle et al. 2020). It does not change
     /// training. Nil or empty: none.
     public var checkpointSteps: [Int]?
+    /// Learn sparsity with L0 gates under a density constraint (``L0Gates``); nil: no gates.
+    public var l0: L0Gates?
     /// Seed of everything random in training: shuffles, dropout, augmentation.
     public var seed: UInt64
 
@@ -65,7 +67,9 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
                 schedule: LearningRateSchedule = .constant, scheduleUnit: ScheduleUnit = .epoch,
                 batchSizeSchedule: BatchSizeSchedule = .constant, gradientClipNorm: Float? = nil, labelSmoothing: Float = 0,
                 earlyStoppingPatience: Int? = nil, trainMetrics: TrainMetrics = .sample, stopAtTrainLoss: Float? = nil,
-                stepLossInterval: Int? = nil, recordPredictions: RecordedSplit? = nil, checkpointSteps: [Int]? = nil, seed: UInt64 = 0) {
+                stepLossInterval: Int? = nil, recordPredictions: RecordedSplit? = nil, checkpointSteps: [Int]? = nil,
+                l0: L0Gates? = nil, seed: UInt64 = 0) {
+        self.l0 = l0
         self.recordPredictions = recordPredictions
         self.checkpointSteps = checkpointSteps
         self.stopAtTrainLoss = stopAtTrainLoss
@@ -106,6 +110,7 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
         if let s = checkpointSteps, let bad = s.first(where: { $0 < 1 }) { throw fail("checkpoint-steps", bad, "optimizer steps of at least 1") }
         try optimizer.validate()
         try schedule.validate()
+        try l0?.validate()
     }
 }
 
