@@ -219,6 +219,20 @@ struct ConnectivityTests {
         return (subjects[0], subjects[1])
     }()
 
+    /// Sparsity counts exact zeros of the weights (rank ≥ 2) only: 3 of 12 and 6 of 6.
+    @Test func sparsityOnHandMasks() throws {
+        var w0 = (1...12).map(Float.init)
+        for i in [0, 5, 11] { w0[i] = 0 }
+        w0[3] = -0.0
+        let net = Sequential([Linear(weight: Tensor(shape: [3, 4], scalars: w0), bias: Tensor.zeros([3])), ActivationLayer(.relu),
+                              Linear(weight: Tensor.zeros([2, 3]), bias: Tensor([1, 0]))])
+        let m = try #require(MeasureCatalog.measure("sparsity"))
+        #expect(m.family == .weights)
+        let v = try m.values(of: [member(net, run: "a")], settings: MeasureSettings())[0]
+        let expected: [String: Double] = ["0.weight": 4.0 / 12, "2.weight": 1, "": 10.0 / 18, "density": 1 - 10.0 / 18]
+        #expect(v == expected)
+    }
+
     /// Errors name the measure and the run; the catalog knows both pair measures and their pairing.
     @Test func errorsAndCatalog() throws {
         let a = member(try Fixtures.mlp(seed: 1), run: "run-a", test: nil), b = member(try Fixtures.mlp(seed: 2), run: "run-b", test: nil)
