@@ -132,7 +132,8 @@ public final class MeasureRunner: Sendable {
     }
 
     /// The tasks for `runs` at `choice`, in batches: one measure, one architecture and data set each.
-    /// Pairs are the runs of one model and data set at the same epoch.
+    /// Pairs are the runs of one model and data set at the same epoch; for a measure of
+    /// ``PairScope/seeds``, only those whose configs differ in nothing but the seed.
     func plan(runs: [RunRecord], choice: CheckpointChoice) throws -> [[MeasureTask]] {
         let checkpoints = try store.checkpoints(runs: runs.map(\.id))
         var byRun: [String: [Int]] = [:]
@@ -152,6 +153,7 @@ public final class MeasureRunner: Sendable {
         // Checkpoints of one model and data set stack whatever their epochs; pairs compare one epoch.
         let families = Dictionary(grouping: points) { $0.family }.sorted { $0.key < $1.key }.map(\.value)
         let groups = Dictionary(grouping: points) { "\($0.family)\u{0}\($0.epoch)" }.sorted { $0.key < $1.key }.map(\.value)
+        let seedless = Dictionary(runs.map { ($0.id, Self.withoutSeed($0.config)) }) { first, _ in first }
         var batches: [[MeasureTask]] = []
         for m in measures {
             let json = try settings(m.name, m.defaults).json
@@ -165,6 +167,7 @@ public final class MeasureRunner: Sendable {
             for group in groups {
                 var tasks: [MeasureTask] = []
                 for i in group.indices { for j in group.indices where j > i {
+                    if m.pairing == .seeds && seedless[group[i].run] != seedless[group[j].run] { continue }
                     tasks.append(MeasureTask(runID: group[i].run, otherRun: group[j].run, epoch: group[i].epoch, measure: m.name,
                                              version: m.version, settings: json))
                 } }
@@ -179,6 +182,13 @@ public final class MeasureRunner: Sendable {
         let flat = (try? FlatConfig.fromCanonicalJSON(config)) ?? [:]
         return flat.filter { $0.key == "model" || $0.key.hasPrefix("model.") || $0.key == "data" || $0.key.hasPrefix("data.") }
             .sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.description)" }.joined(separator: "\n")
+    }
+
+    /// A stored config without its `seed` key, canonical: equal for runs that differ only in their seed.
+    static func withoutSeed(_ config: String) -> String {
+        guard var flat = try? FlatConfig.fromCanonicalJSON(config) else { return config }
+        flat["seed"] = nil
+        return flat.canonicalJSON()
     }
 
     /// Computes every task not yet stored for `runs` at `choice`.

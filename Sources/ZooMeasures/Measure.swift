@@ -34,8 +34,20 @@ public protocol PairMeasure: Sendable {
     /// One line with the paper.
     var summary: String { get }
     var defaults: [String: Double] { get }
+    /// Which runs it compares (default ``PairScope/all``).
+    var pairing: PairScope { get }
     /// Per pair, its values by key. Both members of a pair share one architecture and one data set.
     func values(of pairs: [(Subject, Subject)], settings: MeasureSettings) throws -> [[String: Double]]
+}
+
+/// The pairs of runs a pair measure compares, among the runs of one model and data set at one epoch.
+public enum PairScope: Sendable {
+    /// Every pair: similarity of representations and predictions across a whole family.
+    case all
+    /// Only runs whose configs are equal but for their `seed`: what mode connectivity compares
+    /// (two seeds of one configuration), and linear in the number of configurations rather than
+    /// quadratic in the number of runs.
+    case seeds
 }
 
 extension Measure {
@@ -44,6 +56,7 @@ extension Measure {
 
 extension PairMeasure {
     public var defaults: [String: Double] { [:] }
+    public var pairing: PairScope { .all }
 }
 
 /// The families of `zoo measure list`, in the order of Jiang et al.'s tables.
@@ -63,22 +76,26 @@ public struct Subject: Sendable {
     public var initial: any Module
     /// The fixed, seeded sample of the training set the measures evaluate on.
     public var sample: LabeledData
+    /// The data set's test split, nil when it has none.
+    public var test: LabeledData?
     /// The training loss logged while training (for the dynamics measures), empty when not logged.
     public var stepLosses: [StepLoss]
 
     public init(runID: String, epoch: Int, config: RunConfig, model: any Module, initial: any Module,
-                sample: LabeledData, stepLosses: [StepLoss] = []) {
+                sample: LabeledData, test: LabeledData? = nil, stepLosses: [StepLoss] = []) {
         self.runID = runID
         self.epoch = epoch
         self.config = config
         self.model = model
         self.initial = initial
         self.sample = sample
+        self.test = test
         self.stepLosses = stepLosses
     }
 
     /// A subject of `config` at a checkpoint's `state`: the initial network rebuilt from the
-    /// config's seed, the sample drawn from `data` by ``MeasureSettings/sample(of:)``.
+    /// config's seed, the sample drawn from `data` by ``MeasureSettings/sample(of:)``, the test
+    /// split `data`'s.
     /// - Throws: ``StateMismatch`` when the checkpoint does not fit the config's model.
     public init(runID: String, epoch: Int, config: RunConfig, state: NamedTensors, data: TrainingData,
                 settings: MeasureSettings, stepLosses: [StepLoss] = []) throws {
@@ -86,7 +103,7 @@ public struct Subject: Sendable {
         var model = initial
         try model.load(state)
         self.init(runID: runID, epoch: epoch, config: config, model: model, initial: initial,
-                  sample: settings.sample(of: data.train), stepLosses: stepLosses)
+                  sample: settings.sample(of: data.train), test: data.test, stepLosses: stepLosses)
     }
 }
 

@@ -5,7 +5,7 @@ public enum MeasureCatalog {
         + DynamicsMeasures.all + RepresentationMeasures.all + WeightMeasures.all
 
     /// The measures of pairs of members.
-    public static let pairMeasures: [any PairMeasure] = PairwiseMeasures.all
+    public static let pairMeasures: [any PairMeasure] = PairwiseMeasures.all + ConnectivityMeasures.all
 
     /// Every name, single and pairwise.
     public static var names: [String] { measures.map(\.name) + pairMeasures.map(\.name) }

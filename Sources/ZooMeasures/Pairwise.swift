@@ -77,20 +77,27 @@ enum PairwiseMeasures {
         let summary = "Euclidean distance between two members' weights (Yang et al. 2021's taxonomy)"
         func values(of pairs: [(Subject, Subject)], settings: MeasureSettings) throws -> [[String: Double]] {
             try pairs.map { a, b in
+                try PairwiseMeasures.checkArchitectures(a, b, measure: name)
                 let pa = a.model.parameters, pb = b.model.parameters
-                guard pa.names == pb.names, zip(pa.tensors, pb.tensors).allSatisfy({ $0.shape == $1.shape }) else {
-                    let at = zip(pa, pb).first { $0.name != $1.name || $0.tensor.shape != $1.tensor.shape }
-                    throw MeasureError(description: "\(name): runs \(a.runID) (\(a.config.model.name)) and \(b.runID) (\(b.config.model.name)) "
-                        + "have different architectures"
-                        + (at.map { ": '\($0.0.name)' \($0.0.tensor.shape) against '\($0.1.name)' \($0.1.tensor.shape)" }
-                            ?? ": \(pa.count) against \(pb.count) parameter tensors"))
-                }
                 var sum = 0.0
                 for (x, y) in zip(pa.tensors, pb.tensors) {
                     for (u, v) in zip(x.scalars, y.scalars) { sum += (Double(u) - Double(v)) * (Double(u) - Double(v)) }
                 }
                 return ["": sum.squareRoot()]
             }
+        }
+    }
+
+    /// Checks that the two members' parameters and buffers have the same names and shapes.
+    /// - Throws: ``MeasureError`` naming `measure`, the runs and the first tensor that differs.
+    static func checkArchitectures(_ a: Subject, _ b: Subject, measure: String) throws {
+        for (kind, ta, tb) in [("parameter", a.model.parameters, b.model.parameters), ("buffer", a.model.buffers, b.model.buffers)] {
+            if ta.names == tb.names && zip(ta.tensors, tb.tensors).allSatisfy({ $0.shape == $1.shape }) { continue }
+            let at = zip(ta, tb).first { $0.name != $1.name || $0.tensor.shape != $1.tensor.shape }
+            throw MeasureError(description: "\(measure): runs \(a.runID) (\(a.config.model.name)) and \(b.runID) (\(b.config.model.name)) "
+                + "have different architectures"
+                + (at.map { ": '\($0.0.name)' \($0.0.tensor.shape) against '\($0.1.name)' \($0.1.tensor.shape)" }
+                    ?? ": \(ta.count) against \(tb.count) \(kind) tensors"))
         }
     }
 

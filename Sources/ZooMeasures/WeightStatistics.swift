@@ -5,7 +5,7 @@ import ZooTensor
 /// 2020 ("Predicting Neural Network Accuracy from Weights", the Small CNN Zoo) and Schürholt et
 /// al. 2022 (Model Zoos) predict a network's accuracy without running it.
 enum WeightMeasures {
-    static let all: [any Measure] = [WeightStatistics()]
+    static let all: [any Measure] = [WeightStatistics(), Sparsity()]
 
     /// For every parameter tensor `NAME` (weights, biases, batch-norm affine; buffers excluded),
     /// over its n values x:
@@ -31,6 +31,35 @@ enum WeightMeasures {
                     total += stats.l2 * stats.l2
                 }
                 out[""] = total.squareRoot()
+                return out
+            }
+        }
+    }
+
+    /// The sparsity of a pruned network: for every prunable tensor `NAME` (parameters of rank
+    /// ≥ 2: convolution and linear weights, the tensors magnitude pruning removes entries from —
+    /// Frankle & Carbin 2019, "The Lottery Ticket Hypothesis"; Blalock et al. 2020, "What is the
+    /// State of Neural Network Pruning?", who ask that sparsity be reported this way), `NAME` =
+    /// the fraction of its entries that are exactly zero (Zoo keeps pruned weights at exactly 0).
+    /// `""` = the fraction of zeros over all prunable entries, `density` = 1 − that (the "percent
+    /// of weights remaining" of the lottery-ticket papers). NaN for a network without prunable
+    /// tensors.
+    /// - Complexity: one pass over the weights.
+    struct Sparsity: Measure {
+        let name = "sparsity", version = 1, family = MeasureFamily.weights
+        let summary = "fraction of exactly-zero entries per convolution/linear weight and overall, and the density (Frankle & Carbin 2019)"
+        func values(of subjects: [Subject], settings: MeasureSettings) throws -> [[String: Double]] {
+            subjects.map { s in
+                var out: [String: Double] = [:]
+                var zeros = 0, total = 0
+                for (name, tensor) in s.model.parameters where tensor.rank >= 2 {
+                    let z = tensor.scalars.reduce(0) { $0 + ($1 == 0 ? 1 : 0) }
+                    out[name] = Double(z) / Double(max(1, tensor.count))
+                    zeros += z
+                    total += tensor.count
+                }
+                out[""] = total == 0 ? .nan : Double(zeros) / Double(total)
+                out["density"] = 1 - out[""]!
                 return out
             }
         }

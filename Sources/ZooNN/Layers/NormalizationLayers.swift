@@ -5,7 +5,9 @@ import ZooTensor
 /// Parameters: `weight` (γ, init 1) and `bias` (β, init 0), `[channels]`.
 /// Buffers: `running_mean` (init 0), `running_var` (init 1), `num_batches_tracked`.
 /// Shape: `[N, channels]` or `[N, channels, …]`, unchanged. Training mode normalizes with batch
-/// statistics and updates the running ones with `momentum` (0.1); evaluation uses the running ones.
+/// statistics and updates the running ones with `momentum` (0.1), or with 1/k at the k-th batch
+/// since `num_batches_tracked` was 0 (the cumulative average of PyTorch's `momentum=None`) when the
+/// context asks for it; evaluation uses the running ones.
 public struct BatchNorm: Module {
     public var weight: Tensor?
     public var bias: Tensor?
@@ -49,8 +51,9 @@ public struct BatchNorm: Module {
     }
 
     public mutating func callAsFunction(_ input: Tensor, context: ForwardContext) -> Tensor {
+        let factor = context.cumulativeStatistics ? 1 / (batchesTracked.scalar + 1) : momentum
         let r = batchNorm(input, weight: weight, bias: bias, runningMean: runningMean, runningVariance: runningVariance,
-                          training: context.isTraining, momentum: momentum, epsilon: epsilon)
+                          training: context.isTraining, momentum: factor, epsilon: epsilon)
         if context.isTraining {
             runningMean = r.runningMean
             runningVariance = r.runningVariance

@@ -9,6 +9,10 @@ public struct ForwardContext: Sendable {
     public var isTraining: Bool
     /// The source of randomness for this pass; containers derive a key per child name.
     public var key: RandomKey
+    /// Training-mode batch norm keeps the cumulative average of the batch statistics since its
+    /// `num_batches_tracked` was 0 (PyTorch's `momentum=None`) instead of the exponential one:
+    /// for ``Module/recomputeBatchStatistics(over:key:)``.
+    package var cumulativeStatistics = false
 
     public init(isTraining: Bool, key: RandomKey) {
         self.isTraining = isTraining
@@ -23,7 +27,9 @@ public struct ForwardContext: Sendable {
 
     /// The context a container hands to its child called `name`.
     public func child(_ name: String) -> ForwardContext {
-        ForwardContext(isTraining: isTraining, key: key.derived(name))
+        var context = self
+        context.key = key.derived(name)
+        return context
     }
 }
 
