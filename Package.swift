@@ -48,9 +48,10 @@ let package = Package(
         .target(name: "ZooData", dependencies: ["ZooTensor", "CZlib"]),
         /// The training loop, events, checkpoints.
         .target(name: "ZooTrain", dependencies: ["ZooTensor", "ZooNN", "ZooOptim", "ZooData"]),
-        /// Measures of trained networks (norms, margins, flatness, dynamics, representations), pure
-        /// functions from (network, data) to numbers, perturbed copies evaluated as one population.
-        .target(name: "ZooMeasures", dependencies: ["ZooTensor", "ZooNN", "ZooData", "ZooTrain"]),
+        /// Measures of trained networks (norms, margins, flatness, dynamics, representations,
+        /// connectivity), pure functions from (network, data) to numbers, perturbed and
+        /// interpolated copies evaluated as one population.
+        .target(name: "ZooMeasures", dependencies: ["ZooTensor", "ZooNN", "ZooOptim", "ZooData", "ZooTrain"]),
         /// The store: runs, metrics, checkpoints and sweeps in SQLite (GRDB, WAL); no tensors, no specs.
         .target(name: "ZooStore", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
         /// Sweep specs, canonical configs and run identity, planning, workers.

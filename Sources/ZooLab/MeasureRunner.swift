@@ -302,7 +302,7 @@ struct SubjectCache {
         for m in try store.metrics(runs: [run.id]) where m.epoch <= epoch {
             if let log = m.stepLosses { losses += zip(log.steps, log.means).map { StepLoss(step: $0, loss: $1) } }
         }
-        let subject = try Subject(runID: run.id, epoch: epoch, config: config, state: state.model, data: prepared,
+        let subject = try Subject(runID: run.id, epoch: epoch, config: config, state: state.evaluatedModel, data: prepared,
                                   settings: settings, stepLosses: losses)
         entries.append((key, subject))
         if entries.count > capacity { entries.removeFirst(entries.count - capacity) }

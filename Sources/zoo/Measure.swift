@@ -42,7 +42,7 @@ struct MeasureCommand: ParsableCommand {
         @OptionGroup var storeOption: StoreOption
         @Option(help: ArgumentHelp("A measure to compute (repeatable); see `zoo measure list`.", valueName: "name")) var measure: [String] = []
         @Flag(help: "Compute every measure of one run (pairwise measures only with --pairs).") var all = false
-        @Flag(help: "Also compute the pairwise measures (CKA, disagreement, weight distance) of every two runs of one model and data set.") var pairs = false
+        @Flag(help: "Also compute the pairwise measures: CKA, disagreement and weight distance of every two runs of one model and data set; linear and curve mode connectivity of every two runs that differ only in their seed (the curve trains 300 steps per pair).") var pairs = false
         @Option(help: "Which checkpoints: final, all, or an epoch number.") var epoch: String = "final"
         @Option(name: .customLong("where"), help: ArgumentHelp("Only runs whose config key has this value (repeatable).", valueName: "key=value"))
         var filters: [String] = []
