@@ -30,8 +30,9 @@ public struct RunRows: Sendable {
     /// Each run's config as text values, by key, over the `defaults` given to ``init(store:status:sweep:where:defaults:)``,
     /// with the run's label (``RunStore/runLabels(sweep:)``) under `label` when it has one.
     public var configs: [String: [String: String]]
-    /// The measures of single runs by (run, epoch), by column (``measureColumns``); empty unless
-    /// asked for with `measures: true`.
+    /// The measures by (run, epoch), by column (``measureColumns``); with `pairMeasures: true`
+    /// also pairwise measures, each under the pair's first run (the mean over its pairs when it
+    /// comes first in several); empty unless asked for with `measures: true`.
     public var measures: [String: [String: Double]] = [:]
     /// The measure columns, sorted: `measure` or `measure.key`, followed by the settings JSON when a
     /// measure is stored with several settings.
@@ -45,7 +46,7 @@ public struct RunRows: Sendable {
     /// counts as having its default in ``variedKeys``, in filters and in columns. Without it, a
     /// missing key is an empty cell.
     public init(store: any RunStore, status: [RunStatus]? = nil, sweep: String? = nil, where conditions: [(String, String)] = [],
-                defaults: [String: String] = [:], measures withMeasures: Bool = false) throws {
+                defaults: [String: String] = [:], measures withMeasures: Bool = false, pairMeasures withPairs: Bool = false) throws {
         var runs = try store.runs(status: status, sweep: sweep)
         var configs: [String: [String: String]] = [:]
         for r in runs { configs[r.id] = defaults.merging(Self.flatten(r.config)) { _, own in own } }
@@ -56,14 +57,24 @@ public struct RunRows: Sendable {
         self.configs = configs
         metrics = runs.isEmpty ? [] : try store.metrics(runs: runs.map(\.id))
         if withMeasures && !runs.isEmpty {
-            let records = try store.measures(runs: runs.map(\.id)).filter { $0.task.otherRun.isEmpty }
+            let records = try store.measures(runs: runs.map(\.id)).filter { withPairs || $0.task.otherRun.isEmpty }
             let settings = Dictionary(grouping: records) { $0.task.measure }.mapValues { Set($0.map(\.task.settings)).count }
             var columns = Set<String>()
+            // A pair's value counts under its first run (the mean of its pairs where it is first
+            // in several), so that a group's mean is the mean over its pairs.
+            var pairs: [String: [String: (sum: Double, count: Int)]] = [:]
             for r in records {
                 let column = (settings[r.task.measure] ?? 1) > 1 ? "\(r.column) \(r.task.settings)" : r.column
                 columns.insert(column)
-                measures["\(r.task.runID)@\(r.task.epoch)", default: [:]][column] = r.value
+                let key = "\(r.task.runID)@\(r.task.epoch)"
+                if r.task.otherRun.isEmpty {
+                    measures[key, default: [:]][column] = r.value
+                } else {
+                    let sum = pairs[key, default: [:]][column, default: (0, 0)]
+                    pairs[key, default: [:]][column] = (sum.sum + r.value, sum.count + 1)
+                }
             }
+            for (key, values) in pairs { for (column, s) in values { measures[key, default: [:]][column] = s.sum / Double(s.count) } }
             measureColumns = columns.sorted()
         }
     }

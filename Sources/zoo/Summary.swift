@@ -44,7 +44,7 @@ struct SummaryCommand: ParsableCommand {
     var by: [String] = []
     @Option(help: ArgumentHelp("Each member's epoch to read: final, best (where the first --metric peaks) or a number.", valueName: "final|best|N"))
     var epoch: String = "final"
-    @Option(help: ArgumentHelp("A metric or measure to summarize (repeatable; default: test_accuracy).", valueName: "name"))
+    @Option(help: ArgumentHelp("A metric or measure to summarize (repeatable; default: test_accuracy). A pairwise measure (linear_interpolation, cka, …) counts once per pair, under its first run.", valueName: "name"))
     var metric: [String] = []
     @Option(help: ArgumentHelp("A success criterion, NAME OP NUMBER with OP one of >=, >, <=, <, ==.", valueName: "expr"))
     var success: String?
@@ -60,7 +60,7 @@ struct SummaryCommand: ParsableCommand {
         let criterion: SuccessCriterion?
         do { criterion = try success.map(SuccessCriterion.init(parsing:)) } catch { throw ValidationError("\(error)") }
         let conditions = try conditions(filters)
-        let rows = try RunRows(store: try storeOption.open(reading: true), where: conditions, measures: true)
+        let rows = try RunRows(store: try storeOption.open(reading: true), where: conditions, measures: true, pairMeasures: true)
         guard !rows.runs.isEmpty else {
             if conditions.isEmpty { throw RuntimeError("\(storeOption.store) holds no runs; help: train some with `zoo sweep run SPEC --store \(storeOption.store)`") }
             throw ValidationError("no run of \(storeOption.store) matches the --where conditions")
