@@ -95,11 +95,15 @@ public final class MeasureRunner: Sendable {
     public let batchSize: Int
     /// Seconds a claim lasts; it is renewed before each batch.
     public let lease: TimeInterval
+    /// Pair only runs that differ in their seed alone, for every pair measure (CKA between seeds
+    /// of one config), not only for those whose ``PairMeasure/pairing`` says so.
+    public let seedPairsOnly: Bool
     private let stopRequested = Atomic<Bool>(false)
 
     public init(store: any RunStore, data: DataCache, measures: [any Measure], pairMeasures: [any PairMeasure] = [],
                 settings: MeasureSettings = MeasureSettings(), overrides: [String: [String: Double]] = [:],
-                batchSize: Int = 16, lease: TimeInterval = 900) throws {
+                batchSize: Int = 16, lease: TimeInterval = 900, seedPairsOnly: Bool = false) throws {
+        self.seedPairsOnly = seedPairsOnly
         self.store = store
         self.data = data
         self.measures = measures
@@ -167,7 +171,7 @@ public final class MeasureRunner: Sendable {
             for group in groups {
                 var tasks: [MeasureTask] = []
                 for i in group.indices { for j in group.indices where j > i {
-                    if m.pairing == .seeds && seedless[group[i].run] != seedless[group[j].run] { continue }
+                    if (m.pairing == .seeds || seedPairsOnly) && seedless[group[i].run] != seedless[group[j].run] { continue }
                     tasks.append(MeasureTask(runID: group[i].run, otherRun: group[j].run, epoch: group[i].epoch, measure: m.name,
                                              version: m.version, settings: json))
                 } }

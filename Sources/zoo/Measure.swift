@@ -43,6 +43,8 @@ struct MeasureCommand: ParsableCommand {
         @Option(help: ArgumentHelp("A measure to compute (repeatable); see `zoo measure list`.", valueName: "name")) var measure: [String] = []
         @Flag(help: "Compute every measure of one run (pairwise measures only with --pairs).") var all = false
         @Flag(help: "Also compute the pairwise measures: CKA, disagreement and weight distance of every two runs of one model and data set; linear and curve mode connectivity of every two runs that differ only in their seed (the curve trains 300 steps per pair).") var pairs = false
+        @Flag(help: "Pair only runs that differ in their seed alone, for every pairwise measure (CKA or disagreement between seeds of one config).")
+        var seedPairs = false
         @Option(help: "Which checkpoints: final, all, or an epoch number.") var epoch: String = "final"
         @Option(name: .customLong("where"), help: ArgumentHelp("Only runs whose config key has this value (repeatable).", valueName: "key=value"))
         var filters: [String] = []
@@ -91,7 +93,8 @@ struct MeasureCommand: ParsableCommand {
             let runner: MeasureRunner
             do {
                 runner = try MeasureRunner(store: store, data: data, measures: chosen, pairMeasures: chosenPairs,
-                                           settings: MeasureSettings(sampleSize: samples, seed: seed), overrides: try overrides(), batchSize: batch)
+                                           settings: MeasureSettings(sampleSize: samples, seed: seed), overrides: try overrides(), batchSize: batch,
+                                           seedPairsOnly: seedPairs)
             } catch let e as MeasureError { throw ValidationError(e.description) }
             let stop = StopRequest(what: "after the batch in flight") { runner.requestStop() }
             print("measuring \(rows.runs.count) run(s), \(chosen.count + chosenPairs.count) measure(s), checkpoints: \(epoch), store \(storeOption.store)")

@@ -11,12 +11,17 @@ struct ExampleSpecTests {
     /// Each example's file name and the number of distinct runs it plans.
     static let expected: [(file: String, runs: Int)] = [
         ("batch-size-vs-decay.yaml", 6),   // 3 zipped schedules × 2 seeds
+        ("batchnorm-only.yaml", 8),        // 4 zipped arms (what trains) × 2 seeds
+        ("instability.yaml", 22),          // 2 trunks + 2 × 5 branching steps × 2 data orders
+        ("instability-mlp.yaml", 9),       // 3 trunks + 3 × 2 copies from initialization
+        ("lottery-ticket.yaml", 75),       // 3 trunks + 3 × 12 levels × (ticket + reinit control)
         ("fantastic.yaml", 81),            // lr × batch size × weight decay × dropout, 3 values each
         ("fantastic-nin.yaml", 12),        // 3 zipped optimizers × 4 random samples
         ("hyperparameter-zoo.yaml", 24),   // 2 seeds × 12 random samples
         ("model-zoo.yaml", 260),           // 2 seeds × 132 random samples, 4 drawn twice and merged
         ("random-labels.yaml", 7),         // 6 label-noise levels + random labels
         ("readme-zoo.yaml", 32),           // 8 seeds × 4 learning rates
+        ("rewinding.yaml", 30),            // 3 trunks + 3 × 3 methods × 3 sparsities
         ("seed-zoo.yaml", 8),              // 8 seeds
     ]
 

@@ -37,5 +37,10 @@ struct MeasureRunnerPairingTests {
         #expect(pairs("linear_interpolation") == ["a0+a1", "a0+a2", "a1+a2", "b1+b2", "c1+c2"])
         // At the final checkpoints a2 (epoch 2) has no partner: a0+a1, b1+b2, c1+c2.
         #expect(try runner.plan(runs: try store.runs(), choice: .final).flatMap { $0 }.filter { $0.measure == "linear_interpolation" }.count == 3)
+        // `zoo measure --seed-pairs`: every pair measure pairs seeds of one config only.
+        let seeds = try MeasureRunner(store: store, data: DataCache(), measures: [], pairMeasures: [MeasureCatalog.pairMeasure("cka")!],
+                                      batchSize: 100, seedPairsOnly: true)
+        let cka = try seeds.plan(runs: try store.runs(), choice: .epoch(1)).flatMap { $0 }
+        #expect(Set(cka.map { [$0.runID, $0.otherRun].sorted().joined(separator: "+") }) == ["a0+a1", "a0+a2", "a1+a2", "b1+b2", "c1+c2"])
     }
 }
