@@ -108,6 +108,9 @@ public enum ConfigSchema {
         Key(name: "prune_method", kind: .string(choices: PruningMethod.allCases.map(\.rawValue)), summary: "how pruning chooses weights"),
         Key(name: "prune_exclude", kind: .strings, summary: "glob patterns of prunable weights kept dense (e.g. the output layer)"),
         Key(name: "perturb", kind: .double(0...1e3, open: false), summary: "add Gaussian noise of this deviation to the branch's weights"),
+        Key(name: "interpolate_with", kind: .string(choices: nil),
+            summary: "start from the line between the parent and this run (its id; done) at branch_at, at interpolate_alpha"),
+        Key(name: "interpolate_alpha", kind: .double(0...1, open: false), summary: "the point on that line: 0 the parent, 1 the other run"),
         Key(name: "l0_density", kind: .double(0...0.999, open: false),
             summary: "learn sparsity with L0 hard-concrete gates, the expected density held at most at this (0: off)"),
         Key(name: "l0_dual_lr", kind: .double(0...100, open: true), summary: "L0 gates: ascent step of the density constraint's multiplier"),
@@ -133,7 +136,8 @@ public enum ConfigSchema {
         case "warmup", "min_lr": return schedule == "cosine"
         case "schedule_unit": return schedule != "constant"
         case "batch_size_factor": return c["batch_size_milestones"].map { !$0.description.isEmpty } ?? false
-        case "branch_at", "rewind", "reinit", "prune_fraction", "perturb": return isBranch
+        case "branch_at", "rewind", "reinit", "prune_fraction", "perturb", "interpolate_with": return isBranch
+        case "interpolate_alpha": return isBranch && !(c["interpolate_with"]?.description ?? "").isEmpty
         case "rewind_weights": return isBranch && (c["rewind"]?.description ?? "none") != "none"
         case "prune_method", "prune_exclude": return isBranch && (c["prune_fraction"]?.doubleValue ?? 0) > 0
         case "l0_dual_lr", "l0_temperature", "l0_initial_keep": return (c["l0_density"]?.doubleValue ?? 0) > 0
@@ -158,6 +162,7 @@ public enum ConfigSchema {
             "train_only": .list([]), "checkpoint_steps": .list([]), "parent": .string(""), "branch_at": .string("end"),
             "rewind": .string("none"), "rewind_weights": .bool(true), "reinit": .bool(false), "prune_fraction": .double(0),
             "prune_method": .string("global"), "prune_exclude": .list([]), "perturb": .double(0),
+            "interpolate_with": .string(""), "interpolate_alpha": .double(0.5),
             "l0_density": .double(0), "l0_dual_lr": .double(0.05), "l0_temperature": .double(2.0 / 3), "l0_initial_keep": .double(0.9),
         ]
     }
@@ -314,10 +319,15 @@ public enum ConfigSchema {
         let method = PruningMethod(rawValue: c["prune_method"]?.description ?? "global") ?? .global
         let exclude: [String] = { if case let .list(l)? = c["prune_exclude"] { return l.map(\.description) }; return [] }()
         let sigma = c["perturb"]?.doubleValue ?? 0
+        let other = c["interpolate_with"]?.description ?? ""
+        guard other.isEmpty || SweepRunner.isRunID(other) else {
+            throw ConfigError("interpolate_with = \(other.prefix(40)) is invalid: expected a run id (16 lowercase hex digits, see `zoo ls`)", key: "interpolate_with")
+        }
         return Branch(parent: parent, at: try point("branch_at", allowsEnd: true)!, rewind: try point("rewind", allowsEnd: false),
                       rewindWeights: c["rewind_weights"] != .bool(false), reinitialize: c["reinit"] == .bool(true),
                       pruning: fraction > 0 ? Pruning(fraction: fraction, method: method, exclude: exclude) : nil,
-                      perturbation: sigma > 0 ? Float(sigma) : nil)
+                      perturbation: sigma > 0 ? Float(sigma) : nil,
+                      interpolation: other.isEmpty ? nil : .init(other: other, alpha: Float(c["interpolate_alpha"]?.doubleValue ?? 0.5)))
     }
 
     /// The values of a complete config that differ from their defaults (catalog option defaults

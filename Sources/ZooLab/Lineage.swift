@@ -25,7 +25,9 @@ struct Lineage {
         let weights = weightsPoint == branch.at ? parent : try state(of: branch.parent, at: weightsPoint, depth: depth + 1)
         let counters = branch.rewind.flatMap { config.training.counters(at: $0, trainCount: prepared.train.count) }
             ?? config.training.counters(at: branch.at, trainCount: prepared.train.count) ?? (parent.epoch, parent.step)
-        return try branch.startState(parent: parent, weights: weights, config: config, model: model, data: prepared, counters: counters)
+        let partner = try branch.interpolation.map { try state(of: $0.other, at: branch.at, depth: depth + 1) }
+        return try branch.startState(parent: parent, weights: weights, config: config, model: model, data: prepared, counters: counters,
+                                     partner: partner)
     }
 
     /// The state of run `id` at `point`.

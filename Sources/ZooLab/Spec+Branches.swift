@@ -38,7 +38,7 @@ public struct BranchStage: Sendable {
 
     /// The keys of a branch's own action, which a child does not inherit.
     static let actionKeys: Set<String> = ["branch_at", "rewind", "rewind_weights", "reinit", "prune_fraction", "prune_method",
-                                          "prune_exclude", "perturb"]
+                                          "prune_exclude", "perturb", "interpolate_with", "interpolate_alpha"]
 
     /// The most levels of a chain.
     public static let maximumLevels = 100

@@ -71,9 +71,23 @@ public struct Branch: Codable, Sendable, Equatable {
     public var pruning: Pruning?
     /// Add Gaussian noise of this standard deviation to every trained weight (masked ones stay 0).
     public var perturbation: Float?
+    /// Start from (1 − α)·θ_parent + α·θ_other, `other` another run's state at ``at`` (which must
+    /// be done): a point on the line between two networks, trained on from there.
+    public var interpolation: Interpolation?
+
+    /// A point on the line between the parent and another run.
+    public struct Interpolation: Codable, Sendable, Equatable {
+        public var other: String
+        public var alpha: Float
+        public init(other: String, alpha: Float) {
+            self.other = other
+            self.alpha = alpha
+        }
+    }
 
     public init(parent: String, at: TrainingPoint = .end, rewind: TrainingPoint? = nil, rewindWeights: Bool = true,
-                reinitialize: Bool = false, pruning: Pruning? = nil, perturbation: Float? = nil) {
+                reinitialize: Bool = false, pruning: Pruning? = nil, perturbation: Float? = nil, interpolation: Interpolation? = nil) {
+        self.interpolation = interpolation
         self.parent = parent
         self.at = at
         self.rewind = rewind
@@ -96,11 +110,20 @@ public struct Branch: Codable, Sendable, Equatable {
     ///   - data: the branch's data (to build a re-initialized network).
     ///   - counters: (completed epochs, steps) where the branch starts.
     /// - Throws: ``TrainingError`` when the parent's weights do not fit the branch's model.
+    ///   - partner: with ``interpolation``, the other run's state at ``at``.
     public func startState(parent: TrainingState, weights: TrainingState, config: RunConfig, model: any Module, data: TrainingData,
-                           counters: (epoch: Int, step: Int)) throws -> TrainingState {
+                           counters: (epoch: Int, step: Int), partner: TrainingState? = nil) throws -> TrainingState {
         let trainer = config.trainer
         var network = model
         do { try network.load(weights.evaluatedModel) } catch { throw TrainingError("the parent's weights do not fit this branch's model: \(error)") }
+        if let interpolation {
+            guard let partner else { throw TrainingError("the branch interpolates with run \(interpolation.other), whose state was not given") }
+            var other = model
+            do { try other.load(partner.evaluatedModel) } catch { throw TrainingError("run \(interpolation.other)'s weights do not fit this branch's model: \(error)") }
+            let a = interpolation.alpha
+            network.parameters = network.parameters.zipTensors(other.parameters) { $0 * (1 - a) + $1 * a }
+            network.buffers = network.buffers.zipTensors(other.buffers) { $0 * (1 - a) + $1 * a }
+        }
         var masks = parent.masks
         if let pruning {
             var pruned = model

@@ -146,8 +146,8 @@ struct PruningTests {
     }
 
     /// A branch's start: pruned by the parent's magnitudes, weights rewound (or kept for
-    /// learning-rate rewinding, or re-drawn), masked weights 0, counters at the rewind point,
-    /// a fresh optimizer state.
+    /// learning-rate rewinding, or re-drawn, perturbed, or interpolated with another network),
+    /// masked weights 0, counters at the rewind point, a fresh optimizer state.
     @Test func branchStartStates() throws {
         let data = Self.data
         let config = RunConfig(model: ModelSpec(name: "mlp", options: ["hidden": "16,8"]), data: DataSpec(name: "synthetic"),
@@ -182,5 +182,15 @@ struct PruningTests {
         }
         let perturbed = try branch(Branch(parent: "0123456789abcdef", perturbation: 0.01))
         #expect(perturbed.model != parent.model && (perturbed.epoch, perturbed.step) == (parent.epoch, parent.step))
+        // A point on the line between the parent and another network: (1 − α)·θ_parent + α·θ_other.
+        var c = config
+        let line = Branch(parent: "0123456789abcdef", interpolation: .init(other: "fedcba9876543210", alpha: 0.25))
+        c.branch = line
+        let between = try line.startState(parent: parent, weights: parent, config: c, model: initial, data: data,
+                                          counters: (parent.epoch, parent.step), partner: start)
+        for name in initial.parameters.names { #expect(between.model[name]! == parent.model[name]! * 0.75 + start.model[name]! * 0.25) }
+        #expect(throws: TrainingError.self) {
+            try line.startState(parent: parent, weights: parent, config: c, model: initial, data: data, counters: (0, 0))
+        }
     }
 }
