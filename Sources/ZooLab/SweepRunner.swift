@@ -197,13 +197,15 @@ public final class SweepRunner: Sendable {
     /// Seconds between looks at the queue while branches wait for their parents.
     var parentPollSeconds: Double { min(1, lease / 8) }
 
-    /// Whether a pending run of the sweep waits for a parent that is pending or training (it
-    /// becomes claimable when the parent is done).
+    /// Whether a pending run of the sweep waits for a parent that is training, or pending among
+    /// the runs this runner trains (it becomes claimable when the parent is done). A parent
+    /// pending outside the sweep is nobody's to train here: no waiting for it.
     private func waitingForParents() -> Bool {
         guard let pending = try? store.runs(status: [.pending], sweep: sweep, ids: nil) else { return false }
         let parents = Set(pending.compactMap(\.parent))
         guard !parents.isEmpty, let rows = try? store.runs(ids: Array(parents)) else { return false }
-        return rows.contains { $0.status == .pending || $0.status == .running }
+        let ours = Set(pending.map(\.id))
+        return rows.contains { $0.status == .running || ($0.status == .pending && ours.contains($0.id)) }
     }
 
     /// A claimed run, ready to train: its config, model, data and where it resumes.
