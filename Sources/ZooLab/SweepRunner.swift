@@ -288,11 +288,8 @@ public final class SweepRunner: Sendable {
     }
 
     private func save(_ m: Member, _ state: TrainingState) throws {
-        let url = store.checkpointURL(run: m.run.id, epoch: state.epoch)
-        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try Checkpoint.write(state, config: m.config.json(), to: url)
-        let bytes = try Data(contentsOf: url)
-        try store.recordCheckpoint(run: m.run.id, epoch: state.epoch, sha256: Identity.sha256(bytes), bytes: bytes.count)
+        let file = try write(m, state, to: store.checkpointURL(run: m.run.id, epoch: state.epoch))
+        try store.recordCheckpoint(run: m.run.id, epoch: state.epoch, sha256: file.sha256, bytes: file.bytes)
         m.lastCheckpoint = state.epoch
     }
 
@@ -300,12 +297,18 @@ public final class SweepRunner: Sendable {
     private func saveStep(_ m: Member, _ state: TrainingState) {
         guard m.failure == nil else { return }
         do {
-            let url = store.stepCheckpointURL(run: m.run.id, step: state.step)
-            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-            try Checkpoint.write(state, config: m.config.json(), to: url)
-            let bytes = try Data(contentsOf: url)
-            try store.recordStepCheckpoint(run: m.run.id, step: state.step, epoch: state.epoch, sha256: Identity.sha256(bytes), bytes: bytes.count)
+            let file = try write(m, state, to: store.stepCheckpointURL(run: m.run.id, step: state.step))
+            try store.recordStepCheckpoint(run: m.run.id, step: state.step, epoch: state.epoch, sha256: file.sha256, bytes: file.bytes)
         } catch { m.failure = error }
+    }
+
+    /// Writes `state` with the member's config to `url` (its folder made first).
+    /// - Returns: the file's SHA-256 and size, for the store's record.
+    private func write(_ m: Member, _ state: TrainingState, to url: URL) throws -> (sha256: String, bytes: Int) {
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try Checkpoint.write(state, config: m.config.json(), to: url)
+        let bytes = try Data(contentsOf: url)
+        return (Identity.sha256(bytes), bytes.count)
     }
 
     /// Records an epoch's metrics and its checkpoint when one is due.

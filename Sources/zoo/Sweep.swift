@@ -71,7 +71,10 @@ struct Sweep: ParsableCommand {
             (see `zoo sweep keys`). Each run is named by the SHA-256 of its canonical config, so a
             config is never trained twice: running a spec again trains only what is missing. A
             `label:` in a grid, a zip group or the random section names the runs it makes (for
-            `zoo summary`, `zoo ls`, --where label=…) without changing their identity.
+            `zoo summary`, `zoo ls`, --where label=…) without changing their identity. A
+            `branches:` section adds runs that start from other runs' checkpoints: stages with a
+            name, `from` (trunk or an earlier stage), `set` keys (prune_fraction, rewind, branch_at,
+            reinit, …), optional `levels` (a chain), `grid` and `siblings` (see README, "branches").
             """,
         subcommands: [Plan.self, Run.self, Keys.self])
 
@@ -113,7 +116,8 @@ struct Sweep: ParsableCommand {
                 run's metrics are stored every epoch and its checkpoints as the spec says. SIGINT or
                 SIGTERM checkpoints the running members at their last finished epoch, releases their
                 claims and exits; after SIGKILL, the same command continues from the last checkpoints.
-                Several processes may share a store.
+                Several processes may share a store. A branch (the spec's `branches:`) trains once
+                its parent is done: workers with nothing else to do wait for it.
                 """)
         @Argument(help: "The spec file (YAML).") var spec: String
         @OptionGroup var storeOption: StoreOption
@@ -247,6 +251,7 @@ extension Sweep {
             print("  data.<option>           a data option (see `zoo datasets`), e.g. data.subset, data.label-noise, data.crop")
             print("  label                   (grid, zip, random only) names the runs a section makes, not part of their identity:")
             print("                          a list of names in a zip group or random, or a template such as \"lr {lr}\" ({index}: position)")
+            print("  branches                (a section) stages of runs started from other runs: name, from, set, levels, grid, siblings, label")
         }
     }
 }
