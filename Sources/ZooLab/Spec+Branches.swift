@@ -133,6 +133,16 @@ extension SweepPlan {
     static func expandBranches(_ spec: SweepSpec, trunk: [PlannedRun]) throws -> [PlannedRun] {
         var byStage: [String: [PlannedRun]] = ["trunk": trunk]
         var out: [PlannedRun] = []
+        var planned = Dictionary(trunk.map { ($0.id, $0) }) { first, _ in first }
+        /// Whether some run of `id`'s lineage in the plan checkpoints after step `k`.
+        func checkpointsStep(_ k: Int, lineage id: String?) -> Bool {
+            var next = id, depth = 0
+            while let current = next.flatMap({ planned[$0] }), depth < Lineage.maximumDepth {
+                if case let .list(steps)? = current.config["checkpoint_steps"], steps.contains(where: { $0.intValue == k }) { return true }
+                (next, depth) = (current.parent, depth + 1)
+            }
+            return false
+        }
         for (s, stage) in spec.branches.enumerated() {
             let key = "branches.\(s)"
             func complete(_ raw: FlatConfig) throws -> FlatConfig {
@@ -145,6 +155,14 @@ extension SweepPlan {
                 for (k, v) in keys { raw[k] = v }
                 raw["parent"] = .string(parent.id)
                 let config = try complete(raw)
+                // A mid-training step must be checkpointed by the lineage (step 0 is the init).
+                for point in ["branch_at", "rewind"] {
+                    guard case let .step(k)? = config[point].flatMap({ TrainingPoint($0.description) }), k > 0 else { continue }
+                    if !checkpointsStep(k, lineage: parent.id) {
+                        throw SpecError(file: spec.file, line: spec.line(of: key), key: "\(key).\(point)",
+                                        message: "step:\(k) is a point that no run of the lineage checkpoints; help: add checkpoint_steps: [\(k)] to base (or name an epoch: epoch:N)")
+                    }
+                }
                 return PlannedRun(id: ConfigSchema.runID(of: config), config: config, canonical: config.canonicalJSON(), groupKey: "",
                                   label: try stage.label.name(index: level, config: config, spec: spec, key: key))
             }
@@ -157,6 +175,7 @@ extension SweepPlan {
                     for level in 1...stage.levels {
                         let keys = stage.set.merging(combo) { _, new in new }
                         let branch = try child(of: previous, keys, level: level)
+                        planned[branch.id] = branch
                         made.append(branch)
                         chain.append(branch)
                         for (name, more) in stage.siblings {

@@ -19,6 +19,7 @@ struct ExampleSpecTests {
         ("fantastic-nin.yaml", 12),        // 3 zipped optimizers × 4 random samples
         ("hyperparameter-zoo.yaml", 24),   // 2 seeds × 12 random samples
         ("model-zoo.yaml", 260),           // 2 seeds × 132 random samples, 4 drawn twice and merged
+        ("phase-diagram.yaml", 24),        // 4 widths × 3 batch sizes × 2 seeds
         ("random-labels.yaml", 7),         // 6 label-noise levels + random labels
         ("readme-zoo.yaml", 32),           // 8 seeds × 4 learning rates
         ("rewinding.yaml", 30),            // 3 trunks + 3 × 3 methods × 3 sparsities

@@ -64,6 +64,7 @@ struct BranchSpecTests {
         ("  - name: a\n    set: {branch_at: \"epoch:-1\"}\n", "branch_at", "end, epoch:N or step:N"),
         ("  - name: a\n    sets: {}\n", "branches.0.sets", "unknown key"),
         ("  - from: trunk\n", "branches.0.name", "needs a name"),
+        ("  - name: a\n    set: {branch_at: step:40}\n", "branches.0.branch_at", "add checkpoint_steps: [40]"),
     ])
     func badStagesNameTheKey(stage: String, key: String, message: String) {
         let text = error(SpecTests.base + "\nbranches:\n" + stage)
