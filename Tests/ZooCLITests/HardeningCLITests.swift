@@ -100,7 +100,7 @@ struct HardeningCLITests {
             ("past-the-end", { $0.epoch = 100 }, "past the 2 epochs"),
             ("no-optimizer", { $0.optimizer = NamedTensors() }, "lacks"),
             ("wrong-shape", { s in let n = s.optimizer.names[0]; s.optimizer[n] = Tensor.zeros([3]) }, "has shape"),
-            ("step-too-far", { $0.step = 1_000_000 }, "cannot follow"),
+            ("step-too-far", { $0.step = 1_000_000 }, "cannot be reached"),
         ] {
             let r = try attempt(name, edit)
             #expect(r.status == 1 && r.stderr.contains(fragment), "\(name): \(r.status) \(r.stderr)")
