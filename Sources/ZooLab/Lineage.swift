@@ -6,7 +6,7 @@ import ZooTrain
 
 /// The states of runs at points of their training, read from a store's checkpoints and, where
 /// no checkpoint holds one, rebuilt: a run's start is its initialization, or for a branch the
-/// state it starts from (``Branch/startState(parent:weights:config:model:data:counters:)``); a
+/// state it starts from (``Branch/startState(parent:weights:config:model:data:counters:partner:)``); a
 /// point before a branch's start lies in its parent's history. This is how a branch finds its
 /// parent's weights, and weight rewinding finds the lineage's weights at step k.
 struct Lineage {
@@ -34,7 +34,7 @@ struct Lineage {
     func state(of id: String, at point: TrainingPoint, depth: Int = 0) throws -> TrainingState {
         guard depth < Self.maximumDepth else { throw LineageError("the lineage of run \(id) is deeper than \(Self.maximumDepth) runs") }
         guard SweepRunner.isRunID(id) else { throw LineageError("'\(id.prefix(40))' is not a run id") }
-        guard let run = try store.runs(ids: [id]).first else { throw LineageError("the parent run \(id) is not in the store") }
+        guard let run = try store.runs(ids: [id]).first else { throw LineageError("run \(id), which a branch starts from, is not in the store") }
         let config = try ConfigSchema.runConfig(try FlatConfig.fromCanonicalJSON(run.config))
         let prepared = try data.load(config.data)
         let model = try config.makeModel(for: prepared)
