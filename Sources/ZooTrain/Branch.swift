@@ -109,25 +109,28 @@ public struct Branch: Codable, Sendable, Equatable {
     ///     initial weights of ``PruningMethod/initMagnitude``).
     ///   - data: the branch's data (to build a re-initialized network).
     ///   - counters: (completed epochs, steps) where the branch starts.
-    /// - Throws: ``TrainingError`` when the parent's weights do not fit the branch's model.
     ///   - partner: with ``interpolation``, the other run's state at ``at``.
+    /// - Throws: ``TrainingError`` when the parent's (or the partner's) weights do not fit the branch's model.
     public func startState(parent: TrainingState, weights: TrainingState, config: RunConfig, model: any Module, data: TrainingData,
                            counters: (epoch: Int, step: Int), partner: TrainingState? = nil) throws -> TrainingState {
         let trainer = config.trainer
-        var network = model
-        do { try network.load(weights.evaluatedModel) } catch { throw TrainingError("the parent's weights do not fit this branch's model: \(error)") }
+        /// `model` holding `state`'s evaluated network.
+        func loaded(_ state: TrainingState, _ whose: String) throws -> any Module {
+            var network = model
+            do { try network.load(state.evaluatedModel) } catch { throw TrainingError("\(whose) weights do not fit this branch's model: \(error)") }
+            return network
+        }
+        var network = try loaded(weights, "the parent's")
         if let interpolation {
             guard let partner else { throw TrainingError("the branch interpolates with run \(interpolation.other), whose state was not given") }
-            var other = model
-            do { try other.load(partner.evaluatedModel) } catch { throw TrainingError("run \(interpolation.other)'s weights do not fit this branch's model: \(error)") }
+            let other = try loaded(partner, "run \(interpolation.other)'s")
             let a = interpolation.alpha
             network.parameters = network.parameters.zipTensors(other.parameters) { $0 * (1 - a) + $1 * a }
             network.buffers = network.buffers.zipTensors(other.buffers) { $0 * (1 - a) + $1 * a }
         }
         var masks = parent.masks
         if let pruning {
-            var pruned = model
-            do { try pruned.load(parent.evaluatedModel) } catch { throw TrainingError("the parent's weights do not fit this branch's model: \(error)") }
+            let pruned = try loaded(parent, "the parent's")
             masks = pruning.masks(weights: trainer.trainable(pruned.parameters), current: masks,
                                   initial: trainer.trainable(model.parameters), key: key("prune"))
         }

@@ -323,17 +323,19 @@ public struct PopulationTrainer: Sendable {
         // L0 gates: each gated weight enters the forward pass times a gate drawn for its member.
         let locations = trainer.config.l0 == nil ? NamedTensors() : Population.stack(slice.map(\.state.gates)).requiringGradient()
         var penalty: Tensor?
-        for (index, (name, location)) in locations.enumerated() {
-            let noise = slice.flatMap { m in
-                m.trainer.rootKey.derived("l0").derived(step).derived(index).uniform(count: location.count / slice.count).map { $0 * (1 - 2e-6) + 1e-6 }
+        if let l0 = trainer.config.l0 {
+            // λ_k · E[open gates] / N_k: each member's own multiplier over its gate count.
+            let coefficients = slice.map { Float(Double($0.state.gateMultiplier) / Double($0.state.gates.elementCount)) }
+            for (index, (name, location)) in locations.enumerated() {
+                let size = location.count / slice.count
+                let noise = slice.flatMap { m in
+                    m.trainer.rootKey.derived("l0").derived(step).derived(index).uniform(count: size).map { $0 * (1 - 2e-6) + 1e-6 }
+                }
+                merged[name] = merged[name]! * l0.sample(location, noise: Tensor(shape: location.shape, scalars: noise))
+                let weights = coefficients.flatMap { [Float](repeating: $0, count: size) }
+                let term = (l0.openProbability(location) * Tensor(shape: location.shape, scalars: weights)).sum()
+                penalty = penalty.map { $0 + term } ?? term
             }
-            let l0 = slice[0].trainer.config.l0!
-            merged[name] = merged[name]! * l0.sample(location, noise: Tensor(shape: location.shape, scalars: noise))
-            // λ_k · E[open gates] / N_k, each member's own multiplier and gate count.
-            let total = Double(slice[0].state.gates.elementCount), size = location.count / slice.count
-            let weights = slice.flatMap { m in [Float](repeating: Float(Double(m.state.gateMultiplier) / total), count: size) }
-            let term = (l0.openProbability(location) * Tensor(shape: location.shape, scalars: weights)).sum()
-            penalty = penalty.map { $0 + term } ?? term
         }
         population.parameters = merged
         let contexts = slice.map { ForwardContext.training(key: $0.trainer.rootKey.derived("dropout").derived(step)) }
@@ -352,16 +354,16 @@ public struct PopulationTrainer: Sendable {
             // A pruned weight gets no gradient (so no optimizer state and no share of the clipped
             // norm) and stays exactly 0 after the update (no weight decay either).
             let masks = m.state.masks
-            let all = Population.unstack(grads, count: slice.count, member: slot)
-            var g = all.filter { !$0.hasPrefix(L0Gates.prefix + ".") }.masked(by: masks)
+            let member = m.trainer.separated(Population.unstack(grads, count: slice.count, member: slot))
+            var g = member.parameters.masked(by: masks)
             // Clipping bounds the weights' gradient; the gates' is their own.
             if let c = m.trainer.config.gradientClipNorm { g = clipByGlobalNorm(g, maxNorm: c).gradients }
             var next = Population.unstack(current, count: slice.count, member: slot)
             let updated = m.trainer.config.optimizer.optimizer.update(
                 parameters: m.trainer.optimized(m.trainer.trainable(next), gates: m.state.gates),
-                gradients: m.trainer.optimized(g, gates: all.children(of: L0Gates.prefix)), state: m.state.optimizer, learningRate: m.learningRate)
-            let gates = updated.parameters.children(of: L0Gates.prefix)
-            for (name, t) in updated.parameters.masked(by: masks) where !name.hasPrefix(L0Gates.prefix + ".") { next[name] = t }
+                gradients: m.trainer.optimized(g, gates: member.gates), state: m.state.optimizer, learningRate: m.learningRate)
+            let (parameters, gates) = m.trainer.separated(updated.parameters)
+            for (name, t) in parameters.masked(by: masks) { next[name] = t }
             let multiplier = m.trainer.config.l0.map { $0.updatedMultiplier(m.state.gateMultiplier, density: $0.expectedDensity(gates)) } ?? 0
             var model = m.model
             model.parameters = next

@@ -35,7 +35,11 @@ public struct Pruning: Codable, Sendable, Equatable {
 
     /// The tensors pruning may touch: parameters of rank ≥ 2 (convolution and linear weights;
     /// not biases or normalization scales) that no `exclude` pattern matches, in order.
-    public func prunable(_ parameters: NamedTensors) -> [String] {
+    public func prunable(_ parameters: NamedTensors) -> [String] { Self.prunable(parameters, exclude: exclude) }
+
+    /// The parameters of rank ≥ 2 that no `exclude` pattern matches, in order: what pruning and
+    /// L0 gates act on.
+    public static func prunable(_ parameters: NamedTensors, exclude: [String] = []) -> [String] {
         parameters.filter { name in
             parameters[name]!.shape.count >= 2 && !exclude.contains { globMatches($0, name) }
         }.names

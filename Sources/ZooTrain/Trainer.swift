@@ -205,7 +205,7 @@ public struct Trainer: Sendable {
     func initialGates(for model: any Module) -> NamedTensors {
         guard let l0 = config.l0 else { return NamedTensors() }
         let weights = trainable(model.parameters)
-        return NamedTensors(Pruning(fraction: 0).prunable(weights).map { ($0, l0.initialLocations(like: weights[$0]!)) })
+        return NamedTensors(Pruning.prunable(weights).map { ($0, l0.initialLocations(like: weights[$0]!)) })
     }
 
     /// What the optimizer updates: the trainable parameters and, under `gate.`, the gate locations.
@@ -214,6 +214,12 @@ public struct Trainer: Sendable {
         var all = parameters
         all.append(contentsOf: gates, prefix: L0Gates.prefix)
         return all
+    }
+
+    /// The inverse of ``optimized(_:gates:)``: the parameters and the gate locations of `all`.
+    func separated(_ all: NamedTensors) -> (parameters: NamedTensors, gates: NamedTensors) {
+        guard config.l0 != nil else { return (all, NamedTensors()) }
+        return (all.filter { !$0.hasPrefix(L0Gates.prefix + ".") }, all.children(of: L0Gates.prefix))
     }
 
     /// Checks that `model` and `data` can train with this recipe and that `resume`, when given,
