@@ -10,3 +10,12 @@ bool zoo_cpu_has_avx512(void) {
     return false;
 #endif
 }
+
+bool zoo_cpu_has_avx2_fma(void) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    return false;
+#endif
+}

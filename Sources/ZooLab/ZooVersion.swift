@@ -30,9 +30,9 @@ public enum ZooVersion {
         return nil
     }()
 
-    /// The kernel path chosen at run time: "avx512" (Zoo's own kernels) or "baseline" (OpenBLAS
-    /// and 8-wide Swift vectors; `ZOO_KERNELS=baseline` forces it).
-    public static var kernels: String { BLAS.useAVX512 ? "avx512" : "baseline" }
+    /// The kernel path chosen at run time: "avx512" or "avx2" (Zoo's own C kernels for that
+    /// instruction set) or "baseline" (OpenBLAS and portable loops); `ZOO_KERNELS` narrows it.
+    public static var kernels: String { BLAS.kernelPath.rawValue }
 
     /// What produced numbers computed now with `threads` compute threads.
     public static func provenance(threads: Int) -> Provenance {

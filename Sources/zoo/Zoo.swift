@@ -29,8 +29,9 @@ struct Zoo: ParsableCommand {
             Environment:
               ZOO_DATA              a folder with Fashion-MNIST's IDX files (searched after
                                     --data-dir, before Debian's dataset-fashion-mnist)
-              ZOO_KERNELS=baseline  use OpenBLAS and the portable kernels even where the
-                                    processor has AVX-512 (auto, the default: Zoo's own there)
+              ZOO_KERNELS           auto (the default): Zoo's kernels for the widest
+                                    instruction set the processor has (avx512, avx2);
+                                    avx2 or baseline (OpenBLAS and portable loops) narrow it
               OPENBLAS_NUM_THREADS  set to 1 by zoo itself when unset (zoo owns its threads)
             """,
         subcommands: [Train.self, Eval.self, Sweep.self, MeasureCommand.self, SummaryCommand.self, Analyze.self, VariabilityCommand.self,

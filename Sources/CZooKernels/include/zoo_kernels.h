@@ -10,6 +10,9 @@
 /// Whether the processor (and the operating system) run AVX-512 F, BW, DQ and VL instructions.
 bool zoo_cpu_has_avx512(void);
 
+/// Whether the processor runs AVX2 and FMA instructions.
+bool zoo_cpu_has_avx2_fma(void);
+
 /// C = alpha · op(A) · op(B) + beta · C, row-major, on the calling thread, with AVX-512.
 /// op(A) is m×k, op(B) is k×n. With beta == 0, C is not read (it may hold anything).
 /// Each element of C is summed over k in the same order whatever m, n and the pointers are,

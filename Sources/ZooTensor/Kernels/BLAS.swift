@@ -33,7 +33,7 @@ public enum BLAS {
     /// sets it to 1 and re-executes the process (same arguments), once — otherwise OpenBLAS starts
     /// its own worker threads, which stay idle (Zoo owns its threads) but still slowed a batch-32
     /// zoo-cnn step 1.5×. If re-executing fails, it returns and the process goes on as it is.
-    /// (On a processor with AVX-512, Zoo's own kernels replace OpenBLAS's: see ``useAVX512``.)
+    /// (Where Zoo's own kernels run, they replace OpenBLAS's: see ``kernelPath``.)
     public static func restartWithEngineSettings() {
         guard getenv("OPENBLAS_NUM_THREADS") == nil else { return }
         setenv("OPENBLAS_NUM_THREADS", "1", 1)
@@ -113,21 +113,30 @@ public enum BLAS {
         }
     }
 
-    /// Whether Zoo's own AVX-512 kernels (`CZooKernels`: GEMM, direct convolution) run instead of
-    /// OpenBLAS and the 8-wide Swift kernels: when the processor has AVX-512, unless
-    /// `ZOO_KERNELS=baseline` asks for the portable path (to compare them, or to rule them out).
-    /// Debian's OpenBLAS 0.3.21 does not recognize AMD Zen 4/5 and runs its AVX2 kernels there
-    /// (and an environment may pin `OPENBLAS_CORETYPE`): Zoo's GEMM measured 387–419 GFLOP/s on
-    /// 2048³ where OpenBLAS's AVX2 kernels gave 240.
-    /// Any other value than `baseline`, `auto` or empty is reported once on standard error.
-    package static let useAVX512: Bool = {
+    /// The kernels this process runs (``KernelPath``): the widest the processor has, unless
+    /// `ZOO_KERNELS` names a narrower one (`baseline`, `avx2`; `avx512` or `auto` ask for the
+    /// widest). A path the processor lacks falls back to the widest it has, and any other value
+    /// is reported once on standard error.
+    public static let kernelPath: KernelPath = {
         let setting = getenv("ZOO_KERNELS").map { String(cString: $0) } ?? ""
-        if setting == "baseline" { return false }
-        if setting != "" && setting != "auto" {
-            FileHandle.standardError.write(Data("zoo: ZOO_KERNELS=\(setting) is not understood (baseline or auto); using auto\n".utf8))
+        let widest: KernelPath = zoo_cpu_has_avx512() ? .avx512 : zoo_cpu_has_avx2_fma() ? .avx2 : .baseline
+        guard setting != "" && setting != "auto" else { return widest }
+        guard let asked = KernelPath(rawValue: setting) else {
+            FileHandle.standardError.write(Data("zoo: ZOO_KERNELS=\(setting) is not understood (baseline, avx2, avx512 or auto); using auto\n".utf8))
+            return widest
         }
-        return zoo_cpu_has_avx512()
+        if asked > widest {
+            FileHandle.standardError.write(Data("zoo: ZOO_KERNELS=\(setting): this processor lacks it; using \(widest.rawValue)\n".utf8))
+            return widest
+        }
+        return asked
     }()
+
+    /// Whether Zoo's own AVX-512 kernels run (``kernelPath``). Debian's OpenBLAS 0.3.21 does not
+    /// recognize AMD Zen 4/5 and runs its AVX2 kernels there (and an environment may pin
+    /// `OPENBLAS_CORETYPE`): Zoo's GEMM measured 387–419 GFLOP/s on 2048³ where OpenBLAS's AVX2
+    /// kernels gave 240.
+    package static var useAVX512: Bool { kernelPath == .avx512 }
 
     /// ``gemm`` on the calling thread only.
     @inline(__always)
@@ -149,4 +158,19 @@ public enum BLAS {
         cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
+}
+
+/// Which kernels run the engine's hot loops, chosen once per process (``BLAS/kernelPath``).
+/// Each is compiled into every x86-64 build and picked at run time; other architectures have
+/// only the portable one.
+public enum KernelPath: String, Sendable, Comparable, CaseIterable {
+    /// OpenBLAS for products, portable C and Swift loops for the rest (any processor).
+    case baseline
+    /// Zoo's C kernels compiled for AVX2 and FMA (x86-64 since 2013-2015).
+    case avx2
+    /// Zoo's C kernels compiled for AVX-512 F, BW, DQ and VL.
+    case avx512
+
+    private var rank: Int { Self.allCases.firstIndex(of: self)! }
+    public static func < (a: KernelPath, b: KernelPath) -> Bool { a.rank < b.rank }
 }
