@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Zoo against PyTorch, configuration by configuration, as separate processes.
 
-    python3 bench/compare.py [--configs a,b] [--repeats N] [--threads T] [--quick] [--out PATH]
+    python3 bench/compare.py [--configs a,b] [--kernels P,Q] [--repeats N] [--threads T] [--quick] [--out PATH]
 
-For each configuration it runs `zoo-bench --config NAME --json` and `bench/torch_bench.py
---config NAME` interleaved (zoo, torch, zoo, torch, …): one untimed warm-up round, then
-`--repeats` rounds. Each process's peak RSS comes from os.wait4. It prints one line per
-configuration and writes every figure to bench/results.json. Standard library only: it creates
+For each configuration it runs `zoo-bench --config NAME --json` once per kernel path (by default
+every path of Zoo's own kernels the processor has: avx512 and avx2 on an AVX-512 machine, avx2 on
+an AVX2 one, baseline elsewhere; `ZOO_KERNELS` selects it) and `bench/torch_bench.py --config NAME`
+interleaved (zoo avx512, zoo avx2, torch, zoo avx512, …): one untimed warm-up round, then
+`--repeats` rounds. One table per kernel path, against the same PyTorch runs. Each process's peak RSS comes from os.wait4. It prints one line per
+configuration and path and writes every figure to bench/results.json, keyed by path. Standard library only: it creates
 bench/.venv (torch, numpy) when missing and builds zoo-bench in release mode first.
 
 The configuration `measures-zoo-cnn-64` is the measure benchmark: `zoo-bench --measures` and
@@ -76,12 +78,27 @@ def build_zoo_bench():
     return os.path.join(bin_dir, "zoo-bench")
 
 
-def run_child(command, threads):
+def processor_paths():
+    """Zoo's kernel paths this processor runs, widest first (BLAS.kernelPath)."""
+    try:
+        flags = set(next(l for l in open("/proc/cpuinfo") if l.startswith("flags")).split(":")[1].split())
+    except (OSError, StopIteration):
+        flags = set()
+    paths = []
+    if {"avx512f", "avx512bw", "avx512dq", "avx512vl"} <= flags:
+        paths.append("avx512")
+    if {"avx2", "fma"} <= flags:
+        paths.append("avx2")
+    return paths or ["baseline"]
+
+
+def run_child(command, threads, extra_env=None):
     """Runs `command` to completion; returns its standard output and its peak RSS in MB.
 
     The child is reaped with os.wait4, whose rusage is that one child's (with its own waited-for
     children): RUSAGE_CHILDREN of this process would give the largest peak of all children so far."""
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
+               **(extra_env or {}))
     with tempfile.TemporaryFile() as stderr:
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, env=env, cwd=ROOT)
         output = process.stdout.read().decode()
@@ -95,10 +112,10 @@ def run_child(command, threads):
     return output, usage.ru_maxrss / 1024  # kilobytes on Linux
 
 
-def run_process(command, threads):
+def run_process(command, threads, extra_env=None):
     """Runs one benchmark process; returns its JSON line with `peak_rss_mb` added (for a process
     that starts others, the sum of their peaks when it reports `total_peak_rss_mb`)."""
-    output, rss = run_child(command, threads)
+    output, rss = run_child(command, threads, extra_env)
     lines = [l for l in output.splitlines() if l.startswith("{")]
     if not lines:
         raise BenchError(f"{' '.join(command)} printed no JSON line; output: {output[-300:]!r}")
@@ -107,16 +124,17 @@ def run_process(command, threads):
     return result
 
 
-def sides(config, zoo_bench, steps, warmup, threads):
-    """The processes to compare for `config`: name -> command, Zoo first."""
+def sides(config, zoo_bench, steps, warmup, threads, paths):
+    """The processes to compare for `config`: name -> (command, environment), Zoo's paths first
+    (named `zoo-PATH`)."""
     common = ["--steps", str(steps), "--warmup", str(warmup), "--threads", str(threads)]
     torch = [VENV_PYTHON, os.path.join(BENCH, "torch_bench.py")]
-    out = {"zoo": [zoo_bench, "--config", config, "--json"] + common}
+    out = {f"zoo-{path}": ([zoo_bench, "--config", config, "--json"] + common, {"ZOO_KERNELS": path}) for path in paths}
     if config.startswith("population-"):
         for way in POPULATION_WAYS:
-            out[f"torch-{way}"] = torch + ["--config", f"{config}-torch-{way}"] + common
+            out[f"torch-{way}"] = (torch + ["--config", f"{config}-torch-{way}"] + common, None)
     else:
-        out["torch"] = torch + ["--config", config] + common
+        out["torch"] = (torch + ["--config", config] + common, None)
     return out
 
 
@@ -124,8 +142,8 @@ def measure(config, commands, repeats, warm_up_round, threads):
     """Runs the sides interleaved: an optional warm-up round, then `repeats` rounds."""
     runs = {name: [] for name in commands}
     for round_ in range(-1 if warm_up_round else 0, repeats):
-        for name, command in commands.items():
-            result = run_process(command, threads)
+        for name, (command, extra_env) in commands.items():
+            result = run_process(command, threads, extra_env)
             label = "warm-up" if round_ < 0 else f"{round_ + 1}/{repeats}"
             rate = "unsupported" if result.get("unsupported") else f"{result['samples_per_s']:.1f}/s"
             log(f"  {config:24} {name:16} {label:8} {rate:>14}  {result['peak_rss_mb']:.0f} MB")
@@ -146,13 +164,14 @@ def summarize(runs):
     return s
 
 
-def entry(config, runs, steps, warmup, threads, repeats):
-    """One object of results.json."""
+def entry(config, runs, steps, warmup, threads, repeats, path):
+    """One object of results.json: Zoo's runs on kernel `path` against PyTorch's."""
+    runs = {"zoo": runs[f"zoo-{path}"], **{k: v for k, v in runs.items() if not k.startswith("zoo-")}}
     zoo = summarize(runs["zoo"])
     ways = {name.removeprefix("torch-"): summarize(r) for name, r in runs.items() if name.startswith("torch-")}
     best_way = max(ways, key=lambda w: ways[w]["samples_per_s"]) if ways else None
     torch = ways[best_way] if ways else summarize(runs["torch"])
-    e = {"config": config,
+    e = {"config": config, "kernels": path,
          "zoo_samples_per_s": zoo["samples_per_s"], "zoo_min": zoo["min"], "zoo_max": zoo["max"],
          "torch_samples_per_s": torch["samples_per_s"], "torch_min": torch["min"], "torch_max": torch["max"],
          "ratio": zoo["samples_per_s"] / torch["samples_per_s"] if zoo["samples_per_s"] and torch["samples_per_s"] else None,
@@ -188,11 +207,12 @@ def add_peak_fractions(entries):
     return peak
 
 
-def print_table(entries, peak, threads, repeats):
+def print_table(entries, peak, threads, repeats, path):
     fmt = lambda v, d=None: "—" if v is None else f"{v:,.{d if d is not None else (1 if abs(v) < 100 else 0)}f}"
     span = lambda e, s: "unsupported" if e[f"{s}_samples_per_s"] is None else \
         f"{fmt(e[f'{s}_samples_per_s'])} ({fmt(e[f'{s}_min'])}–{fmt(e[f'{s}_max'])})"
-    print(f"\nsamples/s, median (min–max) of {repeats} run{'s' if repeats > 1 else ''}, {threads} threads; peak RSS in MB")
+    print(f"\nZoo's {path} kernels (ZOO_KERNELS={path}): samples/s, median (min–max) of {repeats} run{'s' if repeats > 1 else ''}, "
+          f"{threads} threads; peak RSS in MB")
     print(f"{'config':24} {'zoo samples/s':>28} {'torch samples/s':>28} {'zoo/torch':>9} {'zoo MB':>7} {'torch MB':>8}")
     for e in entries:
         ratio = "—" if e["ratio"] is None else f"{e['ratio']:.2f}"
@@ -346,6 +366,13 @@ def print_measure_table(e):
         print(f"zoo {ref['measure']} against {ref['method']} on {ref['checkpoints']} checkpoints: max rel diff {ref['max_rel_diff']:.1e}")
 
 
+def cpu_model():
+    try:
+        return next(l for l in open("/proc/cpuinfo") if l.startswith("model name")).split(":", 1)[1].strip()
+    except (OSError, StopIteration):
+        return None
+
+
 def log(message):
     print(message, file=sys.stderr, flush=True)
 
@@ -354,6 +381,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--configs", default=",".join(list(CONFIGS) + [MEASURES]),
                         help="comma-separated subset of: " + ", ".join(list(CONFIGS) + [MEASURES]))
+    parser.add_argument("--kernels", help="comma-separated kernel paths of Zoo to run (avx512, avx2, baseline; "
+                        "default: every path of Zoo's own kernels this processor has: " + ",".join(processor_paths()) + ")")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs of each side per configuration (default 5)")
     parser.add_argument("--threads", type=int, default=2, help="threads of both sides (default 2)")
     parser.add_argument("--steps", type=int, help="timed steps of every configuration (default: per configuration)")
@@ -377,11 +406,14 @@ def main():
     if args.repeats < 1 or args.threads < 1:
         parser.error("--repeats and --threads must be at least 1")
     repeats = 1 if args.quick else args.repeats
+    paths = [p.strip() for p in (args.kernels or ",".join(processor_paths())).split(",") if p.strip()]
+    if not paths or any(p not in ("avx512", "avx2", "baseline") for p in paths):
+        parser.error("--kernels takes avx512, avx2 and baseline")
 
     ensure_venv()
     zoo_bench = args.zoo_bench or (os.path.join(ROOT, ".build", "release", "zoo-bench") if args.no_build else build_zoo_bench())
     load_before = os.getloadavg()
-    entries, failed = [], []
+    entries, failed = {path: [] for path in paths}, []
     measure_entries = []
     for config in configs:
         if config == MEASURES:
@@ -394,24 +426,26 @@ def main():
         steps, warmup = QUICK_STEPS if args.quick else CONFIGS[config]
         steps, warmup = args.steps or steps, args.warmup if args.warmup is not None else warmup
         try:
-            runs = measure(config, sides(config, zoo_bench, steps, warmup, args.threads), repeats, not args.quick, args.threads)
+            runs = measure(config, sides(config, zoo_bench, steps, warmup, args.threads, paths), repeats, not args.quick, args.threads)
         except BenchError as error:
             log(f"FAILED {config}: {error}")
             failed.append(config)
             continue
-        entries.append(entry(config, runs, steps, warmup, args.threads, repeats))
+        for path in paths:
+            entries[path].append(entry(config, runs, steps, warmup, args.threads, repeats, path))
     load_after = os.getloadavg()
     torch_baseline_mb = run_child([VENV_PYTHON, "-c", "import torch"], args.threads)[1]
-    peak = add_peak_fractions(entries)
-    for e in entries:
+    peaks = {path: add_peak_fractions(entries[path]) for path in paths}
+    for e in (e for path in paths for e in entries[path]):
         e["loadavg_1min_before"], e["loadavg_1min_after"] = load_before[0], load_after[0]
         e["torch_import_rss_mb"] = torch_baseline_mb
     for e in measure_entries:
         e["loadavg_1min_before"], e["loadavg_1min_after"] = load_before[0], load_after[0]
     with open(args.out, "w") as f:
-        json.dump(entries + measure_entries, f, indent=1)
-    if entries:
-        print_table(entries, peak, args.threads, repeats)
+        json.dump({"kernel_paths": entries, "measures": measure_entries, "cpu": cpu_model(), "paths_available": processor_paths()}, f, indent=1)
+    for path in paths:
+        if entries[path]:
+            print_table(entries[path], peaks[path], args.threads, repeats, path)
     for e in measure_entries:
         print_measure_table(e)
     print(f"peak RSS of a process that only imports torch: {torch_baseline_mb:.0f} MB")

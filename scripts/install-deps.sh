@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what Zoo needs on a fresh Debian machine (idempotent: only what is missing).
 set -euo pipefail
-# chromium: the report test opens the HTML report headless and takes a screenshot.
-packages=(libopenblas-dev zlib1g-dev libsqlite3-dev dataset-fashion-mnist python3-pip chromium)
+# chromium: the report test opens the HTML report headless and takes a screenshot;
+# libc6-dev-arm64-cross: scripts/arm64-check.sh compiles the C kernels for arm64 against it.
+packages=(libopenblas-dev zlib1g-dev libsqlite3-dev dataset-fashion-mnist python3-pip chromium libc6-dev-arm64-cross)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -13,6 +13,28 @@ bool zoo_cpu_has_avx512(void);
 /// Whether the processor runs AVX2 and FMA instructions.
 bool zoo_cpu_has_avx2_fma(void);
 
+/// A kernel path: which instruction set Zoo's kernels are compiled for (ZooTensor's KernelPath).
+typedef enum { zoo_path_baseline = 0, zoo_path_avx2 = 1, zoo_path_avx512 = 2 } zoo_path;
+
+/// The element-wise and reduction loops of one kernel path (loops.h): y[i] = f(x[i]) for
+/// i < n, and sums over i < n, in 8-lane vectors with four running sums, then the tail.
+typedef struct {
+    void (*tanh)(const float *x, float *y, ptrdiff_t n);
+    void (*sigmoid)(const float *x, float *y, ptrdiff_t n);
+    /// Σ x[i].
+    float (*sum)(const float *x, ptrdiff_t n);
+    /// Σ a[i]·b[i].
+    float (*dot)(const float *a, const float *b, ptrdiff_t n);
+    /// Σ a[i]·(b[i] − shift).
+    float (*centered_dot)(const float *a, const float *b, float shift, ptrdiff_t n);
+    /// Σ (a[i] − shift)².
+    float (*centered_squares)(const float *a, float shift, ptrdiff_t n);
+} zoo_loops;
+
+/// The loops compiled for `path`; call only with a path the processor has (the baseline
+/// everywhere; other architectures than x86-64 have only the baseline).
+const zoo_loops *zoo_loops_for(zoo_path path);
+
 /// C = alpha · op(A) · op(B) + beta · C, row-major, on the calling thread, with AVX-512.
 /// op(A) is m×k, op(B) is k×n. With beta == 0, C is not read (it may hold anything).
 /// Each element of C is summed over k in the same order whatever m, n and the pointers are,

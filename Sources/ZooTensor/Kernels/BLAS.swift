@@ -132,6 +132,9 @@ public enum BLAS {
         return asked
     }()
 
+    /// The element-wise and reduction loops compiled for ``kernelPath`` (`CZooKernels/loops.h`).
+    package static let loops: zoo_loops = zoo_loops_for(kernelPath.cPath).pointee
+
     /// Whether Zoo's own AVX-512 kernels run (``kernelPath``). Debian's OpenBLAS 0.3.21 does not
     /// recognize AMD Zen 4/5 and runs its AVX2 kernels there (and an environment may pin
     /// `OPENBLAS_CORETYPE`): Zoo's GEMM measured 387–419 GFLOP/s on 2048³ where OpenBLAS's AVX2
@@ -170,6 +173,15 @@ public enum KernelPath: String, Sendable, Comparable, CaseIterable {
     case avx2
     /// Zoo's C kernels compiled for AVX-512 F, BW, DQ and VL.
     case avx512
+
+    /// The same path for the C kernels.
+    package var cPath: zoo_path {
+        switch self {
+        case .baseline: zoo_path_baseline
+        case .avx2: zoo_path_avx2
+        case .avx512: zoo_path_avx512
+        }
+    }
 
     private var rank: Int { Self.allCases.firstIndex(of: self)! }
     public static func < (a: KernelPath, b: KernelPath) -> Bool { a.rank < b.rank }

@@ -93,10 +93,10 @@ enum DirectConvolution {
                         for kj in 0..<kw {
                             let v = raw.loadUnaligned(fromByteOffset: row &+ kj &* 4, as: V.self)
                             let k = pk + t &* 8
-                            a0.addProduct(v, V(repeating: k[0])); a1.addProduct(v, V(repeating: k[1]))
-                            a2.addProduct(v, V(repeating: k[2])); a3.addProduct(v, V(repeating: k[3]))
-                            a4.addProduct(v, V(repeating: k[4])); a5.addProduct(v, V(repeating: k[5]))
-                            a6.addProduct(v, V(repeating: k[6])); a7.addProduct(v, V(repeating: k[7]))
+                            a0 += v * V(repeating: k[0]); a1 += v * V(repeating: k[1])
+                            a2 += v * V(repeating: k[2]); a3 += v * V(repeating: k[3])
+                            a4 += v * V(repeating: k[4]); a5 += v * V(repeating: k[5])
+                            a6 += v * V(repeating: k[6]); a7 += v * V(repeating: k[7])
                             t &+= 1
                         }
                     }
@@ -138,14 +138,14 @@ enum DirectConvolution {
                                 while ox < ow {
                                     let v = xs.loadUnaligned(fromByteOffset: xRow &+ ox &* 4, as: V.self)
                                     let d = dyRow &+ ox &* 4, step = plane &* 4
-                                    a0.addProduct(v, dys.loadUnaligned(fromByteOffset: d, as: V.self))
-                                    if channels > 1 { a1.addProduct(v, dys.loadUnaligned(fromByteOffset: d &+ step, as: V.self)) }
-                                    if channels > 2 { a2.addProduct(v, dys.loadUnaligned(fromByteOffset: d &+ 2 &* step, as: V.self)) }
-                                    if channels > 3 { a3.addProduct(v, dys.loadUnaligned(fromByteOffset: d &+ 3 &* step, as: V.self)) }
-                                    if channels > 4 { a4.addProduct(v, dys.loadUnaligned(fromByteOffset: d &+ 4 &* step, as: V.self)) }
-                                    if channels > 5 { a5.addProduct(v, dys.loadUnaligned(fromByteOffset: d &+ 5 &* step, as: V.self)) }
-                                    if channels > 6 { a6.addProduct(v, dys.loadUnaligned(fromByteOffset: d &+ 6 &* step, as: V.self)) }
-                                    if channels > 7 { a7.addProduct(v, dys.loadUnaligned(fromByteOffset: d &+ 7 &* step, as: V.self)) }
+                                    a0 += v * dys.loadUnaligned(fromByteOffset: d, as: V.self)
+                                    if channels > 1 { a1 += v * dys.loadUnaligned(fromByteOffset: d &+ step, as: V.self) }
+                                    if channels > 2 { a2 += v * dys.loadUnaligned(fromByteOffset: d &+ 2 &* step, as: V.self) }
+                                    if channels > 3 { a3 += v * dys.loadUnaligned(fromByteOffset: d &+ 3 &* step, as: V.self) }
+                                    if channels > 4 { a4 += v * dys.loadUnaligned(fromByteOffset: d &+ 4 &* step, as: V.self) }
+                                    if channels > 5 { a5 += v * dys.loadUnaligned(fromByteOffset: d &+ 5 &* step, as: V.self) }
+                                    if channels > 6 { a6 += v * dys.loadUnaligned(fromByteOffset: d &+ 6 &* step, as: V.self) }
+                                    if channels > 7 { a7 += v * dys.loadUnaligned(fromByteOffset: d &+ 7 &* step, as: V.self) }
                                     ox &+= 8
                                 }
                             }

@@ -34,10 +34,16 @@ func channelSums(_ x: Tensor, like bias: Tensor) -> Tensor {
     let n = x.shape[0] / m, p = x.count / max(1, x.shape[0] * c)
     var s = [Float](repeating: 0, count: m * c)
     x.scalars.withUnsafeBufferPointer { px in
-        for row in 0..<m * n {
-            let member = row / n
-            for ch in 0..<c {
-                s[member * c + ch] += Reduce.sum(px.baseAddress! + (row * c + ch) * p, p)
+        s.withUnsafeMutableBufferPointer { ps in
+            guard let xs = px.baseAddress, let sums = ps.baseAddress else { return }
+            for row in 0..<m * n {
+                let out = sums + (row / n) * c, input = xs + row * c * p
+                if p == 1 {
+                    // A linear layer's bias: the row added as a vector (each sum still runs over rows in order).
+                    for ch in 0..<c { out[ch] += input[ch] }
+                } else {
+                    for ch in 0..<c { out[ch] += Reduce.sum(input + ch * p, p) }
+                }
             }
         }
     }
