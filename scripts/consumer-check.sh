@@ -16,5 +16,9 @@ cp -r examples/library/Sources "$root/app/"
 sed "s|.package(name: \"Zoo\", path: \"../..\")|.package(url: \"file://$root/zoo\", exact: \"$version\")|" \
     examples/library/Package.swift > "$root/app/Package.swift"
 grep -q "exact: \"$version\"" "$root/app/Package.swift" || { echo "consumer-check: the example's dependency line was not found" >&2; exit 1; }
-swift build --package-path "$root/app" --scratch-path .build/library-example "$@"
+# The tag names a new commit each time: forget the clone SwiftPM resolved before (its own copy
+# in the scratch folder, and the shared cache, which is not used).
+scratch=.build/library-example
+rm -rf "$scratch"/repositories/zoo-* "$scratch/checkouts/zoo" "$scratch/workspace-state.json"
+swift build --package-path "$root/app" --scratch-path "$scratch" --disable-dependency-cache "$@"
 .build/library-example/debug/TrainAZoo

@@ -74,6 +74,24 @@ public struct SweepOutcome: Sendable {
     public var interrupted: Bool
     public var memberEpochs: Int
     public var seconds: Double
+    /// Where the workers' time went.
+    public var timing: SweepTiming
+}
+
+/// Where a sweep's time went, in seconds summed over its workers (a worker's time is the
+/// sweep's wall time): training steps, evaluation passes, recording (metrics, checkpoints and
+/// the runs' outcomes written to the store), preparing claimed runs (configs, data, models,
+/// checkpoints read); the rest is claiming, waiting for parents and idle workers.
+public struct SweepTiming: Sendable, Equatable {
+    public var steps = 0.0, evaluation = 0.0, recording = 0.0, preparing = 0.0
+
+    /// The parts as fractions of `total` worker-seconds, with the rest as "other".
+    public func fractions(of total: Double) -> [(name: String, seconds: Double, fraction: Double)] {
+        let parts = [("training steps", steps), ("evaluation", evaluation), ("metrics and checkpoints", recording),
+                     ("preparing runs", preparing)]
+        let other = max(0, total - parts.map(\.1).reduce(0, +))
+        return (parts + [("other", other)]).map { ($0.0, $0.1, total > 0 ? $0.1 / total : 0) }
+    }
 }
 
 /// Trains the pending runs of a store with `workers` threads: each claims a group of compatible
@@ -97,6 +115,7 @@ public final class SweepRunner: Sendable {
     public let provenance: Provenance
     private let stopRequested = Atomic<Bool>(false)
     private let counters = Mutex<(done: Int, failed: Int, epochs: Int)>((0, 0, 0))
+    private let timing = Mutex(SweepTiming())
     /// Runs of the sweep done in the store, as last read (a step event does not query the store).
     private let storeDone = Atomic<Int>(0)
 
@@ -137,7 +156,7 @@ public final class SweepRunner: Sendable {
         group.wait()
         let c = counters.withLock { $0 }
         return SweepOutcome(finished: c.done, failed: c.failed, interrupted: isStopping, memberEpochs: c.epochs,
-                            seconds: Date().timeIntervalSince(started))
+                            seconds: Date().timeIntervalSince(started), timing: timing.withLock { $0 })
     }
 
     private func work(worker: Int, total: Int, started: Date, progress: @Sendable (SweepProgress) -> Void) {
@@ -165,8 +184,10 @@ public final class SweepRunner: Sendable {
                 continue
             }
             var members: [Member] = []
-            for run in claimed {
-                do { members.append(try prepare(run, report: report)) } catch { fail(run, owner: owner, error, report: report) }
+            timed(\.preparing) {
+                for run in claimed {
+                    do { members.append(try prepare(run, report: report)) } catch { fail(run, owner: owner, error, report: report) }
+                }
             }
             // Members at the same point with one population key train in one pass.
             var rest = members
@@ -180,6 +201,13 @@ public final class SweepRunner: Sendable {
                 train(batch, worker: worker, owner: owner, claimed: claimed.map(\.id), report: report)
             }
         }
+    }
+
+    /// Runs `body`, adding its wall time to one part of ``SweepTiming``.
+    private func timed<T>(_ part: WritableKeyPath<SweepTiming, Double>, _ body: () throws -> T) rethrows -> T {
+        let start = Date()
+        defer { let seconds = Date().timeIntervalSince(start); timing.withLock { $0[keyPath: part] += seconds } }
+        return try body()
     }
 
     /// How many runs a worker claims: an even share among the workers of the runs that can train
@@ -372,13 +400,27 @@ public final class SweepRunner: Sendable {
         }
         let runs = members.map(\.run.id)
         let epochs = members.map(\.config.training.epochs).max() ?? 1
+        var timedEpoch = -1, snapshotSeconds = 0.0
         do {
             let results = try PopulationTrainer(members: members.map(\.trainer)).run(
                 models: members.map(\.model), data: members[0].data, from: members.map(\.resume),
                 observe: { k, event in
                     switch event {
-                    case let .epoch(metrics, state): recordEpoch(members[k], metrics, state, report: report)
-                    case let .snapshot(state): saveStep(members[k], state)
+                    case let .epoch(metrics, state):
+                        // The population's epoch, timed once: its first member's seconds are the
+                        // steps, the step checkpoints written among them, and the evaluation (the
+                        // other members' seconds include the first ones' recording).
+                        if metrics.epoch != timedEpoch {
+                            timedEpoch = metrics.epoch
+                            let evaluation = metrics.evaluationSeconds ?? 0, steps = metrics.seconds - evaluation - snapshotSeconds
+                            timing.withLock { $0.steps += steps; $0.evaluation += evaluation }
+                            snapshotSeconds = 0
+                        }
+                        timed(\.recording) { recordEpoch(members[k], metrics, state, report: report) }
+                    case let .snapshot(state):
+                        let start = Date()
+                        timed(\.recording) { saveStep(members[k], state) }
+                        snapshotSeconds += Date().timeIntervalSince(start)
                     // Every member steps together: the first one's step is the population's.
                     case let .step(epoch, _, stepsInEpoch, batchIndex, _, _, _) where k == 0:
                         report(.step(WorkerStep(worker: worker, runs: runs, epoch: epoch + 1, epochs: epochs, stepsDone: batchIndex + 1,
@@ -390,7 +432,7 @@ public final class SweepRunner: Sendable {
                 stop: { [self] in self.isStopping || failure != nil || members.contains { $0.failure != nil } })
             for (m, r) in zip(members, results) {
                 if let failure, m.failure == nil { m.failure = failure }
-                conclude(m, r.status, r.state, owner: owner, report: report)
+                timed(\.recording) { conclude(m, r.status, r.state, owner: owner, report: report) }
             }
         } catch {
             for m in members { fail(m.run, owner: owner, error, report: report) }

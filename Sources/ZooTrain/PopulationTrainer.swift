@@ -262,7 +262,8 @@ public struct PopulationTrainer: Sendable {
             }
             let train = metrics(trainSample), validation = metrics(data.validation), test = metrics(data.test)
             let testPredictions = predicting ? results[splits.count - 1].map(\.predictions) : nil
-            let evaluationShare = Date().timeIntervalSince(evaluated) / Double(max(1, active.count))
+            let evaluationSeconds = Date().timeIntervalSince(evaluated)
+            let evaluationShare = evaluationSeconds / Double(max(1, active.count))
             for (slot, k) in active.enumerated() {
                 var m = all[k]
                 m.state.epoch = epoch
@@ -284,7 +285,8 @@ public struct PopulationTrainer: Sendable {
                 let logged = m.trainer.config.stepLossInterval.map { LoggedLosses(interval: $0, firstStep: m.epochStart.step, means: m.logged) }
                 let metrics = EpochMetrics(epoch: epoch, step: m.state.step, learningRate: m.learningRate, batchSize: batchSize,
                                            train: train?[slot], running: running, validation: validation?[slot], test: test?[slot],
-                                           seconds: Date().timeIntervalSince(started), memberSeconds: m.seconds, stepLosses: logged,
+                                           seconds: Date().timeIntervalSince(started), evaluationSeconds: evaluationSeconds,
+                                           memberSeconds: m.seconds, stepLosses: logged,
                                            testPredictions: m.trainer.config.recordPredictions == .test ? testPredictions?[slot] : nil)
                 observe(k, .epoch(metrics, state: m.state))
                 let trainLoss = (train?[slot] ?? running).loss

@@ -74,6 +74,8 @@ public struct EpochMetrics: Codable, Sendable, Equatable {
     public var test: SplitMetrics?
     /// Wall seconds of the epoch (training and evaluation of the whole population).
     public var seconds: Double
+    /// The part of ``seconds`` spent evaluating (every split, the whole population), nil when not measured.
+    public var evaluationSeconds: Double? = nil
     /// This member's share of those seconds: each pass's time divided among the members in it.
     public var memberSeconds: Double
     /// The training loss logged during the epoch (``TrainingConfig/stepLossInterval``), nil when off.

@@ -188,6 +188,10 @@ struct Sweep: ParsableCommand {
                 print(String(format: "trained %d member-epochs in %@ (%.1f member-epochs/min); %d run(s) finished, %d failed",
                              outcome.memberEpochs, formatDuration(outcome.seconds), Double(outcome.memberEpochs) / max(outcome.seconds, 1e-9) * 60,
                              outcome.finished, outcome.failed))
+                let workerSeconds = outcome.seconds * Double(workers)
+                print("time of \(workers) worker(s): " + outcome.timing.fractions(of: workerSeconds).map {
+                    String(format: "%@ %.0f%% (%.1f s)", $0.name, 100 * $0.fraction, $0.seconds)
+                }.joined(separator: ", "))
                 failedNow = outcome.failed
                 if outcome.interrupted {
                     print("interrupted: running members were checkpointed at their last finished epoch and released; run the same command to continue")

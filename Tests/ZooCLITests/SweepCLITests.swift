@@ -144,7 +144,9 @@ struct SweepCLITests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let store = dir.appendingPathComponent("z.sqlite").path
         let narrow = try Self.write(Self.spec(seeds: [0], epochs: 2, train: 500), in: dir)
-        #expect(try CLITests.zoo(["sweep", "run", narrow, "--store", store]).status == 0)
+        let first = try CLITests.zoo(["sweep", "run", narrow, "--store", store])
+        #expect(first.status == 0)
+        try Self.checkTiming(first.stdout)
         let again = try CLITests.zoo(["sweep", "run", narrow, "--store", store])
         #expect(again.status == 0)
         #expect(again.stdout.contains("nothing to train"), "\(again.stdout)")
@@ -155,6 +157,26 @@ struct SweepCLITests {
         #expect(widened.stdout.contains("4 runs, 2 already done, 2 new, 2 to train"), "\(widened.stdout)")
         let runs = try SQLiteStore(path: URL(fileURLWithPath: store)).runs()
         #expect(runs.count == 4 && runs.allSatisfy { $0.status == .done && $0.attempts == 1 })
+    }
+
+    /// The run's closing line splits the workers' time into parts that add up to all of it,
+    /// with time measured in the steps, the evaluation and the store.
+    static func checkTiming(_ output: String) throws {
+        let line = try #require(output.split(separator: "\n").first { $0.hasPrefix("time of 2 worker(s): ") }, "\(output)")
+        var parts: [String: (percent: Double, seconds: Double)] = [:]
+        for part in line.dropFirst("time of 2 worker(s): ".count).components(separatedBy: ", ") {
+            // "training steps 44% (0.5 s)"
+            let words = part.split(separator: " ")
+            try #require(words.count >= 4 && words.last == "s)", "\(part)")
+            let name = words.dropLast(3).joined(separator: " ")
+            parts[name] = (Double(words[words.count - 3].dropLast()) ?? -1, Double(words[words.count - 2].dropFirst()) ?? -1)
+        }
+        #expect(Set(parts.keys) == ["training steps", "evaluation", "metrics and checkpoints", "preparing runs", "other"], "\(line)")
+        for part in ["training steps", "evaluation", "metrics and checkpoints"] {
+            #expect((parts[part]?.seconds ?? 0) > 0, "\(part) in \(line)")
+        }
+        let total = parts.values.map(\.percent).reduce(0, +)
+        #expect(abs(total - 100) <= 3, "\(line)")
     }
 
     /// When `zoo sweep run` exits, its write-ahead log is in the database file: the `.sqlite`
