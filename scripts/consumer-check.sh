@@ -2,7 +2,8 @@
 # Builds and runs examples/library as a package that depends on Zoo by a version requirement:
 # HEAD cloned into .build/consumer/zoo and tagged with ZooVersion.package, the example copied
 # with its path dependency replaced by `.package(url: "file://…/zoo", exact: VERSION)`.
-# Arguments are passed to `swift build` (scripts/test.sh passes -Xcc -O2).
+# Arguments are passed to `swift build` (scripts/test.sh passes none: a default debug build, as
+# a consumer would make, with its C unoptimized).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD/.build/consumer
