@@ -1,5 +1,5 @@
 // Direct convolution kernels with AVX2 and FMA, as conv_avx512.c (stride 1, no padding, no
-// dilation, computed "wide": see zoo_kernels.h) with 8-float vectors and 16 registers.
+// dilation; see zoo_kernels.h) with 8-float vectors and 16 registers.
 #include "zoo_kernels.h"
 
 #if defined(__x86_64__)
@@ -18,52 +18,95 @@ static inline __m256i lanes8(ptrdiff_t count) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)count), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
-// Stores one forward vector: wide positions [q0, q0 + 8) of `count` channels' accumulators
-// (channel i in acc[i·stride]), keeping only the real outputs (column < ow, position < length).
-// A vector inside one output row is one store; one across a row's end is compressed (the kept
-// lanes permuted to the front) and stored masked, as many lanes as are kept.
+// The forward pass's vectors of 8 positions, in one of two layouts. Wide (as conv_avx512.c):
+// vector v at input position 8v, its positions in columns ≥ ow dropped. By rows, when that takes
+// fewer vectors (an output width of 8k, 16 or 24 is then no wider than the input's): output row
+// oy as ⌈ow/8⌉ vectors at columns 0, 8, …, the last one's lanes past ow dropped. A vector's first
+// position is (row, column) of the input (column < w), at input offset row·w + column.
+static inline void next_vector(bool byRows, ptrdiff_t w, ptrdiff_t ow, ptrdiff_t *row, ptrdiff_t *column) {
+    if (byRows) {
+        if ((*column += 8) >= ow) *column = 0, ++*row;
+    } else {
+        for (*column += 8; *column >= w; *column -= w) ++*row;
+    }
+}
+
+// Stores the vector at (row, column) of `count` channels' accumulators (channel i in
+// acc[i·stride]), keeping only the real outputs (column < ow, row < oh). A vector inside one
+// output row is one store. Otherwise the kept lanes are permuted to the front (their outputs are
+// consecutive) and stored as a whole vector: the lanes past the kept ones land on outputs of the
+// plane's next vectors, which are stored later and overwrite them; only at the plane's end is
+// the store masked.
 static inline __attribute__((always_inline)) void store_kept(
-    const __m256 *acc, ptrdiff_t stride, ptrdiff_t count, ptrdiff_t q0, ptrdiff_t w, ptrdiff_t ow,
-    ptrdiff_t length, ptrdiff_t plane, float *y) {
-    ptrdiff_t column = q0 % w, first = (q0 / w) * ow + (column < ow ? column : ow);
+    const __m256 *acc, ptrdiff_t stride, ptrdiff_t count, bool byRows, ptrdiff_t row, ptrdiff_t column,
+    ptrdiff_t w, ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t plane, float *y) {
+    ptrdiff_t first = row * ow + (column < ow ? column : ow);
     if (column + 8 <= ow) {
         for (ptrdiff_t i = 0; i < count; i++) _mm256_storeu_ps(y + i * plane + first, acc[i * stride]);
         return;
     }
-    int source[8], kept = 0;
-    for (int l = 0; l < 8; l++) {
-        if (column < ow && q0 + l < length) source[kept++] = l;
-        if (++column == w) column = 0;
+    const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    __m256i permutation = iota;
+    int kept;
+    if (byRows) {
+        kept = (int)(ow - column); // the row's last columns, in the first lanes
+    } else if (w >= 8) {
+        // At most two runs: to this row's end (a lanes), then from the next row's start (b lanes).
+        int a = column < ow ? (int)(ow - column) : 0, next = (int)(w - column);
+        int b = next < 8 && row + 1 < oh ? (8 - next < ow ? 8 - next : (int)ow) : 0;
+        kept = a + b;
+        permutation = _mm256_add_epi32(iota, _mm256_and_si256(_mm256_cmpgt_epi32(iota, _mm256_set1_epi32(a - 1)),
+                                                              _mm256_set1_epi32(next - a)));
+    } else {
+        int source[8];
+        kept = 0;
+        for (int l = 0; l < 8; l++) {
+            if (column < ow && row < oh) source[kept++] = l;
+            if (++column == w) column = 0, row++;
+        }
+        for (int l = kept; l < 8; l++) source[l] = l;
+        permutation = _mm256_loadu_si256((const __m256i *)source);
     }
     if (kept == 0) return;
-    for (int l = kept; l < 8; l++) source[l] = l;
-    __m256i permutation = _mm256_loadu_si256((const __m256i *)source), out = lanes8(kept);
-    for (ptrdiff_t i = 0; i < count; i++)
-        _mm256_maskstore_ps(y + i * plane + first, out, _mm256_permutevar8x32_ps(acc[i * stride], permutation));
+    if (first + 8 <= plane) {
+        for (ptrdiff_t i = 0; i < count; i++)
+            _mm256_storeu_ps(y + i * plane + first, _mm256_permutevar8x32_ps(acc[i * stride], permutation));
+    } else {
+        __m256i out = lanes8(kept);
+        for (ptrdiff_t i = 0; i < count; i++)
+            _mm256_maskstore_ps(y + i * plane + first, out, _mm256_permutevar8x32_ps(acc[i * stride], permutation));
+    }
 }
 
-// One tile of the forward pass: 4 output channels (k: their weights, 8 floats a tap apart) ×
-// NV vectors of 8 wide positions starting at vector v0, summed over all taps; with TAIL, the
-// last vector is the plane's partial one, loaded masked (nothing past the last position is
-// read). NV and TAIL are constants where it is inlined: 4·NV accumulators in registers.
+// One tile of the forward pass: CT ≤ 4 output channels (k: their weights, 8 floats a tap apart)
+// × NV vectors from the one at (row, column), summed over all taps; with TAIL, the last vector is
+// the plane's last, partial one, loaded masked by `tail` (nothing past the input is read). CT, NV
+// and TAIL are constants where it is inlined: CT·NV accumulators in registers.
 static inline __attribute__((always_inline)) void forward_tile(
-    const int NV, const bool TAIL, const float *xq, const float *k, const ptrdiff_t *offset, ptrdiff_t taps,
-    const __m256 start[4], ptrdiff_t v0, ptrdiff_t w, ptrdiff_t ow, ptrdiff_t length, ptrdiff_t plane,
-    ptrdiff_t count, float *y) {
+    const int CT, const int NV, const bool TAIL, const float *x, const float *k, const ptrdiff_t *offset,
+    ptrdiff_t taps, const __m256 start[4], __m256i tail, bool byRows, ptrdiff_t row, ptrdiff_t column,
+    ptrdiff_t w, ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t plane, ptrdiff_t count, float *y) {
+    ptrdiff_t rows[VT], columns[VT];
+    const float *xj[VT];
     __m256 acc[4][VT];
-    __m256i tail = lanes8(length - 8 * (v0 + NV - 1));
 #pragma clang loop unroll(full)
-    for (int i = 0; i < 4; i++)
+    for (int j = 0; j < NV; j++) {
+        rows[j] = row, columns[j] = column;
+        xj[j] = x + row * w + column;
+        if (j < NV - 1) next_vector(byRows, w, ow, &row, &column);
+    }
+#pragma clang loop unroll(full)
+    for (int i = 0; i < CT; i++)
 #pragma clang loop unroll(full)
         for (int j = 0; j < NV; j++) acc[i][j] = start[i];
     for (ptrdiff_t t = 0; t < taps; t++) {
-        const float *xt = xq + offset[t], *kt = k + 8 * t;
+        const float *kt = k + 8 * t;
         __m256 xv[VT];
 #pragma clang loop unroll(full)
         for (int j = 0; j < NV; j++)
-            xv[j] = TAIL && j == NV - 1 ? _mm256_maskload_ps(xt + 8 * j, tail) : _mm256_loadu_ps(xt + 8 * j);
+            xv[j] = TAIL && j == NV - 1 ? _mm256_maskload_ps(xj[j] + offset[t], tail) : _mm256_loadu_ps(xj[j] + offset[t]);
 #pragma clang loop unroll(full)
-        for (int i = 0; i < 4; i++) {
+        for (int i = 0; i < CT; i++) {
             __m256 weight = _mm256_broadcast_ss(kt + i);
             // Each broadcast used up before the next is loaded: 12 accumulators, 3 inputs and
             // one weight fill the 16 registers, and without this clang loads two weights at once
@@ -73,7 +116,7 @@ static inline __attribute__((always_inline)) void forward_tile(
             for (int j = 0; j < NV; j++) acc[i][j] = _mm256_fmadd_ps(weight, xv[j], acc[i][j]);
         }
     }
-    for (int j = 0; j < NV; j++) store_kept(&acc[0][j], VT, count, 8 * (v0 + j), w, ow, length, plane, y);
+    for (int j = 0; j < NV; j++) store_kept(&acc[0][j], VT, count, byRows, rows[j], columns[j], w, oh, ow, plane, y);
 }
 
 void zoo_conv_forward_avx2(const float *x, ptrdiff_t channels, ptrdiff_t h, ptrdiff_t w,
@@ -81,7 +124,16 @@ void zoo_conv_forward_avx2(const float *x, ptrdiff_t channels, ptrdiff_t h, ptrd
                            const float *bias, float *y) {
     ptrdiff_t oh = h - kh + 1, ow = w - kw + 1, plane = oh * ow;
     if (oh <= 0 || ow <= 0 || outChannels <= 0) return;
-    ptrdiff_t length = zoo_wide_length(w, oh, ow), full = length / 8, vectors = (length + 7) / 8;
+    ptrdiff_t length = zoo_wide_length(w, oh, ow), perRow = (ow + 7) / 8;
+    // By rows when that takes no more vectors, and when the next-to-last row's whole vectors,
+    // reading 8·perRow + kw − 1 columns from its start, stay within the last row (only the last
+    // vector is loaded masked).
+    bool byRows = oh * perRow <= (length + 7) / 8 && (oh == 1 || 8 * perRow + kw - 1 <= 2 * w);
+    // Vectors, the whole ones among them (all but a partial last one) and the last one's lanes.
+    ptrdiff_t vectors = byRows ? oh * perRow : (length + 7) / 8;
+    ptrdiff_t lastLanes = byRows ? ow - 8 * (perRow - 1) : length - 8 * (vectors - 1);
+    ptrdiff_t full = vectors - (lastLanes < 8);
+    __m256i tail = lanes8(lastLanes);
     ptrdiff_t taps = channels * kh * kw, blocks = (outChannels + 7) / 8;
     // Input offset of every tap, in the packed weights' order.
     ptrdiff_t onStack[1024], *offset = taps <= 1024 ? onStack : malloc(sizeof(ptrdiff_t) * (size_t)taps);
@@ -93,21 +145,30 @@ void zoo_conv_forward_avx2(const float *x, ptrdiff_t channels, ptrdiff_t h, ptrd
     for (ptrdiff_t b = 0; b < blocks; b++) {
         ptrdiff_t inBlock = outChannels - 8 * b < 8 ? outChannels - 8 * b : 8;
         // Tiles of VT whole vectors (fewer at the plane's end), then the partial vector alone;
-        // each tile for both halves of the block in turn, its inputs still in cache for the second.
+        // each tile for both halves of the block in turn, its inputs still in cache for the
+        // second (a half of 1 or 2 channels with a narrower tile).
+        ptrdiff_t row = 0, column = 0;
         for (ptrdiff_t v0 = 0, nv; v0 < vectors; v0 += nv) {
             nv = v0 == full ? 1 : full - v0 < VT ? full - v0 : VT;
             for (ptrdiff_t half = 0; half < inBlock; half += 4) {
                 ptrdiff_t count = inBlock - half < 4 ? inBlock - half : 4;
-                const float *xq = x + 8 * v0, *k = packed + b * taps * 8 + half;
+                const float *k = packed + b * taps * 8 + half;
                 float *yb = y + (8 * b + half) * plane;
                 __m256 start[4];
                 for (int i = 0; i < 4; i++)
                     start[i] = bias && i < count ? _mm256_set1_ps(bias[8 * b + half + i]) : _mm256_setzero_ps();
-                if (v0 == full) forward_tile(1, true, xq, k, offset, taps, start, v0, w, ow, length, plane, count, yb);
-                else if (nv == VT) forward_tile(VT, false, xq, k, offset, taps, start, v0, w, ow, length, plane, count, yb);
-                else if (nv == 2) forward_tile(2, false, xq, k, offset, taps, start, v0, w, ow, length, plane, count, yb);
-                else forward_tile(1, false, xq, k, offset, taps, start, v0, w, ow, length, plane, count, yb);
+#define TILE(CT, NV, TAIL) forward_tile(CT, NV, TAIL, x, k, offset, taps, start, tail, byRows, row, column, w, oh, ow, plane, count, yb)
+#define TILES(CT)                           \
+                if (v0 == full) TILE(CT, 1, true);  \
+                else if (nv == VT) TILE(CT, VT, false); \
+                else if (nv == 2) TILE(CT, 2, false);   \
+                else TILE(CT, 1, false)
+                if (count > 2) TILES(4);
+                else TILES(2);
+#undef TILES
+#undef TILE
             }
+            for (ptrdiff_t j = 0; j < nv; j++) next_vector(byRows, w, ow, &row, &column);
         }
     }
     if (offset != onStack) free(offset);
