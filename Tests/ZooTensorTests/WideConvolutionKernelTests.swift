@@ -52,6 +52,11 @@ struct WideConvolutionKernelTests {
         Shape(samples: 2, channels: 1, h: 30, w: 41, outChannels: 5, kh: 12, kw: 5),  // more kernel rows than the stack holds
         Shape(samples: 3, channels: 4, h: 8, w: 10, outChannels: 16, kh: 3, kw: 2),
         Shape(samples: 2, channels: 3, h: 10, w: 8, outChannels: 7, kh: 2, kw: 4),
+        // The AVX2 forward by output rows (see conv_avx2.c): rows of 8k outputs, rows ending in
+        // a partial vector, and a partial vector reading into the last row.
+        Shape(samples: 2, channels: 5, h: 10, w: 20, outChannels: 6, kh: 3, kw: 5),
+        Shape(samples: 2, channels: 3, h: 14, w: 16, outChannels: 6, kh: 3, kw: 3),
+        Shape(samples: 2, channels: 2, h: 4, w: 6, outChannels: 5, kh: 3, kw: 3),
     ]
 
     static var cases: [(Path, Shape)] { paths.flatMap { p in shapes.map { (p, $0) } } }
