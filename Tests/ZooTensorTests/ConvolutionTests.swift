@@ -28,12 +28,13 @@ struct ConvolutionTests {
         // Direct kernels (stride 1, no padding, output rows of 8k columns):
         Case(name: "direct, a partial block of output channels", input: [3, 3, 10, 12], weight: [11, 3, 3, 5]),
         Case(name: "direct, groups 2, two vectors per row", input: [2, 4, 9, 18], weight: [6, 2, 2, 3], groups: 2),
-        // With AVX-512, stride-1 convolutions padded by less than the kernel run wide (all three products):
+        // With AVX2 or AVX-512, stride-1 convolutions padded by less than the kernel run wide (all three products):
         Case(name: "wide, padded 3×3, two channel blocks, rows across vectors", input: [2, 9, 11, 37], weight: [10, 9, 3, 3], padding: (1, 1)),
         Case(name: "wide, kernel wider than a weight-gradient tile", input: [2, 2, 6, 20], weight: [5, 2, 2, 7], padding: (1, 3)),
         Case(name: "wide, height 1", input: [3, 3, 1, 30], weight: [4, 3, 1, 5], padding: (0, 2)),
         Case(name: "wide, more than 1024 taps", input: [1, 48, 6, 6], weight: [4, 48, 5, 5], padding: (2, 2)),
         Case(name: "wide, a tall kernel over a large plane", input: [1, 8, 21, 20], weight: [8, 8, 9, 1]),
+        Case(name: "wide, 7×1 down planes 1 wide", input: [2, 3, 12, 1], weight: [5, 3, 7, 1], padding: (3, 0)),
     ]
 
     /// The definition, as loops: y[n,o,i,j] = Σ_{c,a,b} x[n, g·C/g + c, i·s − p + a·d, j·s − p + b·d] · w[o, c, a, b].

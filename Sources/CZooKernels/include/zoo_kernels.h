@@ -73,4 +73,16 @@ void zoo_conv_weight_gradient_avx512(const float *x, ptrdiff_t xSampleStride, pt
                                      ptrdiff_t count, ptrdiff_t samples, ptrdiff_t kh, ptrdiff_t kw,
                                      ptrdiff_t firstRow, ptrdiff_t rows, bool accumulate, float *dw, ptrdiff_t dwStride);
 
+/// As zoo_conv_forward_avx512, with AVX2 and FMA (called only after zoo_cpu_has_avx2_fma()).
+void zoo_conv_forward_avx2(const float *x, ptrdiff_t channels, ptrdiff_t h, ptrdiff_t w,
+                           const float *packed, ptrdiff_t outChannels, ptrdiff_t kh, ptrdiff_t kw,
+                           const float *bias, float *y);
+
+/// As zoo_conv_weight_gradient_avx512, with AVX2 and FMA (the same layouts and the same fixed
+/// summation order; its sums differ from the AVX-512 kernel's in the last bits).
+void zoo_conv_weight_gradient_avx2(const float *x, ptrdiff_t xSampleStride, ptrdiff_t h, ptrdiff_t w,
+                                   const float *dyWide, ptrdiff_t planeStride, ptrdiff_t dySampleStride,
+                                   ptrdiff_t count, ptrdiff_t samples, ptrdiff_t kh, ptrdiff_t kw,
+                                   ptrdiff_t firstRow, ptrdiff_t rows, bool accumulate, float *dw, ptrdiff_t dwStride);
+
 #endif

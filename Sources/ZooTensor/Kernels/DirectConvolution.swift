@@ -1,6 +1,6 @@
 /// Direct convolution kernels for stride 1 without padding or dilation — the small convolutions
 /// of the model-zoo networks — with explicit 8-wide vectors: no column matrix, no GEMM. (With
-/// AVX-512, ``WideConvolution`` runs instead.)
+/// Zoo's AVX2 or AVX-512 kernels, ``WideConvolution`` runs instead.)
 ///
 /// A register tile is 8 output channels × 8 adjacent output columns of one output row: each input
 /// vector loaded is multiplied into all 8 channels (their weights packed side by side), so the

@@ -1,19 +1,40 @@
 import CZooKernels
 
-/// Direct convolution with the AVX-512 kernels of `CZooKernels`, for stride 1 and dilation 1:
-/// forward pass, weight gradient and input gradient, any output width, any padding smaller
-/// than the kernel (the input is padded explicitly first).
+/// Direct convolution with the AVX-512 or AVX2 kernels of `CZooKernels` (``BLAS/kernelPath``),
+/// for stride 1 and dilation 1: forward pass, weight gradient and input gradient, any output
+/// width, any padding smaller than the kernel (the input is padded explicitly first).
 ///
 /// The kernels run "wide" (see `zoo_kernels.h`): output row oy is computed over the input's whole
-/// width, so each kernel tap is one contiguous load of 16 positions; the columns past the output
-/// width are dropped. The input gradient of a stride-1 convolution is itself one: the output
+/// width, so each kernel tap is one contiguous load of 16 (or 8) positions; the columns past the
+/// output width are dropped. The input gradient of a stride-1 convolution is itself one: the output
 /// gradient, padded by kernel − 1 − padding, convolved with the weights flipped in space and with
 /// input and output channels swapped.
 enum WideConvolution {
-    /// Whether these kernels apply to `g`: the processor has AVX-512 (``BLAS/useAVX512``), stride
-    /// and dilation are 1 and the padding is smaller than the kernel.
+    /// The C kernels of one path, and the output channels of the weight gradient's register tile.
+    struct Kernels {
+        typealias Forward = @convention(c) (
+            UnsafePointer<Float>?, Int, Int, Int, UnsafePointer<Float>?, Int, Int, Int, UnsafePointer<Float>?, UnsafeMutablePointer<Float>?
+        ) -> Void
+        typealias WeightGradient = @convention(c) (
+            UnsafePointer<Float>?, Int, Int, Int, UnsafePointer<Float>?, Int, Int, Int, Int, Int, Int, Int, Int, Bool,
+            UnsafeMutablePointer<Float>?, Int
+        ) -> Void
+        let forward: Forward
+        let weightGradient: WeightGradient
+        /// Output channels per weight-gradient tile for kernels up to 3 wide, and for wider ones.
+        let narrowTile, wideTile: Int
+
+        static let avx512 = Kernels(forward: zoo_conv_forward_avx512, weightGradient: zoo_conv_weight_gradient_avx512, narrowTile: 8, wideTile: 4)
+        static let avx2 = Kernels(forward: zoo_conv_forward_avx2, weightGradient: zoo_conv_weight_gradient_avx2, narrowTile: 4, wideTile: 2)
+    }
+
+    /// The kernels of this process's path (where ``applies(_:)``).
+    static var kernels: Kernels { BLAS.kernelPath == .avx512 ? .avx512 : .avx2 }
+
+    /// Whether these kernels apply to `g`: the processor has AVX2 and FMA at least
+    /// (``BLAS/kernelPath``), stride and dilation are 1 and the padding is smaller than the kernel.
     static func applies(_ g: ConvGeometry) -> Bool {
-        BLAS.useAVX512 && g.strideH == 1 && g.strideW == 1 && g.dilationH == 1 && g.dilationW == 1
+        BLAS.kernelPath >= .avx2 && g.strideH == 1 && g.strideW == 1 && g.dilationH == 1 && g.dilationW == 1
             && g.padH < g.kernelHeight && g.padW < g.kernelWidth && g.outHeight > 0 && g.outWidth > 0 && g.batch > 0
     }
 
@@ -23,7 +44,7 @@ enum WideConvolution {
         guard g.padH == 0 && g.padW == 0 else { return forward(padded(x, g), w, g.unpadded, bias: bias) }
         let og = g.outChannels / g.groups, cg = g.inChannels / g.groups, blocks = (og + 7) / 8, taps = g.patchSize
         let (inPlane, outPlane) = (g.height * g.width, g.outHeight * g.outWidth)
-        let packed = DirectConvolution.packedWeights(w, g)
+        let packed = DirectConvolution.packedWeights(w, g), kernel = kernels.forward
         defer { packed.deallocate() }
         // Zeroed first although the kernel writes every output: its scattered (compressed) stores
         // then find their lines in cache (measured 2-4% faster on the population, neutral on resnet20).
@@ -35,7 +56,7 @@ enum WideConvolution {
                     BLAS.parallelFor(g.members * g.groups * g.batch, work: py.count * taps) { i, _ in
                         let n = i % g.batch, mg = i / g.batch, member = mg / g.groups, group = mg % g.groups
                         let sample = member * g.batch + n
-                        zoo_conv_forward_avx512(
+                        kernel(
                             xs + (sample * g.inChannels + group * cg) * inPlane, cg, g.height, g.width,
                             packed + mg * blocks * taps * 8, og, g.kernelHeight, g.kernelWidth,
                             bias == nil ? nil : pb.baseAddress! + member * g.outChannels + group * og,
@@ -112,8 +133,10 @@ enum WideConvolution {
         // (see zoo_kernels.h) and read little per sample: one chunk, so each item reduces its
         // accumulators once (once per chunk cost 8% on resnet20's 8×8 stage).
         let chunk = planeStride / 16 < 16 ? g.batch : max(1, (1 << 18) / (g.outChannels * planeStride + g.inChannels * h * w))
-        // Output channels per item: the kernel's register tile (8 for kernels up to 3 wide, else 4).
-        let width = g.kernelWidth <= 3 ? 8 : 4
+        // Output channels per item: the kernel's register tile (AVX-512: 8 for kernels up to 3
+        // wide, else 4; AVX2: 4, else 2).
+        let kernels = kernels, kernel = kernels.weightGradient
+        let width = g.kernelWidth <= 3 ? kernels.narrowTile : kernels.wideTile
         let blocks = (og + width - 1) / width, units = g.members * g.groups * blocks * cg
         // An item computes all kernel rows when the kernel serves them from one read of each
         // sample (large planes, see zoo_kernels.h) and there are items enough; else one row.
@@ -129,7 +152,7 @@ enum WideConvolution {
                             let c = unit % cg, b = (unit / cg) % blocks, mg = unit / (cg * blocks)
                             let member = mg / g.groups, group = mg % g.groups, o0 = group * og + b * width
                             let sample = member * g.batch + first
-                            zoo_conv_weight_gradient_avx512(
+                            kernel(
                                 px.baseAddress! + (sample * g.inChannels + group * cg + c) * h * w, g.inChannels * h * w, h, w,
                                 pw.baseAddress! + (sample * g.outChannels + o0) * planeStride, planeStride, g.outChannels * planeStride,
                                 min(width, og - b * width), samples, kh, g.kernelWidth, rowGroup * rows, rows, first > 0,

@@ -12,7 +12,7 @@
 ///   - bias: `[O]`, optional.
 /// - Returns: `[N, O, OH, OW]`, `OH = ⌊(H + 2·padding.0 − dilation.0·(kh − 1) − 1) / stride.0⌋ + 1`.
 /// - Complexity: im2col per sample and group, then one GEMM of `(O/g) × (C/g·kh·kw) × (chunk·OH·OW)`
-///   per chunk of samples. Stride-1 convolutions use direct kernels instead: with AVX-512 any
+///   per chunk of samples. Stride-1 convolutions use direct kernels instead: with AVX2 or AVX-512 any
 ///   such convolution padded by less than its kernel (`WideConvolution`), else unpadded ones with
 ///   rows of 8k outputs (`DirectConvolution`).
 public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0),

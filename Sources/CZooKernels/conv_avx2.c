@@ -1,0 +1,301 @@
+// Direct convolution kernels with AVX2 and FMA, as conv_avx512.c (stride 1, no padding, no
+// dilation; see zoo_kernels.h) with 8-float vectors and 16 registers.
+#include "zoo_kernels.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#include <stdlib.h>
+
+enum {
+    VT = 3, // vectors of 8 positions per forward tile: 4 channels × 3 vectors = 12 accumulators
+};
+
+#pragma clang attribute push (__attribute__((target("avx2,fma"))), apply_to = function)
+
+// The first `count` lanes (clamped to [0, 8]), as a mask for maskload / maskstore.
+static inline __m256i lanes8(ptrdiff_t count) {
+    count = count < 0 ? 0 : count > 8 ? 8 : count;
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)count), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+// The forward pass's vectors of 8 positions, in one of two layouts. Wide (as conv_avx512.c):
+// vector v at input position 8v, its positions in columns ≥ ow dropped. By rows, when that takes
+// fewer vectors (an output width of 8k, 16 or 24 is then no wider than the input's): output row
+// oy as ⌈ow/8⌉ vectors at columns 0, 8, …, the last one's lanes past ow dropped. A vector's first
+// position is (row, column) of the input (column < w), at input offset row·w + column.
+static inline void next_vector(bool byRows, ptrdiff_t w, ptrdiff_t ow, ptrdiff_t *row, ptrdiff_t *column) {
+    if (byRows) {
+        if ((*column += 8) >= ow) *column = 0, ++*row;
+    } else {
+        for (*column += 8; *column >= w; *column -= w) ++*row;
+    }
+}
+
+// Stores the vector at (row, column) of `count` channels' accumulators (channel i in
+// acc[i·stride]), keeping only the real outputs (column < ow, row < oh). A vector inside one
+// output row is one store. Otherwise the kept lanes are permuted to the front (their outputs are
+// consecutive) and stored as a whole vector: the lanes past the kept ones land on outputs of the
+// plane's next vectors, which are stored later and overwrite them; only at the plane's end is
+// the store masked.
+static inline __attribute__((always_inline)) void store_kept(
+    const __m256 *acc, ptrdiff_t stride, ptrdiff_t count, bool byRows, ptrdiff_t row, ptrdiff_t column,
+    ptrdiff_t w, ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t plane, float *y) {
+    ptrdiff_t first = row * ow + (column < ow ? column : ow);
+    if (column + 8 <= ow) {
+        for (ptrdiff_t i = 0; i < count; i++) _mm256_storeu_ps(y + i * plane + first, acc[i * stride]);
+        return;
+    }
+    const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    __m256i permutation = iota;
+    int kept;
+    if (byRows) {
+        kept = (int)(ow - column); // the row's last columns, in the first lanes
+    } else if (w >= 8) {
+        // At most two runs: to this row's end (a lanes), then from the next row's start (b lanes).
+        int a = column < ow ? (int)(ow - column) : 0, next = (int)(w - column);
+        int b = next < 8 && row + 1 < oh ? (8 - next < ow ? 8 - next : (int)ow) : 0;
+        kept = a + b;
+        permutation = _mm256_add_epi32(iota, _mm256_and_si256(_mm256_cmpgt_epi32(iota, _mm256_set1_epi32(a - 1)),
+                                                              _mm256_set1_epi32(next - a)));
+    } else {
+        int source[8];
+        kept = 0;
+        for (int l = 0; l < 8; l++) {
+            if (column < ow && row < oh) source[kept++] = l;
+            if (++column == w) column = 0, row++;
+        }
+        for (int l = kept; l < 8; l++) source[l] = l;
+        permutation = _mm256_loadu_si256((const __m256i *)source);
+    }
+    if (kept == 0) return;
+    if (first + 8 <= plane) {
+        for (ptrdiff_t i = 0; i < count; i++)
+            _mm256_storeu_ps(y + i * plane + first, _mm256_permutevar8x32_ps(acc[i * stride], permutation));
+    } else {
+        __m256i out = lanes8(kept);
+        for (ptrdiff_t i = 0; i < count; i++)
+            _mm256_maskstore_ps(y + i * plane + first, out, _mm256_permutevar8x32_ps(acc[i * stride], permutation));
+    }
+}
+
+// One tile of the forward pass: CT ≤ 4 output channels (k: their weights, 8 floats a tap apart)
+// × NV vectors from the one at (row, column), summed over all taps; with TAIL, the last vector is
+// the plane's last, partial one, loaded masked by `tail` (nothing past the input is read). CT, NV
+// and TAIL are constants where it is inlined: CT·NV accumulators in registers.
+static inline __attribute__((always_inline)) void forward_tile(
+    const int CT, const int NV, const bool TAIL, const float *x, const float *k, const ptrdiff_t *offset,
+    ptrdiff_t taps, const __m256 start[4], __m256i tail, bool byRows, ptrdiff_t row, ptrdiff_t column,
+    ptrdiff_t w, ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t plane, ptrdiff_t count, float *y) {
+    ptrdiff_t rows[VT], columns[VT];
+    const float *xj[VT];
+    __m256 acc[4][VT];
+#pragma clang loop unroll(full)
+    for (int j = 0; j < NV; j++) {
+        rows[j] = row, columns[j] = column;
+        xj[j] = x + row * w + column;
+        if (j < NV - 1) next_vector(byRows, w, ow, &row, &column);
+    }
+#pragma clang loop unroll(full)
+    for (int i = 0; i < CT; i++)
+#pragma clang loop unroll(full)
+        for (int j = 0; j < NV; j++) acc[i][j] = start[i];
+    for (ptrdiff_t t = 0; t < taps; t++) {
+        const float *kt = k + 8 * t;
+        __m256 xv[VT];
+#pragma clang loop unroll(full)
+        for (int j = 0; j < NV; j++)
+            xv[j] = TAIL && j == NV - 1 ? _mm256_maskload_ps(xj[j] + offset[t], tail) : _mm256_loadu_ps(xj[j] + offset[t]);
+#pragma clang loop unroll(full)
+        for (int i = 0; i < CT; i++) {
+            __m256 weight = _mm256_broadcast_ss(kt + i);
+            // Each broadcast used up before the next is loaded: 12 accumulators, 3 inputs and
+            // one weight fill the 16 registers, and without this clang loads two weights at once
+            // and spills an accumulator (measured 20-40% slower).
+            __asm__ volatile("" : "+x"(weight));
+#pragma clang loop unroll(full)
+            for (int j = 0; j < NV; j++) acc[i][j] = _mm256_fmadd_ps(weight, xv[j], acc[i][j]);
+        }
+    }
+    for (int j = 0; j < NV; j++) store_kept(&acc[0][j], VT, count, byRows, rows[j], columns[j], w, oh, ow, plane, y);
+}
+
+void zoo_conv_forward_avx2(const float *x, ptrdiff_t channels, ptrdiff_t h, ptrdiff_t w,
+                           const float *packed, ptrdiff_t outChannels, ptrdiff_t kh, ptrdiff_t kw,
+                           const float *bias, float *y) {
+    ptrdiff_t oh = h - kh + 1, ow = w - kw + 1, plane = oh * ow;
+    if (oh <= 0 || ow <= 0 || outChannels <= 0) return;
+    ptrdiff_t length = zoo_wide_length(w, oh, ow), perRow = (ow + 7) / 8;
+    // By rows when that takes no more vectors, and when the next-to-last row's whole vectors,
+    // reading 8·perRow + kw − 1 columns from its start, stay within the last row (only the last
+    // vector is loaded masked).
+    bool byRows = oh * perRow <= (length + 7) / 8 && (oh == 1 || 8 * perRow + kw - 1 <= 2 * w);
+    // Vectors, the whole ones among them (all but a partial last one) and the last one's lanes.
+    ptrdiff_t vectors = byRows ? oh * perRow : (length + 7) / 8;
+    ptrdiff_t lastLanes = byRows ? ow - 8 * (perRow - 1) : length - 8 * (vectors - 1);
+    ptrdiff_t full = vectors - (lastLanes < 8);
+    __m256i tail = lanes8(lastLanes);
+    ptrdiff_t taps = channels * kh * kw, blocks = (outChannels + 7) / 8;
+    // Input offset of every tap, in the packed weights' order.
+    ptrdiff_t onStack[1024], *offset = taps <= 1024 ? onStack : malloc(sizeof(ptrdiff_t) * (size_t)taps);
+    if (!offset) abort();
+    for (ptrdiff_t c = 0, t = 0; c < channels; c++)
+        for (ptrdiff_t ki = 0; ki < kh; ki++)
+            for (ptrdiff_t kj = 0; kj < kw; kj++) offset[t++] = (c * h + ki) * w + kj;
+
+    for (ptrdiff_t b = 0; b < blocks; b++) {
+        ptrdiff_t inBlock = outChannels - 8 * b < 8 ? outChannels - 8 * b : 8;
+        // Tiles of VT whole vectors (fewer at the plane's end), then the partial vector alone;
+        // each tile for both halves of the block in turn, its inputs still in cache for the
+        // second (a half of 1 or 2 channels with a narrower tile).
+        ptrdiff_t row = 0, column = 0;
+        for (ptrdiff_t v0 = 0, nv; v0 < vectors; v0 += nv) {
+            nv = v0 == full ? 1 : full - v0 < VT ? full - v0 : VT;
+            for (ptrdiff_t half = 0; half < inBlock; half += 4) {
+                ptrdiff_t count = inBlock - half < 4 ? inBlock - half : 4;
+                const float *k = packed + b * taps * 8 + half;
+                float *yb = y + (8 * b + half) * plane;
+                __m256 start[4];
+                for (int i = 0; i < 4; i++)
+                    start[i] = bias && i < count ? _mm256_set1_ps(bias[8 * b + half + i]) : _mm256_setzero_ps();
+#define TILE(CT, NV, TAIL) forward_tile(CT, NV, TAIL, x, k, offset, taps, start, tail, byRows, row, column, w, oh, ow, plane, count, yb)
+#define TILES(CT)                           \
+                if (v0 == full) TILE(CT, 1, true);  \
+                else if (nv == VT) TILE(CT, VT, false); \
+                else if (nv == 2) TILE(CT, 2, false);   \
+                else TILE(CT, 1, false)
+                if (count > 2) TILES(4);
+                else TILES(2);
+#undef TILES
+#undef TILE
+            }
+            for (ptrdiff_t j = 0; j < nv; j++) next_vector(byRows, w, ow, &row, &column);
+        }
+    }
+    if (offset != onStack) free(offset);
+}
+
+// saved[i·KT + j] += Σ_n Σ_q dy[n, i, q] · x[n, q + j] over samples n and wide positions q < length,
+// for channels i < count ≤ CT and columns j < KT: a register tile of CT output channels × KT
+// kernel columns (CT·KT ≤ 12 accumulators, plus KT input vectors and one output-gradient vector;
+// both constants where it is inlined, so the tile stays in registers). Each input vector loaded
+// serves CT channels, each output-gradient vector KT taps.
+static inline __attribute__((always_inline)) void gradient_sweep(
+    const int CT, const int KT, const float *x, ptrdiff_t xSampleStride, const float *dy, ptrdiff_t dySampleStride,
+    ptrdiff_t planeStride, ptrdiff_t count, ptrdiff_t samples, ptrdiff_t length, __m256 *saved) {
+    __m256 acc[4][5];
+#pragma clang loop unroll(full)
+    for (int i = 0; i < CT; i++)
+#pragma clang loop unroll(full)
+        for (int j = 0; j < KT; j++) acc[i][j] = saved[i * KT + j];
+    // Channels past `count` read the last one again (in bounds; their sums are never stored).
+    ptrdiff_t channelOffset[4];
+#pragma clang loop unroll(full)
+    for (int i = 0; i < CT; i++) channelOffset[i] = (i < count ? i : count - 1) * planeStride;
+    ptrdiff_t full = length / 8;
+    __m256i last = lanes8(length - 8 * full);
+    for (ptrdiff_t n = 0; n < samples; n++, x += xSampleStride, dy += dySampleStride) {
+        // Whole vectors, then the masked end (nothing past the last position is read).
+#define STEP(v, LOAD)                                                                             \
+        do {                                                                                      \
+            __m256 xv[5];                                                                         \
+            _Pragma("clang loop unroll(full)")                                                    \
+            for (int j = 0; j < KT; j++) xv[j] = LOAD(x + 8 * (v) + j);                           \
+            _Pragma("clang loop unroll(full)")                                                    \
+            for (int i = 0; i < CT; i++) {                                                        \
+                __m256 d = LOAD(dy + channelOffset[i] + 8 * (v));                                 \
+                _Pragma("clang loop unroll(full)")                                                \
+                for (int j = 0; j < KT; j++) acc[i][j] = _mm256_fmadd_ps(d, xv[j], acc[i][j]);    \
+            }                                                                                     \
+        } while (0)
+#define WHOLE(p) _mm256_loadu_ps(p)
+#define MASKED(p) _mm256_maskload_ps(p, last)
+        for (ptrdiff_t v = 0; v < full; v++) STEP(v, WHOLE);
+        if (length % 8) STEP(full, MASKED);
+#undef MASKED
+#undef WHOLE
+#undef STEP
+    }
+#pragma clang loop unroll(full)
+    for (int i = 0; i < CT; i++)
+#pragma clang loop unroll(full)
+        for (int j = 0; j < KT; j++) saved[i * KT + j] = acc[i][j];
+}
+
+// The sum of a vector's lanes, in a fixed order.
+static inline float reduce_add(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+}
+
+void zoo_conv_weight_gradient_avx2(const float *x, ptrdiff_t xSampleStride, ptrdiff_t h, ptrdiff_t w,
+                                   const float *dyWide, ptrdiff_t planeStride, ptrdiff_t dySampleStride,
+                                   ptrdiff_t count, ptrdiff_t samples, ptrdiff_t kh, ptrdiff_t kw,
+                                   ptrdiff_t firstRow, ptrdiff_t rows, bool accumulate, float *dw, ptrdiff_t dwStride) {
+    ptrdiff_t oh = h - kh + 1, ow = w - kw + 1;
+    if (oh <= 0 || ow <= 0 || count <= 0 || samples <= 0 || rows <= 0) return;
+    ptrdiff_t length = zoo_wide_length(w, oh, ow);
+    // Tiles: 4 channels × all the columns for kernels up to 3 wide, else 2 channels × 5 columns.
+    ptrdiff_t channelsPerTile = kw <= 3 ? 4 : 2, columnsPerTile = kw <= 3 ? kw : 5;
+    // Large planes: sample by sample, each kernel row's accumulators kept in memory in between;
+    // small planes: row by row, the accumulators in registers over all the samples (as
+    // conv_avx512.c). Each accumulator sums in the same order either way.
+    bool samplesOuter = (length + 15) / 16 >= 16 && rows > 1;
+    enum { TILE = 12 }; // accumulators saved per kernel row
+    __m256 onStack[8 * TILE], *saved = rows <= 8 ? onStack : aligned_alloc(32, sizeof(__m256) * TILE * (size_t)rows);
+    if (!saved) abort();
+    x += firstRow * w;
+    for (ptrdiff_t o = 0; o < count; o += channelsPerTile) {
+        ptrdiff_t channels = count - o < channelsPerTile ? count - o : channelsPerTile;
+        const float *dy = dyWide + o * planeStride;
+        for (ptrdiff_t kj = 0; kj < kw; kj += columnsPerTile) {
+            ptrdiff_t columns = kw - kj < columnsPerTile ? kw - kj : columnsPerTile;
+            for (ptrdiff_t i = 0; i < TILE * rows; i++) saved[i] = _mm256_setzero_ps();
+            for (ptrdiff_t n = 0; n < (samplesOuter ? samples : 1); n++) {
+                for (ptrdiff_t r = 0; r < rows; r++) {
+                    const float *xr = x + (samplesOuter ? n * xSampleStride : 0) + r * w + kj;
+                    const float *dr = dy + (samplesOuter ? n * dySampleStride : 0);
+                    ptrdiff_t sweepSamples = samplesOuter ? 1 : samples;
+#define SWEEP(CT, KT) gradient_sweep(CT, KT, xr, xSampleStride, dr, dySampleStride, planeStride, channels, sweepSamples, length, saved + TILE * r)
+                    if (kw <= 3) {
+                        if (columns == 1) SWEEP(4, 1);
+                        else if (columns == 2) SWEEP(4, 2);
+                        else SWEEP(4, 3);
+                    } else {
+                        switch (columns) {
+                        case 1: SWEEP(2, 1); break;
+                        case 2: SWEEP(2, 2); break;
+                        case 3: SWEEP(2, 3); break;
+                        case 4: SWEEP(2, 4); break;
+                        default: SWEEP(2, 5); break;
+                        }
+                    }
+#undef SWEEP
+                }
+            }
+            for (ptrdiff_t r = 0; r < rows; r++)
+                for (ptrdiff_t i = 0; i < channels; i++)
+                    for (ptrdiff_t j = 0; j < columns; j++) {
+                        float sum = reduce_add(saved[TILE * r + i * columns + j]);
+                        float *target = dw + (o + i) * dwStride + (firstRow + r) * kw + kj + j;
+                        *target = accumulate ? *target + sum : sum;
+                    }
+        }
+    }
+    if (saved != onStack) free(saved);
+}
+
+#pragma clang attribute pop
+
+#else
+#include <stdlib.h>
+
+void zoo_conv_forward_avx2(const float *x, ptrdiff_t channels, ptrdiff_t h, ptrdiff_t w,
+                           const float *packed, ptrdiff_t outChannels, ptrdiff_t kh, ptrdiff_t kw,
+                           const float *bias, float *y) { abort(); }
+void zoo_conv_weight_gradient_avx2(const float *x, ptrdiff_t xSampleStride, ptrdiff_t h, ptrdiff_t w,
+                                   const float *dyWide, ptrdiff_t planeStride, ptrdiff_t dySampleStride,
+                                   ptrdiff_t count, ptrdiff_t samples, ptrdiff_t kh, ptrdiff_t kw,
+                                   ptrdiff_t firstRow, ptrdiff_t rows, bool accumulate, float *dw, ptrdiff_t dwStride) { abort(); }
+
+#endif
