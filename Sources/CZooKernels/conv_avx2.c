@@ -19,9 +19,9 @@ static inline __m256i lanes8(ptrdiff_t count) {
 }
 
 // The forward pass's vectors of 8 positions, in one of two layouts. Wide (as conv_avx512.c):
-// vector v at input position 8v, its positions in columns ≥ ow dropped. By rows, when that takes
-// fewer vectors (an output width of 8k, 16 or 24 is then no wider than the input's): output row
-// oy as ⌈ow/8⌉ vectors at columns 0, 8, …, the last one's lanes past ow dropped. A vector's first
+// vector v at input position 8v, its positions in columns ≥ ow dropped. By rows, where that
+// takes no more vectors (as when ow is a multiple of 8: then nothing is dropped): output row oy
+// as ⌈ow/8⌉ vectors at columns 0, 8, …, the last one's lanes past ow dropped. A vector's first
 // position is (row, column) of the input (column < w), at input offset row·w + column.
 static inline void next_vector(bool byRows, ptrdiff_t w, ptrdiff_t ow, ptrdiff_t *row, ptrdiff_t *column) {
     if (byRows) {

@@ -46,8 +46,9 @@ enum WideConvolution {
         let (inPlane, outPlane) = (g.height * g.width, g.outHeight * g.outWidth)
         let packed = DirectConvolution.packedWeights(w, g), kernel = kernels.forward
         defer { packed.deallocate() }
-        // Zeroed first although the kernel writes every output: its scattered (compressed) stores
-        // then find their lines in cache (measured 2-4% faster on the population, neutral on resnet20).
+        // Zeroed first although the kernel writes every output: the AVX-512 kernel's scattered
+        // (compressed) stores then find their lines in cache (measured 2-4% faster on the
+        // population, neutral on resnet20; neutral for the AVX2 kernel's whole-vector stores).
         let y = [Float](unsafeUninitializedCapacity: g.outputShape.elementCount) { py, initialized in
             py.initialize(repeating: 0)
             x.withUnsafeBufferPointer { px in
@@ -102,7 +103,8 @@ enum WideConvolution {
     /// dw = convW(x, dy): dy copied once into the wide layout (rows of the input's width, zeros
     /// in the dropped columns), then, chunk of samples by chunk (so that a chunk's inputs and
     /// output gradients stay in cache while every item reads them), one item per (member, group,
-    /// 4 or 8 output channels, input channel, and kernel row unless the item takes them all).
+    /// the kernel's tile of output channels, input channel, and kernel row unless the item takes
+    /// them all).
     /// The chunk size depends on the geometry only and the chunks are added in order: the result
     /// depends neither on the thread count nor on the other members.
     static func weightGradient(_ x: [Float], _ dy: [Float], _ g: ConvGeometry) -> [Float] {
@@ -135,8 +137,8 @@ enum WideConvolution {
         let chunk = planeStride / 16 < 16 ? g.batch : max(1, (1 << 18) / (g.outChannels * planeStride + g.inChannels * h * w))
         // Output channels per item: the kernel's register tile (AVX-512: 8 for kernels up to 3
         // wide, else 4; AVX2: 4, else 2).
-        let kernels = kernels, kernel = kernels.weightGradient
-        let width = g.kernelWidth <= 3 ? kernels.narrowTile : kernels.wideTile
+        let path = kernels, kernel = path.weightGradient
+        let width = g.kernelWidth <= 3 ? path.narrowTile : path.wideTile
         let blocks = (og + width - 1) / width, units = g.members * g.groups * blocks * cg
         // An item computes all kernel rows when the kernel serves them from one read of each
         // sample (large planes, see zoo_kernels.h) and there are items enough; else one row.
