@@ -1,6 +1,8 @@
-// Zoo's AVX-512 kernels. Swift cannot compile one function for a wider instruction set than
-// the rest of the program, so these live in C, each function compiled for AVX-512 and called
-// only after zoo_cpu_has_avx512() said the processor has it.
+// Zoo's kernels in C. Swift cannot compile one function for a wider instruction set than the
+// rest of the program, so these live in C: each _avx512 function is compiled for AVX-512 and
+// called only after zoo_cpu_has_avx512() said the processor has it, each _avx2 one for AVX2 and
+// FMA (zoo_cpu_has_avx2_fma()); the loops (zoo_loops_for) exist for every path. On other
+// architectures than x86-64 only the portable loops exist (the others are stubs that abort).
 #ifndef ZOO_KERNELS_H
 #define ZOO_KERNELS_H
 
