@@ -2,11 +2,32 @@ import CZooKernels
 import Testing
 import ZooTensor
 
-/// Zoo's AVX-512 GEMM (`CZooKernels`) against a double-precision triple loop, on shapes that hit
-/// every edge of its blocking (partial register tiles, several depth / row / column blocks),
-/// transposes, leading dimensions wider than the matrix, alpha and beta.
-@Suite("AVX-512 GEMM kernel", .enabled(if: zoo_cpu_has_avx512(), "the processor has no AVX-512"))
+/// Zoo's GEMM kernels (`CZooKernels`: AVX-512 and AVX2, each where the processor has it) against
+/// a double-precision triple loop, on shapes that hit every edge of their blocking (partial register
+/// tiles, several depth / row / column blocks, operands packed or read in place), transposes,
+/// leading dimensions wider than the matrix, alpha and beta.
+@Suite("GEMM kernels")
 struct GemmKernelTests {
+    /// A kernel with `zoo_sgemm_avx512`'s signature and contract.
+    enum Kernel: String, CaseIterable, CustomStringConvertible, Sendable {
+        case avx512, avx2
+
+        var description: String { rawValue }
+        var available: Bool { self == .avx512 ? zoo_cpu_has_avx512() : zoo_cpu_has_avx2_fma() }
+
+        func callAsFunction(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
+                            _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+                            _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
+            switch self {
+            case .avx512: zoo_sgemm_avx512(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+            case .avx2: zoo_sgemm_avx2(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+            }
+        }
+    }
+
+    /// The kernels this processor runs.
+    static let kernels = Kernel.allCases.filter(\.available)
+
     struct Product: CustomStringConvertible {
         var m, n, k: Int
         var transA = false, transB = false
@@ -25,7 +46,7 @@ struct GemmKernelTests {
 
     /// C after the kernel, C before it, and the reference with its error bound, for `p` (leading
     /// dimensions padded by 3).
-    static func run(_ p: Product, split: (rows: Int, columns: Int)? = nil) -> (c: [Float], start: [Float], reference: [Double], bound: [Double]) {
+    static func run(_ kernel: Kernel, _ p: Product, split: (rows: Int, columns: Int)? = nil) -> (c: [Float], start: [Float], reference: [Double], bound: [Double]) {
         let (rowsA, colsA) = p.transA ? (p.k, p.m) : (p.m, p.k)
         let (rowsB, colsB) = p.transB ? (p.n, p.k) : (p.k, p.n)
         let (lda, ldb, ldc) = (colsA + 3, colsB + 3, p.n + 3)
@@ -55,8 +76,8 @@ struct GemmKernelTests {
                         guard !rows.isEmpty && !columns.isEmpty else { return }
                         let aStart = p.transA ? A + rows.lowerBound : A + rows.lowerBound * lda
                         let bStart = p.transB ? B + columns.lowerBound * ldb : B + columns.lowerBound
-                        zoo_sgemm_avx512(p.transA, p.transB, rows.count, columns.count, p.k, p.alpha, aStart, lda, bStart, ldb,
-                                         p.beta, C + rows.lowerBound * ldc + columns.lowerBound, ldc)
+                        kernel(p.transA, p.transB, rows.count, columns.count, p.k, p.alpha, aStart, lda, bStart, ldb,
+                               p.beta, C + rows.lowerBound * ldc + columns.lowerBound, ldc)
                     }
                     if let split {
                         for rows in [0..<split.rows, split.rows..<p.m] {
@@ -72,7 +93,11 @@ struct GemmKernelTests {
     }
 
     static let products: [Product] = {
-        let shapes = [(1, 1, 1), (5, 3, 2), (16, 16, 16), (17, 33, 7), (37, 53, 300), (130, 20, 513), (3, 1100, 40), (200, 70, 20)]
+        // The AVX2 kernel's edges too: 6-row and 16-column tiles, one row panel (B read in place),
+        // A read in place (n ≤ 32) or packed, depth blocks of 256 or less split evenly (k = 600,
+        // 260), 512-column blocks of B, 96-row blocks of A.
+        let shapes = [(1, 1, 1), (5, 3, 2), (16, 16, 16), (17, 33, 7), (37, 53, 300), (130, 20, 513), (3, 1100, 40), (200, 70, 20),
+                      (6, 40, 17), (7, 257, 33), (33, 17, 257), (257, 45, 1), (13, 100, 600), (100, 12, 260), (20, 600, 33)]
         var all: [Product] = []
         for (index, (m, n, k)) in shapes.enumerated() {
             for transA in [false, true] {
@@ -85,9 +110,9 @@ struct GemmKernelTests {
         return all
     }()
 
-    @Test("matches a double-precision product", arguments: products)
-    func matchesReference(_ p: Product) {
-        let (c, start, reference, bound) = Self.run(p)
+    @Test("matches a double-precision product", arguments: kernels, products)
+    func matchesReference(_ kernel: Kernel, _ p: Product) {
+        let (c, start, reference, bound) = Self.run(kernel, p)
         let ldc = p.n + 3
         var worst = 0.0
         for i in 0..<p.m {
@@ -95,29 +120,34 @@ struct GemmKernelTests {
             // The padding between rows is never written.
             if p.beta != 0 { for j in p.n..<ldc { #expect(c[i * ldc + j] == start[i * ldc + j]) } }
         }
-        #expect(worst <= 1, "\(p): error \(worst)× the bound")
+        #expect(worst <= 1, "\(kernel) \(p): error \(worst)× the bound")
     }
 
     /// Products computed in four blocks (rows and columns split) equal the whole bit for bit: the
     /// engine splits products over threads, and a population's members must not change each other.
-    @Test("splitting rows or columns changes no bit", arguments: [
+    /// (Split at row 7 and column 21: the parts of the last two products take every path of the
+    /// AVX2 kernel, a single row panel with B in place, A in place or packed, several column and
+    /// depth blocks.)
+    @Test("splitting rows or columns changes no bit", arguments: kernels, [
         Product(m: 37, n: 53, k: 300), Product(m: 130, n: 40, k: 513, transA: true),
         Product(m: 20, n: 70, k: 33, transB: true, alpha: 0.5, beta: 1),
+        Product(m: 10, n: 600, k: 70, transA: true), Product(m: 9, n: 50, k: 600, transB: true, alpha: -2, beta: -0.25),
     ])
-    func splitsAreExact(_ p: Product) {
-        let whole = Self.run(p).c, parts = Self.run(p, split: (rows: 7, columns: 21)).c
+    func splitsAreExact(_ kernel: Kernel, _ p: Product) {
+        let whole = Self.run(kernel, p).c, parts = Self.run(kernel, p, split: (rows: 7, columns: 21)).c
         let ldc = p.n + 3
         let differing = (0..<p.m).flatMap { i in (0..<p.n).map { i * ldc + $0 } }.filter { whole[$0].bitPattern != parts[$0].bitPattern }
-        #expect(differing.isEmpty, "\(p): \(differing.count) elements differ")
+        #expect(differing.isEmpty, "\(kernel) \(p): \(differing.count) elements differ")
     }
 
-    @Test func emptyDepthScalesC() {
+    @Test(arguments: kernels)
+    func emptyDepthScalesC(_ kernel: Kernel) {
         var c: [Float] = [1, 2, .nan, 4]
         let none: [Float] = [0]
-        zoo_sgemm_avx512(false, false, 2, 2, 0, 1, none, 1, none, 1, 0, &c, 2)
+        kernel(false, false, 2, 2, 0, 1, none, 1, none, 1, 0, &c, 2)
         #expect(c == [0, 0, 0, 0])
         c = [1, 2, 3, 4]
-        zoo_sgemm_avx512(false, false, 2, 2, 0, 1, none, 1, none, 1, 0.5, &c, 2)
+        kernel(false, false, 2, 2, 0, 1, none, 1, none, 1, 0.5, &c, 2)
         #expect(c == [0.5, 1, 1.5, 2])
     }
 }

@@ -45,6 +45,15 @@ void zoo_sgemm_avx512(bool transA, bool transB, ptrdiff_t m, ptrdiff_t n, ptrdif
                       const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
                       float beta, float *c, ptrdiff_t ldc);
 
+/// zoo_sgemm_avx512's contract (C = alpha · op(A) · op(B) + beta · C, row-major, on the calling
+/// thread; C not read when beta == 0; each element summed over k in an order that depends on k
+/// only, so splitting a product by rows or columns changes no bit) with AVX2 and FMA, for
+/// processors without AVX-512: call it only after zoo_cpu_has_avx2_fma() said yes. Its sums are
+/// grouped differently from zoo_sgemm_avx512's: the two agree to rounding, not bit for bit.
+void zoo_sgemm_avx2(bool transA, bool transB, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha,
+                    const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
+                    float beta, float *c, ptrdiff_t ldc);
+
 /// Output positions of a "wide" convolution plane (see zoo_conv_forward_avx512): (oh − 1)·w + ow.
 static inline ptrdiff_t zoo_wide_length(ptrdiff_t w, ptrdiff_t oh, ptrdiff_t ow) { return (oh - 1) * w + ow; }
 
