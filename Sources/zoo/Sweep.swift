@@ -190,7 +190,7 @@ struct Sweep: ParsableCommand {
                              outcome.finished, outcome.failed))
                 let workerSeconds = outcome.seconds * Double(workers)
                 print("time of \(workers) worker(s): " + outcome.timing.fractions(of: workerSeconds).map {
-                    String(format: "%@ %.0f%% (%.1f s)", $0.name, 100 * $0.fraction, $0.seconds)
+                    String(format: "%@ %.0f%% (%.3g s)", $0.name, 100 * $0.fraction, $0.seconds)
                 }.joined(separator: ", "))
                 failedNow = outcome.failed
                 if outcome.interrupted {
