@@ -4,7 +4,8 @@ import Foundation
 import Dispatch
 import Synchronization
 
-/// Matrix products through OpenBLAS (`cblas_sgemm`, row-major), and the engine's threads.
+/// Matrix products (Zoo's AVX-512 or AVX2 kernels, or OpenBLAS's `cblas_sgemm` on the portable path;
+/// ``kernelPath``), the kernel path itself, and the engine's threads.
 ///
 /// Zoo owns its parallelism: OpenBLAS always runs single-threaded, and kernels split their work
 /// (GEMM rows or columns, convolution members and sample chunks) over ``threadCount`` threads.
