@@ -8,8 +8,9 @@
 // Measured on a Sapphire Rapids core (AVX2 code only) against OpenBLAS 0.3.21's Haswell kernels,
 // single-threaded, on the products of Zoo's catalog models: 6×16 beat 4×24 and 8×8 (on 2048³ by
 // ~1.5× and 1.2×), and rows outer slightly beat column panels outer. It is ahead on the catalog's
-// thin products (few rows or columns, small k: 1.1–2.5×), level on the square-ish ones
-// (0.93–1.1×), and at ~0.92× on 2048³, where OpenBLAS's hand-scheduled assembly wins.
+// thin products (few rows or columns, small k: 1.1–2.4×), level on the square-ish ones
+// (0.96–1.1×, both near the AVX2 peak), and at 0.89–0.95× on 2048³, where OpenBLAS's
+// hand-scheduled assembly wins.
 #include "zoo_kernels.h"
 
 #if defined(__x86_64__)
