@@ -3,12 +3,14 @@
 // updated by fused multiply-adds, one rank-1 update per step of k. B is packed into 16-column
 // panels (read in place when there is a single row panel), A into 6-row panels when it serves more
 // than two column panels (read in place otherwise). Tiles at the edges run the same code with
-// fewer rows or one vector, so every element of C goes through the same operations.
+// fewer rows or vectors, so every element of C goes through the same operations.
 //
-// Measured on a Sapphire Rapids core against OpenBLAS 0.3.21's Haswell kernels (single-threaded)
-// on the products of Zoo's catalog models: 6×16 beat 4×24 (by 1.7× on 2048³) and a
-// column-panel-outer loop; on 2048³ it stays ~5-10 % behind OpenBLAS (whose kernels are
-// hand-scheduled assembly), on the catalog's products it is ahead (small and thin ones 1.1-2.5×).
+// Measured on a Sapphire Rapids core (AVX2 code only) against OpenBLAS 0.3.21's Haswell kernels,
+// single-threaded, on the products of Zoo's catalog models: 6×16 beat 4×24 and 8×8 (on 2048³ by
+// ~1.5× and 1.2×), and rows outer slightly beat column panels outer. It is ahead on the catalog's
+// thin products (few rows or columns, small k: 1.1–2.4×), level on the square-ish ones
+// (0.96–1.1×, both near the AVX2 peak), and at 0.89–0.95× on 2048³, where OpenBLAS's
+// hand-scheduled assembly wins.
 #include "zoo_kernels.h"
 
 #if defined(__x86_64__)
@@ -19,7 +21,8 @@
 enum {
     MR = 6,       // rows of the register tile
     NV = 2,       // vectors of 8 floats across the register tile
-    NR = 8 * NV,  // columns of the register tile
+    NR = 8 * NV,  // columns of the register tile (and of a packed panel of B)
+    WV = 8,       // vectors of the widest tile (1 row)
     KC = 256,     // the most depth of a block: a packed panel of A (6 KiB) stays in L1
     MC = 96,      // rows of a packed block of A (96 KiB)
     NC = 512,     // columns of a packed block of B (512 KiB, in L2; 1024 measured no faster)
@@ -143,35 +146,39 @@ static void pack_b(bool trans, const float *b, ptrdiff_t ldb, ptrdiff_t kc, ptrd
 
 // The register tile of `rows` rows and `vecs` vectors (constants where it is inlined):
 // acc[i][v] = Σₚ op(A)(i, p) · B(p, 8v …< 8v + 8), each lane summed in order of p, with op(A)(i, p)
-// at ap[i·ars + p·acs] and row p of B at bp + p·ldb (its last vector loaded under `tail` when
-// `masked`). Then C = (first ? beta · C : C) + alpha · acc on the first `cols` columns; with first
-// and beta == 0, C is not read.
+// at ap[i·ars + p·acs] and row p of B's vectors 2j and 2j + 1 at bp + j·bpanel + p·ldb (the last
+// vector loaded under `tail` when `masked`). Then C = (first ? beta · C : C) + alpha · acc on the
+// first `cols` columns; with first and beta == 0, C is not read.
 __attribute__((always_inline))
 static inline void tile(int rows, int vecs, ptrdiff_t kc, const float *ap, ptrdiff_t ars, ptrdiff_t acs,
-                        const float *bp, ptrdiff_t ldb, bool masked, __m256i tail,
+                        const float *bp, ptrdiff_t ldb, ptrdiff_t bpanel, bool masked, __m256i tail,
                         float *c, ptrdiff_t ldc, ptrdiff_t cols, float alpha, float beta, bool first) {
-    __m256 acc[MR][NV];
+    __m256 acc[MR][WV];
 #pragma clang loop unroll(full)
     for (int i = 0; i < MR; i++) {
         // C's rows are ldc apart, often in different pages: fetch them while the products run.
         if (i < rows) {
-            _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
+#pragma clang loop unroll(full)
+            for (int v = 0; v < WV; v += 2)
+                if (v < vecs) _mm_prefetch((const char *)(c + i * ldc + 8 * v), _MM_HINT_T0);
             _mm_prefetch((const char *)(c + i * ldc + 8 * vecs - 1), _MM_HINT_T0);
         }
 #pragma clang loop unroll(full)
-        for (int v = 0; v < NV; v++) acc[i][v] = _mm256_setzero_ps();
+        for (int v = 0; v < WV; v++) acc[i][v] = _mm256_setzero_ps();
     }
     for (ptrdiff_t p = 0; p < kc; p++, ap += acs, bp += ldb) {
-        __m256 bv[NV];
+        __m256 bv[WV];
 #pragma clang loop unroll(full)
-        for (int v = 0; v < NV; v++)
-            if (v < vecs) bv[v] = masked && v == vecs - 1 ? _mm256_maskload_ps(bp + 8 * v, tail) : _mm256_loadu_ps(bp + 8 * v);
+        for (int v = 0; v < WV; v++) {
+            const float *row = bp + (v / 2) * bpanel + (v % 2) * 8;
+            if (v < vecs) bv[v] = masked && v == vecs - 1 ? _mm256_maskload_ps(row, tail) : _mm256_loadu_ps(row);
+        }
 #pragma clang loop unroll(full)
         for (int i = 0; i < MR; i++) {
             if (i < rows) {
                 __m256 x = _mm256_broadcast_ss(ap + i * ars);
 #pragma clang loop unroll(full)
-                for (int v = 0; v < NV; v++)
+                for (int v = 0; v < WV; v++)
                     if (v < vecs) acc[i][v] = _mm256_fmadd_ps(x, bv[v], acc[i][v]);
             }
         }
@@ -182,7 +189,7 @@ static inline void tile(int rows, int vecs, ptrdiff_t kc, const float *ap, ptrdi
         if (i >= rows) continue;
         float *dest = c + i * ldc;
 #pragma clang loop unroll(full)
-        for (int v = 0; v < NV; v++) {
+        for (int v = 0; v < WV; v++) {
             if (v >= vecs) continue;
             __m256 r = _mm256_mul_ps(va, acc[i][v]);
             if (cols >= 8 * (v + 1)) {
@@ -211,27 +218,32 @@ typedef struct {
 } Block;
 
 // The tiles of row panel `ir` (`rows` rows, a constant where inlined) across every column panel:
-// its panel of A stays in L1 while B streams past.
+// its panel of A stays in L1 while B streams past. Tiles of 1 to 3 rows span 2 or 4 column panels,
+// for 8 or more accumulators (fewer wait on the latency of the multiply-adds).
 __attribute__((always_inline))
 static inline void row_panel(const Block *x, int rows, bool packedB, ptrdiff_t ir) {
-    ptrdiff_t kc = x->kc, ars = x->ars, acs = x->acs, ldb = x->ldb, ldc = x->ldc;
+    ptrdiff_t kc = x->kc, ars = x->ars, acs = x->acs, ldb = x->ldb, ldc = x->ldc, bpanel = x->bpanel;
     const float *ap = x->ap + (ir / MR) * x->apanel;
     float *c = x->c + ir * ldc;
     float alpha = x->alpha, beta = x->beta;
     bool first = x->first;
+    const int width = rows == 1 ? 8 : rows <= 3 ? 4 : 2;  // vectors of a tile
     ptrdiff_t jr = 0;
-    for (; jr + NR <= x->nc; jr += NR)
-        tile(rows, NV, kc, ap, ars, acs, x->bp + (jr / NR) * x->bpanel, ldb, false, _mm256_setzero_si256(),
-             c + jr, ldc, NR, alpha, beta, first);
+    for (; jr + 8 * width <= x->nc; jr += 8 * width)
+        tile(rows, width, kc, ap, ars, acs, x->bp + (jr / NR) * bpanel, ldb, bpanel, false, _mm256_setzero_si256(),
+             c + jr, ldc, 8 * width, alpha, beta, first);
     if (jr < x->nc) {
         ptrdiff_t cols = x->nc - jr;
-        const float *bp = x->bp + (jr / NR) * x->bpanel;
-        __m256i tail = lanes(cols > 8 ? cols - 8 : cols);
-        if (cols > 8) tile(rows, 2, kc, ap, ars, acs, bp, ldb, !packedB, tail, c + jr, ldc, cols, alpha, beta, first);
-        else tile(rows, 1, kc, ap, ars, acs, bp, ldb, !packedB, tail, c + jr, ldc, cols, alpha, beta, first);
+        int vecs = (int)((cols + 7) / 8);
+        const float *bp = x->bp + (jr / NR) * bpanel;
+        __m256i tail = lanes(cols - 8 * (vecs - 1));
+        switch (vecs) {
+#define ZOO_EDGE(V) case V: if (V <= width) tile(rows, V, kc, ap, ars, acs, bp, ldb, bpanel, !packedB, tail, c + jr, ldc, cols, alpha, beta, first); break;
+        ZOO_EDGE(1) ZOO_EDGE(2) ZOO_EDGE(3) ZOO_EDGE(4) ZOO_EDGE(5) ZOO_EDGE(6) ZOO_EDGE(7) ZOO_EDGE(8)
+#undef ZOO_EDGE
+        }
     }
 }
-_Static_assert(NV == 2, "row_panel's last column panel has 1 or 2 vectors");
 
 // Every tile of a block, row panel by row panel: C is written in runs along its rows.
 __attribute__((always_inline))

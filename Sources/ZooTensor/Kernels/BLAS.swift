@@ -147,12 +147,12 @@ public enum BLAS {
     /// element of C in an order that depends on k only, so splitting a product over threads (or
     /// stacking a population's members) changes no bit.
     ///
-    /// The AVX2 kernel runs every shape: on the products of the catalog's models (mlp, zoo-cnn,
-    /// lenet5, cnn1d, resnet20 and their populations) it measured 0.9–1.1× OpenBLAS 0.3.21's
-    /// Haswell kernels on the square-ish ones and 1.1–2.5× on the thin ones (few rows or columns,
-    /// small k); only large square products trail (2048³: ~0.9×). Falling back to OpenBLAS there
-    /// would need a rule on m or n, and a product split over threads would then mix two kernels
-    /// whose sums differ in the last bits.
+    /// The AVX2 kernel runs every shape: on the 84 products the catalog's models make (mlp, zoo-cnn,
+    /// lenet5, cnn1d, resnet20 and their populations), single-threaded, it measured 0.96–1.1×
+    /// OpenBLAS 0.3.21's Haswell kernels on the square-ish ones (both near the AVX2 peak) and
+    /// 1.1–2.4× on the thin ones (few rows or columns, small k). Only large square products trail
+    /// (2048³: 0.89–0.95×); falling back to OpenBLAS there would need a rule on m or n, and a
+    /// product split over threads would then mix two kernels whose sums differ in the last bits.
     @inline(__always)
     static func serialGemm(
         transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
