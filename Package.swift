@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "Zoo", targets: ["Zoo"]),
         .executable(name: "zoo-bench", targets: ["ZooBench"]),
         .executable(name: "zoo-fuzz", targets: ["ZooFuzz"]),
+        .executable(name: "zoo-queue-bench", targets: ["ZooQueueBench"]),
         .library(name: "ZooTensor", targets: ["ZooTensor"]),
         .library(name: "ZooNN", targets: ["ZooNN"]),
         .library(name: "ZooOptim", targets: ["ZooOptim"]),
@@ -17,6 +18,7 @@ let package = Package(
         .library(name: "ZooTrain", targets: ["ZooTrain"]),
         .library(name: "ZooMeasures", targets: ["ZooMeasures"]),
         .library(name: "ZooStore", targets: ["ZooStore"]),
+        .library(name: "ZooPostgres", targets: ["ZooPostgres"]),
         .library(name: "ZooLab", targets: ["ZooLab"]),
         .library(name: "ZooAnalysis", targets: ["ZooAnalysis"]),
     ],
@@ -26,6 +28,12 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.0.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        // The PostgreSQL store; swift-nio, swift-nio-ssl and swift-log come with it (and with
+        // Hummingbird) and are named only for their products.
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.25.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.5.3"),
     ],
     targets: [
         // MARK: - Public API
@@ -46,6 +54,12 @@ let package = Package(
         .target(name: "ZooMeasures", dependencies: ["ZooTensor", "ZooNN", "ZooOptim", "ZooData", "ZooTrain"]),
         /// The store: runs, metrics, checkpoints and sweeps in SQLite (GRDB, WAL); no tensors, no specs.
         .target(name: "ZooStore", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
+        /// The store in PostgreSQL (postgres-nio), the queue and record for workers on many machines.
+        .target(name: "ZooPostgres", dependencies: [
+            "ZooStore", .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         /// Sweep specs, canonical configs and run identity, planning, workers.
         .target(name: "ZooLab", dependencies: [
             "ZooTensor", "ZooNN", "ZooOptim", "ZooData", "ZooTrain", "ZooMeasures", "ZooStore",
@@ -60,10 +74,10 @@ let package = Package(
         /// The local, read-only dashboard (`zoo serve`): the report's pages and the queue, served by Hummingbird.
         .target(name: "ZooDashboard", dependencies: ["ZooStore", "ZooAnalysis", "ZooReport", .product(name: "Hummingbird", package: "hummingbird")]),
         /// The umbrella module re-exporting the public modules.
-        .target(name: "Zoo", dependencies: ["ZooTensor", "ZooNN", "ZooOptim", "ZooData", "ZooTrain", "ZooMeasures", "ZooStore", "ZooLab", "ZooAnalysis", "ZooReport"]),
+        .target(name: "Zoo", dependencies: ["ZooTensor", "ZooNN", "ZooOptim", "ZooData", "ZooTrain", "ZooMeasures", "ZooStore", "ZooPostgres", "ZooLab", "ZooAnalysis", "ZooReport"]),
         /// The command-line tool: wiring only.
         .executableTarget(name: "zoo", dependencies: [
-            "ZooTensor", "ZooNN", "ZooOptim", "ZooData", "ZooTrain", "ZooMeasures", "ZooStore", "ZooLab", "ZooAnalysis", "ZooReport",
+            "ZooTensor", "ZooNN", "ZooOptim", "ZooData", "ZooTrain", "ZooMeasures", "ZooStore", "ZooPostgres", "ZooLab", "ZooAnalysis", "ZooReport",
             "ZooDashboard", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -86,6 +100,11 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
+        /// The run queue under load: concurrent claimers on a PostgreSQL or SQLite store (docs/benchmarks.md).
+        .executableTarget(name: "ZooQueueBench", dependencies: [
+            "ZooStore", "ZooPostgres", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
         /// Seeded random-mutation fuzzing of the file parsers (safetensors, IDX, NPY/NPZ, specs) and of store rows, on the
         /// corpus in Tests/FuzzCorpus; scripts/test.sh runs each for 30 s (`swift run zoo-fuzz --help`).
         .executableTarget(name: "ZooFuzz", dependencies: [
@@ -104,12 +123,13 @@ let package = Package(
         .testTarget(name: "ZooTrainTests", dependencies: ["ZooTrain", "ZooTestSupport"]),
         .testTarget(name: "ZooMeasuresTests", dependencies: ["ZooMeasures", "ZooTestSupport"]),
         .testTarget(name: "ZooAnalysisTests", dependencies: ["ZooAnalysis", "ZooTestSupport"]),
-        .testTarget(name: "ZooStoreTests", dependencies: ["ZooStore", .product(name: "GRDB", package: "GRDB.swift")]),
+        /// Every store test runs on SQLite, and on PostgreSQL when ZOO_TEST_POSTGRES names a server (scripts/test.sh starts one).
+        .testTarget(name: "ZooStoreTests", dependencies: ["ZooStore", "ZooPostgres", "ZooTestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "ZooLabTests", dependencies: ["ZooLab", "ZooReport", "ZooTestSupport"]),
         /// Charts, escaping and the HTML report; the report opened in headless Chromium (CZlib decodes its screenshot).
         .testTarget(name: "ZooReportTests", dependencies: ["ZooReport", "ZooStore", "ZooAnalysis", "ZooTestSupport"]),
         /// Fixtures/: a store written by Zoo 0.4, for the identity migration test.
-        .testTarget(name: "ZooCLITests", dependencies: ["ZooTrain", "ZooStore", "ZooLab", "ZooReport", "ZooTestSupport",
+        .testTarget(name: "ZooCLITests", dependencies: ["ZooTrain", "ZooStore", "ZooPostgres", "ZooLab", "ZooReport", "ZooTestSupport",
                                                       .product(name: "GRDB", package: "GRDB.swift")], exclude: ["Fixtures"]),
     ]
 )

@@ -7,6 +7,11 @@ scripts/install-deps.sh
 # debug test suite asks for -O2 here (Package.swift carries no unsafe flags: see README).
 build_flags=(-Xcc -O2)
 swift build --build-tests "${build_flags[@]}"
+# A private PostgreSQL server on a loopback port, password-protected, for the PostgreSQL store's
+# tests (they run when ZOO_TEST_POSTGRES names it, with PGPASSWORD); stopped when this ends.
+pg_dir=$(mktemp -d /tmp/zoo-test-pg.XXXXXX)
+eval "$(scripts/postgres-test-server.sh start "$pg_dir")"
+trap 'scripts/postgres-test-server.sh stop "$pg_dir" >/dev/null 2>&1 || true; rm -rf "$pg_dir"' EXIT
 swift test --skip-build "${build_flags[@]}"
 # The run above used the widest kernels the processor has (ZOO_KERNELS=auto); the kernel and
 # population tests run once more on each narrower path it has: Zoo's AVX2 kernels on a processor

@@ -7,6 +7,7 @@
 @_exported import ZooMeasures
 @_exported import ZooNN
 @_exported import ZooOptim
+@_exported import ZooPostgres
 @_exported import ZooReport
 @_exported import ZooStore
 @_exported import ZooTensor

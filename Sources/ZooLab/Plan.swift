@@ -1,4 +1,5 @@
 import Foundation
+import ZooStore
 import Synchronization
 import ZooData
 import ZooNN
@@ -191,5 +192,19 @@ public final class DataCache: Sendable {
         let d = try DatasetCatalog.load(spec, dataDirectory: dataDirectory)
         loaded.withLock { $0[spec] = d }
         return d
+    }
+}
+
+extension SweepPlan {
+    /// Records the sweep and its runs in `store` — runs already there stay as they are and join
+    /// it, branches name their parents — and names the runs with the spec's labels (within this
+    /// sweep only: a run done under another label stays done).
+    /// - Returns: the ids of the runs that were new.
+    @discardableResult
+    public func enqueue(into store: any RunStore) throws -> [String] {
+        let added = try store.addSweep(id: sweepID, name: spec.name, spec: spec.text, runs: runs.map { ($0.id, $0.canonical, $0.groupKey) },
+                                       parents: runs.reduce(into: [:]) { $0[$1.id] = $1.parent })
+        try store.labelRuns(sweep: sweepID, labels: Dictionary(runs.map { ($0.id, $0.label) }) { first, _ in first })
+        return added
     }
 }

@@ -113,16 +113,41 @@ public final class SweepRunner: Sendable {
     public let sweep: String?
     /// What produced the numbers, recorded with every claimed run.
     public let provenance: Provenance
+    /// What a worker does when nothing can be claimed.
+    public let whenIdle: IdlePolicy
+    /// The most runs this runner claims in all (all it can when nil).
+    public let maxRuns: Int?
+    /// Compute threads of each worker's kernels (by default 2 for a single worker, else 1).
+    public let kernelThreads: Int
+    /// The host name its claims record (runs of a gone process of this host are taken over at once).
+    public let host: String
+
+    /// What a worker does when it finds nothing to claim.
+    public enum IdlePolicy: Sendable, Equatable {
+        /// Stops, unless a pending run waits for a parent that is training (`zoo sweep run`).
+        case stop
+        /// Waits while any run is pending or running (another worker's runs come back when its
+        /// lease runs out), polling every `poll` seconds; stops when the queue is empty or after
+        /// `limit` seconds without a claim (`zoo worker`).
+        case waitForQueue(limit: TimeInterval, poll: TimeInterval)
+    }
     private let stopRequested = Atomic<Bool>(false)
     private let counters = Mutex<(done: Int, failed: Int, epochs: Int)>((0, 0, 0))
     private let timing = Mutex(SweepTiming())
     /// Runs of the sweep done in the store, as last read (a step event does not query the store).
     private let storeDone = Atomic<Int>(0)
+    /// Runs claimed so far, against ``maxRuns``.
+    private let claimedCount = Mutex(0)
 
     public init(store: any RunStore, data: DataCache, workers: Int, populationSize: Int = 32, lease: TimeInterval = 120,
-                sweep: String? = nil, provenance: Provenance) {
+                sweep: String? = nil, provenance: Provenance, whenIdle: IdlePolicy = .stop, maxRuns: Int? = nil, kernelThreads: Int? = nil,
+                host: String = ProcessInfo.processInfo.hostName) {
         precondition(workers >= 1, "SweepRunner: needs at least one worker")
         precondition(populationSize >= 1, "SweepRunner: a population needs at least one member")
+        self.whenIdle = whenIdle
+        self.host = host
+        self.maxRuns = maxRuns
+        self.kernelThreads = kernelThreads ?? (workers == 1 ? 2 : 1)
         self.populationSize = populationSize
         self.store = store
         self.data = data
@@ -140,7 +165,7 @@ public final class SweepRunner: Sendable {
 
     /// Runs until no run is left to claim or a stop is requested.
     public func run(total: Int, progress: @escaping @Sendable (SweepProgress) -> Void = { _ in }) -> SweepOutcome {
-        BLAS.setThreadCount(workers == 1 ? 2 : 1)
+        BLAS.setThreadCount(kernelThreads)
         let started = Date()
         let group = DispatchGroup()
         for w in 0..<workers {
@@ -160,7 +185,7 @@ public final class SweepRunner: Sendable {
     }
 
     private func work(worker: Int, total: Int, started: Date, progress: @Sendable (SweepProgress) -> Void) {
-        let owner = ClaimOwner(worker: worker)
+        let owner = ClaimOwner(host: host, worker: worker)
         func report(_ event: SweepEvent) {
             if case .step = event {} else if let done = try? store.runs(status: [.done, .diverged], sweep: sweep, ids: nil).count {
                 storeDone.store(done, ordering: .relaxed)
@@ -169,20 +194,26 @@ public final class SweepRunner: Sendable {
             progress(SweepProgress(runsDone: storeDone.load(ordering: .relaxed), runsTotal: total, memberEpochs: c.epochs,
                                    seconds: Date().timeIntervalSince(started), event: event))
         }
+        var idleSince: Date?
         while !isStopping {
             let claimed: [RunRecord]
             do {
-                claimed = try store.claim(owner: owner, limit: claimShare(), lease: lease, sweep: sweep, provenance: provenance)
+                let limit = reserve(claimShare())
+                guard limit > 0 else { return }
+                claimed = try store.claim(owner: owner, limit: limit, lease: lease, sweep: sweep, provenance: provenance)
+                unreserve(limit - claimed.count)
             } catch {
                 report(.message("worker \(worker): cannot claim runs: \(error)"))
                 return
             }
             if claimed.isEmpty {
-                // Branches wait for parents that another worker (or process) is training.
-                guard waitingForParents() else { return }
-                Thread.sleep(forTimeInterval: parentPollSeconds)
+                let since = idleSince ?? Date()
+                idleSince = since
+                guard let pause = idlePause(idleFor: Date().timeIntervalSince(since)) else { return }
+                Thread.sleep(forTimeInterval: pause)
                 continue
             }
+            idleSince = nil
             var members: [Member] = []
             timed(\.preparing) {
                 for run in claimed {
@@ -220,6 +251,31 @@ public final class SweepRunner: Sendable {
         let done = parents.isEmpty ? [] : Set(((try? store.runs(ids: Array(parents))) ?? []).filter { $0.status == .done }.map(\.id))
         let ready = open.filter { $0.parent.map(done.contains) ?? true }.count
         return max(1, min(populationSize, (ready + workers - 1) / workers))
+    }
+
+    /// Takes up to `wanted` of the runs ``maxRuns`` leaves; returns how many.
+    private func reserve(_ wanted: Int) -> Int {
+        claimedCount.withLock { count in
+            let granted = maxRuns.map { max(0, min(wanted, $0 - count)) } ?? wanted
+            count += granted
+            return granted
+        }
+    }
+
+    /// Gives back reserved runs that were not claimed.
+    private func unreserve(_ unused: Int) { claimedCount.withLock { $0 -= unused } }
+
+    /// How long to wait before looking at the queue again when nothing could be claimed, nil to
+    /// stop (see ``IdlePolicy``).
+    private func idlePause(idleFor seconds: TimeInterval) -> TimeInterval? {
+        switch whenIdle {
+        case .stop:
+            // Branches wait for parents that another worker (or process) is training.
+            return waitingForParents() ? parentPollSeconds : nil
+        case let .waitForQueue(limit, poll):
+            guard seconds < limit, let open = try? store.runs(status: [.pending, .running], sweep: sweep, ids: nil), !open.isEmpty else { return nil }
+            return poll
+        }
     }
 
     /// Seconds between looks at the queue while branches wait for their parents.

@@ -67,14 +67,14 @@ public struct Provenance: Codable, Sendable, Equatable {
     }
 
     /// Sorted-keys JSON, as stored.
-    func json() throws -> String {
+    package func json() throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return String(decoding: try encoder.encode(self), as: UTF8.self)
     }
 
     /// The provenance stored as `json`; nil when absent or not a valid provenance object.
-    static func decode(_ json: String?) -> Provenance? {
+    package static func decode(_ json: String?) -> Provenance? {
         json.flatMap { try? JSONDecoder().decode(Provenance.self, from: Data($0.utf8)) }
     }
 }

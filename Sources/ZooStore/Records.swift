@@ -58,6 +58,21 @@ public struct RunRecord: Sendable, Equatable {
 }
 
 /// The metrics of one epoch of one run. Non-finite values are kept (SQLite would turn NaN into NULL).
+/// A sweep as the store keeps it: its id (from the spec), name and spec text.
+public struct SweepRecord: Sendable, Equatable {
+    public var id: String
+    public var name: String
+    public var spec: String
+    public var createdAt: Double
+
+    public init(id: String, name: String, spec: String, createdAt: Double) {
+        self.id = id
+        self.name = name
+        self.spec = spec
+        self.createdAt = createdAt
+    }
+}
+
 public struct MetricRecord: Sendable, Equatable {
     /// The metric columns. `seconds` is the epoch's wall time (of the whole population when members
     /// train together), `member_seconds` this member's own share of it; `running_loss` and
@@ -136,7 +151,7 @@ public struct ClaimOwner: Sendable, Equatable {
     public static let processIsAlive: @Sendable (Int32) -> Bool = { pid in kill(pid, 0) == 0 || errno == EPERM }
 
     /// Whether the owner stored as `owner` (``id``) is a process of `host` that is gone.
-    static func isGone(_ owner: String?, host: String, isAlive: (Int32) -> Bool) -> Bool {
+    package static func isGone(_ owner: String?, host: String, isAlive: (Int32) -> Bool) -> Bool {
         guard let parts = owner?.split(separator: ":"), parts.count >= 3, String(parts[0]) == host, let pid = Int32(parts[1]) else { return false }
         return !isAlive(pid)
     }
@@ -245,5 +260,30 @@ public struct MeasureRecord: Sendable, Equatable {
     public static func == (a: MeasureRecord, b: MeasureRecord) -> Bool {
         a.task == b.task && a.key == b.key && (a.value == b.value || (a.value.isNaN && b.value.isNaN))
             && a.seconds == b.seconds && a.error == b.error
+    }
+}
+
+extension StepLossLog {
+    /// The stored form: `interval, firstStep, lastStep` as three little-endian Int64, then the
+    /// means as little-endian Float32 (the `step_losses` column of every store).
+    public func encoded() -> Data {
+        var out = Data(capacity: 24 + 4 * means.count)
+        for v in [interval, firstStep, lastStep] { withUnsafeBytes(of: Int64(v).littleEndian) { out.append(contentsOf: $0) } }
+        for m in means { withUnsafeBytes(of: m.bitPattern.littleEndian) { out.append(contentsOf: $0) } }
+        return out
+    }
+
+    /// The log in `data`, or nil when the bytes are not one (a damaged row is not trusted: the
+    /// epoch's metrics still read, without their step losses).
+    public init?(encoded data: Data) {
+        let bytes = [UInt8](data)
+        guard bytes.count >= 24, (bytes.count - 24) % 4 == 0 else { return nil }
+        func int(_ at: Int) -> Int64 { (0..<8).reduce(Int64(0)) { $0 | Int64(bytes[at + $1]) << (8 * $1) } }
+        let interval = int(0), first = int(8), last = int(16)
+        guard interval >= 1, first >= 0, last >= first, interval <= Int64(Int32.max), last <= Int64(Int32.max) else { return nil }
+        let means = stride(from: 24, to: bytes.count, by: 4).map { at in
+            Float(bitPattern: (0..<4).reduce(UInt32(0)) { $0 | UInt32(bytes[at + $1]) << (8 * $1) })
+        }
+        self.init(interval: Int(interval), firstStep: Int(first), lastStep: Int(last), means: means)
     }
 }

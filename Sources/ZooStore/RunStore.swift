@@ -144,6 +144,18 @@ public protocol RunStore: Sendable {
     /// a store no worker is training in: a worker holding a renamed run would write to the old id.
     func renameRuns(_ renames: [RunRename]) throws
 
+    // MARK: Copies
+
+    /// The sweeps, oldest first.
+    func sweeps() throws -> [SweepRecord]
+
+    /// Writes runs as another store holds them (a copy, ``StoreCopy``): a run missing here is
+    /// added as given; one here is overwritten when the given one is further along (done >
+    /// diverged > failed > running > pending, then more epochs), else left as it is.
+    /// - Returns: the ids written, in the given order.
+    @discardableResult
+    func importRuns(_ runs: [RunRecord]) throws -> [String]
+
     /// Moves the train loss and accuracy of the given runs' metrics to the running columns where
     /// those are empty: for runs whose train metrics were the running average (stores of Zoo 0.4
     /// kept it under `train_*`).
@@ -181,6 +193,11 @@ extension RunStore {
     public func claim(owner: ClaimOwner, limit: Int, lease: TimeInterval, sweep: String? = nil,
                       provenance: Provenance? = nil) throws -> [RunRecord] {
         try claim(owner: owner, limit: limit, lease: lease, sweep: sweep, provenance: provenance, isAlive: ClaimOwner.processIsAlive)
+    }
+
+    /// Claims runs of any sweep, checking processes of this host with `isAlive`.
+    public func claim(owner: ClaimOwner, limit: Int, lease: TimeInterval, isAlive: (Int32) -> Bool) throws -> [RunRecord] {
+        try claim(owner: owner, limit: limit, lease: lease, sweep: nil, provenance: nil, isAlive: isAlive)
     }
 
     /// Records how a run ended, without an error message.

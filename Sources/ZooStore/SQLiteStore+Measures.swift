@@ -2,30 +2,6 @@ import Foundation
 import GRDB
 
 extension SQLiteStore {
-    // MARK: - Step losses
-
-    /// `interval, firstStep, lastStep` as three little-endian Int64, then the means as little-endian Float32.
-    static func encode(_ log: StepLossLog) -> Data {
-        var out = Data(capacity: 24 + 4 * log.means.count)
-        for v in [log.interval, log.firstStep, log.lastStep] { withUnsafeBytes(of: Int64(v).littleEndian) { out.append(contentsOf: $0) } }
-        for m in log.means { withUnsafeBytes(of: m.bitPattern.littleEndian) { out.append(contentsOf: $0) } }
-        return out
-    }
-
-    /// The log in `data`, or nil when the bytes are not one (a damaged row is not trusted: the
-    /// epoch's metrics still read, without their step losses).
-    static func decodeStepLosses(_ data: Data) -> StepLossLog? {
-        let bytes = [UInt8](data)
-        guard bytes.count >= 24, (bytes.count - 24) % 4 == 0 else { return nil }
-        func int(_ at: Int) -> Int64 { (0..<8).reduce(Int64(0)) { $0 | Int64(bytes[at + $1]) << (8 * $1) } }
-        let interval = int(0), first = int(8), last = int(16)
-        guard interval >= 1, first >= 0, last >= first, interval <= Int64(Int32.max), last <= Int64(Int32.max) else { return nil }
-        let means = stride(from: 24, to: bytes.count, by: 4).map { at in
-            Float(bitPattern: (0..<4).reduce(UInt32(0)) { $0 | UInt32(bytes[at + $1]) << (8 * $1) })
-        }
-        return StepLossLog(interval: Int(interval), firstStep: Int(first), lastStep: Int(last), means: means)
-    }
-
     // MARK: - Measures
 
     /// See ``RunStore/claimMeasures(_:owner:limit:lease:isAlive:)``: one write transaction.

@@ -400,7 +400,7 @@ public final class SQLiteStore: RunStore {
             let columns = MetricRecord.columns.joined(separator: ", ")
             try db.execute(sql: "INSERT OR REPLACE INTO metrics (run_id, epoch, step, \(columns), nan_columns, step_losses) VALUES (?, ?, ?, \(Self.marks(values.count)), ?, ?)",
                            arguments: StatementArguments([m.runID, m.epoch, m.step] as [any DatabaseValueConvertible] + values
-                                                         + [nans.joined(separator: ","), m.stepLosses.map(Self.encode)]))
+                                                         + [nans.joined(separator: ","), m.stepLosses.map { $0.encoded() }]))
             if let p = m.predictions {
                 try db.execute(sql: "INSERT OR REPLACE INTO predictions (run_id, epoch, data) VALUES (?, ?, ?)", arguments: [m.runID, m.epoch, p.encoded()])
             }
@@ -428,7 +428,7 @@ public final class SQLiteStore: RunStore {
                 for c in MetricRecord.columns {
                     if nans.contains(c) { values[c] = .nan } else if let v = try row.decode(Double?.self, forColumn: c) { values[c] = v }
                 }
-                let log = try (row.decode(Data?.self, forColumn: "step_losses")).flatMap(Self.decodeStepLosses)
+                let log = try (row.decode(Data?.self, forColumn: "step_losses")).flatMap { StepLossLog(encoded: $0) }
                 return MetricRecord(runID: try row.decode(forColumn: "run_id"), epoch: try row.decode(forColumn: "epoch"),
                                     step: try row.decode(forColumn: "step"), values: values, stepLosses: log)
             }
@@ -483,6 +483,45 @@ public final class SQLiteStore: RunStore {
                 out[t] = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(t)") ?? 0
             }
             return out
+        }
+    }
+
+    // MARK: - Copies
+
+    public func sweeps() throws -> [SweepRecord] {
+        try reading("read sweeps") { db in
+            try Row.fetchAll(db, sql: "SELECT id, name, spec, created_at FROM sweeps ORDER BY created_at, rowid").map { row in
+                SweepRecord(id: try row.decode(forColumn: "id"), name: try row.decode(forColumn: "name"), spec: try row.decode(forColumn: "spec"),
+                            createdAt: try row.decode(forColumn: "created_at"))
+            }
+        }
+    }
+
+    @discardableResult
+    public func importRuns(_ runs: [RunRecord]) throws -> [String] {
+        guard !runs.isEmpty else { return [] }
+        return try writing("copy runs") { db in
+            var written: [String] = []
+            for r in runs {
+                let values: [(any DatabaseValueConvertible)?] = [
+                    r.config, r.groupKey, r.status.rawValue, r.createdAt, r.startedAt, r.finishedAt, r.host, r.owner, r.leaseExpires,
+                    r.attempts, r.epochsDone, r.error, try r.provenance?.json(), r.outcome, r.parent, r.id]
+                if let row = try Row.fetchOne(db, sql: "SELECT status, epochs_done FROM runs WHERE id = ?", arguments: [r.id]) {
+                    let here = RunRenaming.Progress(status: try row.decode(forColumn: "status"), epochs: try row.decode(forColumn: "epochs_done"))
+                    guard RunRenaming.Progress(status: r.status.rawValue, epochs: r.epochsDone) > here else { continue }
+                    try db.execute(sql: """
+                        UPDATE runs SET config = ?, group_key = ?, status = ?, created_at = ?, started_at = ?, finished_at = ?, host = ?,
+                        owner = ?, lease_expires = ?, attempts = ?, epochs_done = ?, error = ?, provenance = ?, outcome = ?, parent = ? WHERE id = ?
+                        """, arguments: StatementArguments(values))
+                } else {
+                    try db.execute(sql: """
+                        INSERT INTO runs (config, group_key, status, created_at, started_at, finished_at, host, owner, lease_expires, attempts,
+                        epochs_done, error, provenance, outcome, parent, id) VALUES (\(Self.marks(values.count)))
+                        """, arguments: StatementArguments(values))
+                }
+                written.append(r.id)
+            }
+            return written
         }
     }
 

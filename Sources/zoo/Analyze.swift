@@ -93,9 +93,9 @@ struct Analyze: ParsableCommand {
                 runs.append(.init(id: m.runID, hyperparameters: keys.map { rows.configs[m.runID]?[$0] ?? "" }, target: t, measures: measures))
             }
             guard !runs.isEmpty else {
-                throw ValidationError("\(storeOption.store): no run has both measures and the \(target.rawValue) at epoch \(epoch) "
+                throw ValidationError("\(storeOption.name): no run has both measures and the \(target.rawValue) at epoch \(epoch) "
                     + "(\(rows.runs.count) run(s), \(rows.measureColumns.count) measure column(s)); help: compute measures with "
-                    + "`zoo measure --store \(storeOption.store) --all --epoch \(epoch)`" + (target == .gap ? ", with train_metrics: full or sample in the spec" : ""))
+                    + "`zoo measure --store \(storeOption.name) --all --epoch \(epoch)`" + (target == .gap ? ", with train_metrics: full or sample in the spec" : ""))
             }
             // On a terminal, a status line while the measures are scored (bootstrap intervals take a while).
             let display = progress.resolved(quiet: false) == .live ? LiveDisplay() : nil
@@ -220,7 +220,7 @@ struct Analyze: ParsableCommand {
             do {
                 prediction = try AccuracyPrediction(runs: ids, measures: ids.isEmpty ? [] : try store.measures(runs: ids), metrics: rows.metrics, target: target,
                                                     epoch: epoch == "final" ? .final : .number(Int(epoch)!), testFraction: testFraction, seed: seed)
-            } catch let e as AnalysisError { throw ValidationError("\(storeOption.store): \(e.description)") }
+            } catch let e as AnalysisError { throw ValidationError("\(storeOption.name): \(e.description)") }
             let models: [AccuracyPrediction.Model] = model == .both ? [.ridge, .trees] : [model == .ridge ? .ridge : .trees]
             if folds > 0 {
                 print(render(prediction, prediction.crossValidate(models, folds: folds, trees: treeSettings, seed: seed)))

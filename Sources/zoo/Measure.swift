@@ -97,7 +97,7 @@ struct MeasureCommand: ParsableCommand {
                                            seedPairsOnly: seedPairs)
             } catch let e as MeasureError { throw ValidationError(e.description) }
             let stop = StopRequest(what: "after the batch in flight") { runner.requestStop() }
-            print("measuring \(rows.runs.count) run(s), \(chosen.count + chosenPairs.count) measure(s), checkpoints: \(epoch), store \(storeOption.store)")
+            print("measuring \(rows.runs.count) run(s), \(chosen.count + chosenPairs.count) measure(s), checkpoints: \(epoch), store \(storeOption.name)")
             let mode = progress.resolved(quiet: quiet)
             let display = mode == .live ? LiveDisplay() : nil
             var current = ""

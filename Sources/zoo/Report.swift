@@ -25,7 +25,7 @@ struct ReportCommand: ParsableCommand {
     var measure: [String] = []
 
     func run() throws {
-        let options = ReportOptions(storePath: storeOption.store, conditions: try conditions(filters), by: by, outPath: out, measures: measure)
+        let options = ReportOptions(storePath: storeOption.name, conditions: try conditions(filters), by: by, outPath: out, measures: measure)
         let report: HTMLReport
         do { report = try HTMLReport.make(store: try storeOption.open(reading: true), options: options) } catch let e as ReportError {
             throw ValidationError(e.description)

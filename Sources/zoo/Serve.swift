@@ -38,7 +38,7 @@ struct ServeCommand: ParsableCommand {
     }
 
     func run() throws {
-        let path = storeOption.store
+        let path = storeOption.name
         // Opened as `zoo ls` opens a store: an older schema is migrated when the file is writable.
         let store = try storeOption.open(reading: true)
         let options = ReportOptions(storePath: path, conditions: try conditions(filters), by: by, outPath: "report")
@@ -48,7 +48,7 @@ struct ServeCommand: ParsableCommand {
         let cached = LockedBox<(key: String, report: HTMLReport)?>(nil)
         let pages = [
             DashboardPage(path: "/") {
-                let queue = try Self.queueSection(store)
+                let queue = try Self.queueSection(store, name: path)
                 let statuses = Dictionary(grouping: try store.runs(), by: \.status.rawValue).mapValues(\.count)
                 let key = "\(try store.counts().sorted { $0.key < $1.key })|\(statuses.sorted { $0.key < $1.key })"
                 var report: HTMLReport
@@ -62,7 +62,7 @@ struct ServeCommand: ParsableCommand {
                 return report.html()
             },
             DashboardPage(path: "/queue") {
-                let queue = try Self.queueSection(store)
+                let queue = try Self.queueSection(store, name: path)
                 var page = HTMLReport(title: "Zoo queue", summary: ["store: \(path)"], sections: [queue.section])
                 page.refreshSeconds = queue.inFlight ? refresh : nil
                 return page.html()
@@ -89,10 +89,10 @@ struct ServeCommand: ParsableCommand {
     }
 
     /// The queue as a section (``QueueStatus``), and whether runs are pending or running.
-    static func queueSection(_ store: SQLiteStore) throws -> (section: ReportSection, inFlight: Bool) {
+    static func queueSection(_ store: any RunStore, name: String) throws -> (section: ReportSection, inFlight: Bool) {
         let q = try queueTables(store)
         let section = ReportSection(id: "queue", title: "Queue", text: q.text, figures: [
-            Figure(chart: nil, table: q.counts, commands: ["zoo status --store \(store.path.path)"]),
+            Figure(chart: nil, table: q.counts, commands: ["zoo status --store \(name)"]),
             Figure(chart: nil, table: q.workers),
         ])
         return (section, q.inFlight)
@@ -100,7 +100,7 @@ struct ServeCommand: ParsableCommand {
 
     /// The queue's tables (``QueueStatus``): runs by status with the throughput and time left;
     /// a row per worker; a sentence on workers and expired leases; whether runs are in flight.
-    static func queueTables(_ store: SQLiteStore) throws -> (counts: Table, workers: Table, text: String, inFlight: Bool) {
+    static func queueTables(_ store: any RunStore) throws -> (counts: Table, workers: Table, text: String, inFlight: Bool) {
         let runs = try store.runs()
         let q = QueueStatus(runs: runs, epochs: Self.epochs)
         let order: [RunStatus] = [.pending, .running, .done, .diverged, .failed]

@@ -62,8 +62,8 @@ struct SummaryCommand: ParsableCommand {
         let conditions = try conditions(filters)
         let rows = try RunRows(store: try storeOption.open(reading: true), where: conditions, measures: true, pairMeasures: true)
         guard !rows.runs.isEmpty else {
-            if conditions.isEmpty { throw RuntimeError("\(storeOption.store) holds no runs; help: train some with `zoo sweep run SPEC --store \(storeOption.store)`") }
-            throw ValidationError("no run of \(storeOption.store) matches the --where conditions")
+            if conditions.isEmpty { throw RuntimeError("\(storeOption.name) holds no runs; help: train some with `zoo sweep run SPEC --store \(storeOption.name)`") }
+            throw ValidationError("no run of \(storeOption.name) matches the --where conditions")
         }
         let summary: ZooSummary
         do {

@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import Synchronization
 import ZooLab
+import ZooPostgres
 import ZooReport
 import ZooStore
 
@@ -30,26 +31,59 @@ enum OpenStores {
     }
 }
 
-/// Where the store lives.
+/// Where the store lives: an SQLite file, or a PostgreSQL database named by a URL.
 struct StoreOption: ParsableArguments {
-    @Option(help: "The store: an SQLite file (checkpoints go to STORE.checkpoints/ beside it).")
-    var store: String = "runs/zoo.sqlite"
+    @Option(help: ArgumentHelp(
+        "The store: an SQLite file (checkpoints go to STORE.checkpoints/ beside it), or a PostgreSQL URL (docs/cluster.md). Default: $ZOO_STORE, else runs/zoo.sqlite.",
+        discussion: "postgres://USER@HOST[:PORT]/DATABASE[?sslmode=prefer&checkpoints=/shared/folder]; the password from the URL, PGPASSWORD or ~/.pgpass, never printed.",
+        valueName: "path-or-url"))
+    var store: String?
+
+    /// What `--store` names, or `$ZOO_STORE`, or the default file.
+    var location: String { store ?? ProcessInfo.processInfo.environment["ZOO_STORE"] ?? "runs/zoo.sqlite" }
+
+    var isPostgres: Bool { PostgresLocation.isURL(location) }
+
+    /// The store as messages name it: the path, or the URL without its password.
+    var name: String { Self.name(of: location) }
+
+    /// Whether the store is there to read (a PostgreSQL store is created where it is opened).
+    var exists: Bool { isPostgres || FileManager.default.fileExists(atPath: location) }
 
     /// Opens the store and brings its run ids to this Zoo's identity rule (``IdentityMigration``).
     /// - Parameter reading: for commands that only read: the store must exist (a mistyped path
-    ///   is an error, not a new empty store), and one that cannot be written is opened read-only.
-    func open(data: DataCache = DataCache(), reading: Bool = false) throws -> SQLiteStore {
-        let url = URL(fileURLWithPath: store)
+    ///   is an error, not a new empty store), one that cannot be written is opened read-only, and
+    ///   an unreachable PostgreSQL server is an error at once (writers wait for it, ten minutes).
+    func open(data: DataCache = DataCache(), reading: Bool = false) throws -> any RunStore {
+        try Self.open(location, data: data, reading: reading)
+    }
+
+    /// `location` as messages name it: the path, or the URL without its password.
+    static func name(of location: String) -> String {
+        guard PostgresLocation.isURL(location) else { return location }
+        return (try? PostgresLocation(parsing: location).description) ?? PostgresLocation.redact(location)
+    }
+
+    /// Opens the store at `location` (a path or a postgres:// URL); see ``open(data:reading:)``.
+    static func open(_ location: String, data: DataCache = DataCache(), reading: Bool = false) throws -> any RunStore {
+        let name = Self.name(of: location)
         do {
+            if PostgresLocation.isURL(location) {
+                let opened = try PostgresStore(location: PostgresLocation(parsing: location), retryWindow: reading ? 0 : 600)
+                let renamed = try IdentityMigration.migrate(opened, data: data)
+                if renamed > 0 { FileHandle.standardError.write("\(name): \(renamed) run id(s) renamed to this Zoo's identity rule\n".data(using: .utf8)!) }
+                return opened
+            }
+            let url = URL(fileURLWithPath: location)
             if reading {
                 guard FileManager.default.fileExists(atPath: url.path) else {
-                    throw StoreError(description: "\(store): no store here; help: check the path (stores are created by `zoo sweep run SPEC --store \(store)`)")
+                    throw StoreError(description: "\(location): no store here; help: check the path (stores are created by `zoo sweep run SPEC --store \(location)`)")
                 }
                 let folder = url.deletingLastPathComponent().path
                 if !FileManager.default.isWritableFile(atPath: url.path) || !FileManager.default.isWritableFile(atPath: folder) {
                     let opened = try SQLiteStore(path: url, readOnly: true)
                     if try opened.metadata(IdentityMigration.metadataKey) != String(ConfigSchema.version) {
-                        FileHandle.standardError.write("\(store): read-only, so its run ids keep an older identity rule here\n".data(using: .utf8)!)
+                        FileHandle.standardError.write("\(location): read-only, so its run ids keep an older identity rule here\n".data(using: .utf8)!)
                     }
                     return opened
                 }
@@ -57,7 +91,7 @@ struct StoreOption: ParsableArguments {
             let opened = try SQLiteStore(path: url)
             OpenStores.register(opened)
             let renamed = try IdentityMigration.migrate(opened, data: data)
-            if renamed > 0 { FileHandle.standardError.write("\(store): \(renamed) run id(s) renamed to this Zoo's identity rule\n".data(using: .utf8)!) }
+            if renamed > 0 { FileHandle.standardError.write("\(location): \(renamed) run id(s) renamed to this Zoo's identity rule\n".data(using: .utf8)!) }
             return opened
         } catch { throw RuntimeError("\(error)") }
     }
@@ -89,7 +123,7 @@ struct Sweep: ParsableCommand {
         func run() throws {
             let data = DataCache(dataDirectory: dataDirectory.map { URL(fileURLWithPath: $0) })
             let plan = try loadPlan(spec, data: data, maxRuns: maxRuns)
-            let existing = FileManager.default.fileExists(atPath: storeOption.store)
+            let existing = storeOption.exists
                 ? Set(try storeOption.open(data: data, reading: true).runs(ids: plan.runs.map(\.id)).filter { $0.status == .done || $0.status == .diverged }.map(\.id)) : []
             let labeled = plan.runs.contains { $0.label != nil }
             let table = Table(headers: ["id", "group"] + (labeled ? ["label"] : []) + plan.variedKeys + ["stored"], rows: plan.runs.map { r in
@@ -100,7 +134,7 @@ struct Sweep: ParsableCommand {
             let groups = Set(plan.runs.map(\.groupKey)).count
             print("\n\(plan.spec.name): \(plan.runs.count) runs in \(groups) group(s)"
                   + (plan.duplicates > 0 ? ", \(plan.duplicates) duplicate config(s) merged" : "")
-                  + (existing.isEmpty ? "" : ", \(existing.count) already done in \(storeOption.store)"))
+                  + (existing.isEmpty ? "" : ", \(existing.count) already done in \(storeOption.name)"))
             let todo = plan.runs.filter { !existing.contains($0.id) }
             var rest = plan
             rest.runs = todo
@@ -139,17 +173,13 @@ struct Sweep: ParsableCommand {
             let data = DataCache(dataDirectory: dataDirectory.map { URL(fileURLWithPath: $0) })
             let plan = try loadPlan(spec, data: data, maxRuns: maxRuns)
             let store = try storeOption.open(data: data)
-            let added = try store.addSweep(id: plan.sweepID, name: plan.spec.name, spec: plan.spec.text,
-                                           runs: plan.runs.map { ($0.id, $0.canonical, $0.groupKey) },
-                                           parents: plan.runs.reduce(into: [:]) { $0[$1.id] = $1.parent })
-            // Labels name runs within this sweep only: a run done under another label stays done.
-            try store.labelRuns(sweep: plan.sweepID, labels: Dictionary(plan.runs.map { ($0.id, $0.label) }) { first, _ in first })
+            let added = try plan.enqueue(into: store)
             if retryFailed { try store.retryFailed() }
             let ids = plan.runs.map(\.id)
             let before = try store.runs(ids: ids)
             let pending = before.filter { $0.status == .pending || $0.status == .running }
             let done = before.filter { $0.status == .done || $0.status == .diverged }.count
-            print("\(plan.spec.name): \(plan.runs.count) runs, \(done) already done, \(added.count) new, \(pending.count) to train, store \(storeOption.store)")
+            print("\(plan.spec.name): \(plan.runs.count) runs, \(done) already done, \(added.count) new, \(pending.count) to train, store \(storeOption.name)")
             var failedNow = 0
             if pending.isEmpty {
                 print("nothing to train: every run of this spec is in the store" + (before.contains { $0.status == .failed } ? " (failed runs: use --retry-failed)" : ""))
@@ -211,7 +241,7 @@ struct Sweep: ParsableCommand {
                 print("no run reached stop_at_train_loss; \(missed) ran out of epochs")
             }
             if try failedNow > 0 || store.runs(ids: ids).contains(where: { $0.status == .failed || $0.status == .diverged }) {
-                print("\nsome runs diverged or failed: see `zoo ls --store \(storeOption.store) --status failed` (or diverged) and `zoo show RUN`")
+                print("\nsome runs diverged or failed: see `zoo ls --store \(storeOption.name) --status failed` (or diverged) and `zoo show RUN`")
                 throw ExitCode(3)
             }
         }

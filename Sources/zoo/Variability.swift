@@ -60,7 +60,7 @@ struct VariabilityCommand: ParsableCommand {
             groups = try Variability.study(store: store, runs: rows.runs.map { ($0.id, rows.configs[$0.id] ?? [:]) }, by: by,
                                            epoch: Variability.EpochChoice(epoch)!, samples: samples, seed: seed)
         } catch let e as VariabilityError {
-            throw RuntimeError("\(storeOption.store): \(e.description)")
+            throw RuntimeError("\(storeOption.name): \(e.description)")
         } catch { throw RuntimeError("\(error)") }
         if let predictionsCSV {
             var records: [PredictionRecord] = []

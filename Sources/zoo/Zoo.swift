@@ -14,7 +14,9 @@ struct Zoo: ParsableCommand {
             summarize it per group of runs (summary), score the measures and predict accuracy from
             weights (analyze), compare individual predictions across seeds (variability), draw a store
             as one HTML page (report) or serve it live (serve), show its queue (status), and list
-            what is available.
+            what is available. On a cluster: a PostgreSQL store (--store postgres://…), runs queued
+            with submit, trained by stateless worker processes that deploy starts under Slurm or
+            Kubernetes (docs/cluster.md).
             Checkpoints are safetensors files that Python opens with safetensors.numpy.load_file.
 
             Exit codes:
@@ -33,9 +35,13 @@ struct Zoo: ParsableCommand {
                                     instruction set the processor has (avx512, avx2);
                                     avx2 or baseline (OpenBLAS and portable loops) narrow it
               OPENBLAS_NUM_THREADS  set to 1 by zoo itself when unset (zoo owns its threads)
+              ZOO_STORE             the store when --store is not given (a path or a
+                                    postgres:// URL; default runs/zoo.sqlite)
+              PGPASSWORD, PGPASSFILE, PGUSER, PGHOST, PGPORT, PGDATABASE, PGSSLMODE
+                                    what libpq reads, for a PostgreSQL store's URL
             """,
         subcommands: [Train.self, Eval.self, Sweep.self, MeasureCommand.self, SummaryCommand.self, Analyze.self, VariabilityCommand.self,
-                      ReportCommand.self, ServeCommand.self, StatusCommand.self, List.self, Show.self, Export.self, Models.self, Datasets.self]
+                      ReportCommand.self, ServeCommand.self, Submit.self, WorkerCommand.self, Deploy.self, StatusCommand.self, StoreCommand.self, List.self, Show.self, Export.self, Models.self, Datasets.self]
     )
 
     /// Progress lines reach a pipe or a log file as they are printed, not when the buffer fills.

@@ -49,12 +49,15 @@ struct ReportCLITests {
 
             Example: zoo report --store runs/zoo.sqlite --out report --by optimizer
 
-            USAGE: zoo report [--store <store>] --out <dir> [--where <key=value> ...] [--by <key> ...] [--measure <name> ...]
+            USAGE: zoo report [--store <path-or-url>] --out <dir> [--where <key=value> ...] [--by <key> ...] [--measure <name> ...]
 
             OPTIONS:
-              --store <store>         The store: an SQLite file (checkpoints go to
-                                      STORE.checkpoints/ beside it). (default:
-                                      runs/zoo.sqlite)
+              --store <path-or-url>   The store: an SQLite file (checkpoints go to
+                                      STORE.checkpoints/ beside it), or a PostgreSQL URL
+                                      (docs/cluster.md). Default: $ZOO_STORE, else
+                                      runs/zoo.sqlite.
+                    postgres://USER@HOST[:PORT]/DATABASE[?sslmode=prefer&checkpoints=/shared/folder];
+                    the password from the URL, PGPASSWORD or ~/.pgpass, never printed.
               --out <dir>             The folder to write index.html into (created if
                                       missing).
               --where <key=value>     Only runs whose config key has this value

@@ -50,7 +50,11 @@ struct SweepCLITests {
     /// Everything deterministic about a store: run ids and statuses, every metric but wall time,
     /// and the checkpoints (each file checked against its recorded SHA-256 and read back).
     static func fingerprint(_ path: String) throws -> (runs: [String: RunStatus], metrics: [String], checkpoints: [String]) {
-        let store = try SQLiteStore(path: URL(fileURLWithPath: path))
+        try fingerprint(SQLiteStore(path: URL(fileURLWithPath: path)))
+    }
+
+    /// The same of any store.
+    static func fingerprint(_ store: any RunStore) throws -> (runs: [String: RunStatus], metrics: [String], checkpoints: [String]) {
         let runs = Dictionary(uniqueKeysWithValues: try store.runs().map { ($0.id, $0.status) })
         let metrics = try store.metrics().map { m in
             "\(m.runID) \(m.epoch) \(m.step) " + ["train_loss", "train_accuracy", "test_loss", "test_accuracy", "scheduled_lr"].map { "\(m.values[$0]!.bitPattern)" }.joined(separator: " ")

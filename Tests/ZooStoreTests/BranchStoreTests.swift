@@ -8,8 +8,8 @@ import ZooStore
 struct BranchStoreTests {
     static let alive: @Sendable (Int32) -> Bool = { _ in true }
 
-    @Test func branchesWaitForTheirParents() throws {
-        let s = try StoreTests.store()
+    @Test(arguments: Backend.all) func branchesWaitForTheirParents(_ backend: Backend) throws {
+        let s = try backend.store()
         let runs = [(id: "trunk", config: "{}", groupKey: "A"), (id: "level1", config: "{}", groupKey: "A"),
                     (id: "level2", config: "{}", groupKey: "A"), (id: "other", config: "{}", groupKey: "B")]
         try s.addSweep(id: "sw", name: "n", spec: "", runs: runs, parents: ["level1": "trunk", "level2": "level1"])
@@ -29,8 +29,8 @@ struct BranchStoreTests {
 
     /// A parent that fails or diverges fails its whole line below it, each error naming its
     /// parent; `retryFailed` brings them all back, and they wait again.
-    @Test func branchesFailWithTheirParentsAndComeBack() throws {
-        let s = try StoreTests.store()
+    @Test(arguments: Backend.all) func branchesFailWithTheirParentsAndComeBack(_ backend: Backend) throws {
+        let s = try backend.store()
         let runs = [(id: "trunk", config: "{}", groupKey: "A"), (id: "level1", config: "{}", groupKey: "A"),
                     (id: "level2", config: "{}", groupKey: "A")]
         try s.addSweep(id: "sw", name: "n", spec: "", runs: runs, parents: ["level1": "trunk", "level2": "level1"])
@@ -48,8 +48,8 @@ struct BranchStoreTests {
         #expect(try s.runs(ids: ["level1"]).first?.status == .failed)
     }
 
-    @Test func stepCheckpointsAreRecordedAndRenamed() throws {
-        let s = try StoreTests.store()
+    @Test(arguments: Backend.all) func stepCheckpointsAreRecordedAndRenamed(_ backend: Backend) throws {
+        let s = try backend.store()
         try s.addSweep(id: "sw", name: "n", spec: "", runs: [(id: "old", config: "{}", groupKey: "A"), (id: "kid", config: "{}", groupKey: "A")],
                        parents: ["kid": "old"])
         #expect(s.stepCheckpointURL(run: "old", step: 7).path.hasSuffix("old/step-7.safetensors"))

@@ -11,8 +11,8 @@ struct MeasureStoreTests {
 
     /// Claims are exclusive; a stored value is not claimed again at its version but is at another;
     /// an expired claim or one of a dead process is taken over.
-    @Test func claimsAreExclusiveAndStoredValuesAreDone() throws {
-        let s = try StoreTests.store()
+    @Test(arguments: Backend.all) func claimsAreExclusiveAndStoredValuesAreDone(_ backend: Backend) throws {
+        let s = try backend.store()
         let a = ClaimOwner(host: "h", pid: 10, worker: 0), b = ClaimOwner(host: "h", pid: 11, worker: 0)
         let all = Self.tasks(["r1", "r2", "r3"])
         let alive: (Int32) -> Bool = { _ in true }
@@ -39,8 +39,8 @@ struct MeasureStoreTests {
     }
 
     /// A failed measure stores one NaN value with the reason, and counts as done.
-    @Test func failuresAreRecorded() throws {
-        let s = try StoreTests.store()
+    @Test(arguments: Backend.all) func failuresAreRecorded(_ backend: Backend) throws {
+        let s = try backend.store()
         let a = ClaimOwner(host: "h", pid: 10, worker: 0)
         let t = Self.tasks(["r1"])
         _ = try s.claimMeasures(t, owner: a, limit: 1, lease: 60, isAlive: { _ in true })
@@ -50,14 +50,22 @@ struct MeasureStoreTests {
         #expect(try s.claimMeasures(t, owner: a, limit: 1, lease: 60, isAlive: { _ in true }).isEmpty)
     }
 
-    /// Step losses round-trip with the epoch's metrics; damaged bytes read as no log.
-    @Test func stepLossesRoundTrip() throws {
-        let s = try StoreTests.store()
+    /// Step losses round-trip with the epoch's metrics.
+    @Test(arguments: Backend.all) func stepLossesRoundTrip(_ backend: Backend) throws {
+        let s = try backend.store()
         try s.addSweep(id: "s", name: "s", spec: "", runs: [(id: "r1", config: "{}", groupKey: "A")])
         let log = StepLossLog(interval: 10, firstStep: 20, lastStep: 45, means: [2.5, 1.25, .nan])
         #expect(log.steps == [30, 40, 45])
         try s.record(MetricRecord(runID: "r1", epoch: 1, step: 45, values: ["seconds": 1], stepLosses: log))
         #expect(try s.metrics().first?.stepLosses == log)
+    }
+
+    /// Damaged step-loss bytes read as no log; the epoch's other metrics still read.
+    @Test func damagedStepLossesReadAsNone() throws {
+        let s = try StoreTests.store()
+        try s.addSweep(id: "s", name: "s", spec: "", runs: [(id: "r1", config: "{}", groupKey: "A")])
+        let log = StepLossLog(interval: 10, firstStep: 20, lastStep: 45, means: [2.5, 1.25, .nan])
+        try s.record(MetricRecord(runID: "r1", epoch: 1, step: 45, values: ["seconds": 1], stepLosses: log))
         for bad in [Data([1, 2, 3]), Data(repeating: 0, count: 26), Data(repeating: 0xff, count: 28)] {
             let path = s.path.path
             let db = try DatabaseQueue(path: path)

@@ -93,8 +93,8 @@ struct PredictionLogTests {
             .contains("not in 0..<3"))
     }
 
-    @Test func storedWithTheMetricsAndReadBack() throws {
-        let s = try StoreTests.store()
+    @Test(arguments: Backend.all) func storedWithTheMetricsAndReadBack(_ backend: Backend) throws {
+        let s = try backend.store()
         try s.addSweep(id: "sw", name: "n", spec: "", runs: [("r1", "{}", "A"), ("r2", "{}", "A")])
         let log = try Self.sample()
         for epoch in 1...3 {

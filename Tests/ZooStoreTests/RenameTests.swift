@@ -3,15 +3,10 @@ import Testing
 import ZooStore
 
 /// Renaming runs (the identity rule changed): rows, sweeps and checkpoint folders follow.
-@Suite("Run renames")
+@Suite("Run renames (SQLite and PostgreSQL)")
 struct RenameTests {
-    static func store() throws -> SQLiteStore {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("zoo-store-\(UUID())")
-        return try SQLiteStore(path: folder.appendingPathComponent("zoo.sqlite"))
-    }
-
     /// Writes a checkpoint file whose bytes name the run and epoch, and records it.
-    static func checkpoint(_ s: SQLiteStore, _ run: String, _ epoch: Int) throws {
+    static func checkpoint(_ s: any RunStore, _ run: String, _ epoch: Int) throws {
         let url = s.checkpointURL(run: run, epoch: epoch)
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         try Data("\(run)@\(epoch)".utf8).write(to: url)
@@ -19,11 +14,11 @@ struct RenameTests {
     }
 
     /// The file content at the recorded path of each checkpoint.
-    static func files(_ s: SQLiteStore) throws -> [String] {
+    static func files(_ s: any RunStore) throws -> [String] {
         try s.checkpoints().map { String(decoding: try Data(contentsOf: s.checkpointFolder.appendingPathComponent($0.path)), as: UTF8.self) }
     }
 
-    static func folders(_ s: SQLiteStore) throws -> [String] {
+    static func folders(_ s: any RunStore) throws -> [String] {
         try FileManager.default.contentsOfDirectory(atPath: s.checkpointFolder.path).sorted()
     }
 
@@ -32,8 +27,8 @@ struct RenameTests {
     }
 
     /// Three runs in two sweeps, each with metrics and checkpoint files.
-    static func populated() throws -> SQLiteStore {
-        let s = try store()
+    static func populated(_ backend: Backend) throws -> any RunStore {
+        let s = try backend.store()
         let runs = (0..<3).map { (id: "r\($0)", config: "{\"seed\":\($0)}", groupKey: "A") }
         try s.addSweep(id: "one", name: "n", spec: "", runs: Array(runs[0..<2]))
         try s.addSweep(id: "two", name: "n", spec: "", runs: Array(runs[1...]))
@@ -46,8 +41,8 @@ struct RenameTests {
         return s
     }
 
-    @Test func everythingFollowsTheNewIds() throws {
-        let s = try Self.populated()
+    @Test(arguments: Backend.all) func everythingFollowsTheNewIds(_ backend: Backend) throws {
+        let s = try Self.populated(backend)
         let before = try s.counts()
         try s.renameRuns([Self.rename("r0", "n0"), Self.rename("r1", "n1"), Self.rename("r2", "n2")])
         #expect(try s.counts() == before)
@@ -65,11 +60,11 @@ struct RenameTests {
         #expect(throws: StoreError.self) { try s.run(matching: "r0") }
         #expect(try s.metadata("pending_folder_moves") == nil)
         // Reopening finds the same.
-        #expect(try SQLiteStore(path: s.path).runs().map(\.id) == ["n0", "n1", "n2"])
+        #expect(try backend.reopen(s).runs().map(\.id) == ["n0", "n1", "n2"])
     }
 
-    @Test func collapsingRunsKeepTheOneFurtherAlong() throws {
-        let s = try Self.populated()
+    @Test(arguments: Backend.all) func collapsingRunsKeepTheOneFurtherAlong(_ backend: Backend) throws {
+        let s = try Self.populated(backend)
         // r0 is done after 2 epochs; the run already at r1 is pending after 2: r0 replaces it.
         // r2 is running; what is at r1 by then is r0, done: r2 is dropped.
         let owner = ClaimOwner(worker: 0)
@@ -88,8 +83,8 @@ struct RenameTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: s.checkpointFolder.appendingPathComponent("r1").path).count == 2)
     }
 
-    @Test func aTieKeepsTheExistingRun() throws {
-        let s = try Self.populated()
+    @Test(arguments: Backend.all) func aTieKeepsTheExistingRun(_ backend: Backend) throws {
+        let s = try Self.populated(backend)
         try s.renameRuns([Self.rename("r2", "r0")])
         #expect(try s.runs().map(\.id) == ["r0", "r1"])
         #expect(try s.runs(sweep: "two").map(\.id) == ["r0", "r1"])
@@ -101,8 +96,8 @@ struct RenameTests {
         #expect(try Self.files(s) == ["r0@1", "r0@2"] && Self.folders(s) == ["r0"])
     }
 
-    @Test func unfinishedFolderMovesAreFinishedOnOpening() throws {
-        let s = try Self.populated()
+    @Test(arguments: Backend.all) func unfinishedFolderMovesAreFinishedOnOpening(_ backend: Backend) throws {
+        let s = try Self.populated(backend)
         // A file where the new folder goes: the rows are renamed, the move fails.
         let obstacle = s.checkpointFolder.appendingPathComponent("n1")
         try Data("x".utf8).write(to: obstacle)
@@ -114,20 +109,20 @@ struct RenameTests {
         #expect(pending.contains("\"r1\"") && pending.contains("\"r2\"") && !pending.contains("\"r0\""), "\(pending)")
         // Still in the way: opening says which move failed.
         do {
-            _ = try SQLiteStore(path: s.path)
+            _ = try backend.reopen(s)
             Issue.record("no error")
         } catch {
             #expect("\(error)".contains(obstacle.path), "\(error)")
         }
         try FileManager.default.removeItem(at: obstacle)
-        let reopened = try SQLiteStore(path: s.path)
+        let reopened = try backend.reopen(s)
         #expect(try reopened.metadata("pending_folder_moves") == nil)
         #expect(try Self.folders(reopened) == ["n0", "n1", "n2"])
         #expect(try Self.files(reopened) == (0..<3).flatMap { i in (1...2).map { "r\(i)@\($0)" } })
     }
 
-    @Test func aMoveIntoAnExistingFolderMergesFileByFile() throws {
-        let s = try Self.populated()
+    @Test(arguments: Backend.all) func aMoveIntoAnExistingFolderMergesFileByFile(_ backend: Backend) throws {
+        let s = try Self.populated(backend)
         // A stray folder (say, a move interrupted halfway) under the new id.
         let stray = s.checkpointFolder.appendingPathComponent("n0")
         try FileManager.default.createDirectory(at: stray, withIntermediateDirectories: true)
@@ -137,8 +132,8 @@ struct RenameTests {
         #expect(try Self.folders(s) == ["n0", "r1", "r2"])
     }
 
-    @Test func badRenamesAndHostileMetadataAreRefused() throws {
-        let s = try Self.populated()
+    @Test(arguments: Backend.all) func badRenamesAndHostileMetadataAreRefused(_ backend: Backend) throws {
+        let s = try Self.populated(backend)
         for (renames, says) in [([Self.rename("r9", "n9")], "no such run"),
                                 ([Self.rename("r0", "../x")], "not a valid run id"),
                                 ([Self.rename("r0", "r1"), Self.rename("r1", "n1")], "renamed in the same call"),
@@ -155,7 +150,7 @@ struct RenameTests {
         try s.setMetadata("pending_folder_moves", "[{\"from\": \"..\", \"to\": \"x\"}]")
         #expect(try s.metadata("pending_folder_moves") != nil)
         do {
-            _ = try SQLiteStore(path: s.path)
+            _ = try backend.reopen(s)
             Issue.record("no error")
         } catch {
             #expect("\(error)".contains("pending_folder_moves"), "\(error)")

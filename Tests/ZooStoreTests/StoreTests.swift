@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import ZooStore
 
-@Suite("SQLite store")
+@Suite("Store (SQLite and PostgreSQL)")
 struct StoreTests {
     static func store() throws -> SQLiteStore {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("zoo-store-\(UUID())")
@@ -11,8 +11,8 @@ struct StoreTests {
 
     static let runs = (0..<5).map { (id: "run\($0)", config: "{\"seed\":\($0)}", groupKey: $0 < 3 ? "A" : "B") }
 
-    @Test func schemaAndSweepsAreIdempotent() throws {
-        let s = try Self.store()
+    @Test(arguments: Backend.all) func schemaAndSweepsAreIdempotent(_ backend: Backend) throws {
+        let s = try backend.store()
         #expect(try s.appliedMigrations() == ["v1", "v2", "v3", "v4-predictions", "v4-labels", "v5-branches"])
         #expect(try s.addSweep(id: "sw", name: "n", spec: "text", runs: Self.runs) == Self.runs.map(\.id))
         #expect(try s.addSweep(id: "sw", name: "n", spec: "text", runs: Self.runs).isEmpty)
@@ -21,12 +21,12 @@ struct StoreTests {
         #expect(try s.counts()["sweep_runs"] == 11)
         #expect(try s.runs(sweep: "sw").count == 5)
         // Reopening keeps everything.
-        let again = try SQLiteStore(path: s.path)
+        let again = try backend.reopen(s)
         #expect(try again.runs().count == 6)
     }
 
-    @Test func claimsAreExclusiveAndGrouped() throws {
-        let s = try Self.store()
+    @Test(arguments: Backend.all) func claimsAreExclusiveAndGrouped(_ backend: Backend) throws {
+        let s = try backend.store()
         try s.addSweep(id: "sw", name: "n", spec: "", runs: Self.runs)
         let alive: (Int32) -> Bool = { _ in true }
         let a = try s.claim(owner: ClaimOwner(worker: 0), limit: 10, lease: 60, isAlive: alive)
@@ -44,8 +44,8 @@ struct StoreTests {
         #expect(try s.runs(ids: ["run0"])[0].status == .done)
     }
 
-    @Test func claimsCanBeLimitedToOneSweep() throws {
-        let s: any RunStore = try Self.store()
+    @Test(arguments: Backend.all) func claimsCanBeLimitedToOneSweep(_ backend: Backend) throws {
+        let s: any RunStore = try backend.store()
         try s.addSweep(id: "first", name: "n", spec: "", runs: Array(Self.runs[0..<2]))
         try s.addSweep(id: "second", name: "n", spec: "", runs: Array(Self.runs[1...]))
         let alive: (Int32) -> Bool = { _ in true }
@@ -61,7 +61,7 @@ struct StoreTests {
         #expect(try claim(3, nil) == ["run0"])
         #expect(try claim(4, nil).isEmpty)
         // A dead process of this host gives its runs back to the sweep's claimers only.
-        let t: any RunStore = try Self.store()
+        let t: any RunStore = try backend.store()
         try t.addSweep(id: "first", name: "n", spec: "", runs: [Self.runs[0]])
         try t.addSweep(id: "second", name: "n", spec: "", runs: [Self.runs[3]])
         _ = try t.claim(owner: ClaimOwner(pid: 999_999, worker: 0), limit: 10, lease: 600, sweep: nil, provenance: nil, isAlive: alive)
@@ -72,25 +72,25 @@ struct StoreTests {
         #expect(try t.runs(ids: ["run0"])[0].owner == ClaimOwner(pid: 999_999, worker: 0).id)
     }
 
-    @Test func expiredLeasesAndDeadOwnersAreReclaimed() throws {
-        let s = try Self.store()
+    @Test(arguments: Backend.all) func expiredLeasesAndDeadOwnersAreReclaimed(_ backend: Backend) throws {
+        let s = try backend.store()
         try s.addSweep(id: "sw", name: "n", spec: "", runs: [Self.runs[0]])
         let gone = ClaimOwner(host: "elsewhere", pid: 1, worker: 0)
         _ = try s.claim(owner: gone, limit: 1, lease: -1)  // already expired
         #expect(try s.claim(owner: ClaimOwner(worker: 0), limit: 1, lease: 60).map(\.attempts) == [2])
         // A live lease on another host is respected; a dead process on this host is not.
-        let t = try Self.store()
+        let t = try backend.store()
         try t.addSweep(id: "sw", name: "n", spec: "", runs: [Self.runs[0]])
         _ = try t.claim(owner: ClaimOwner(host: "other", pid: 5, worker: 0), limit: 1, lease: 600)
         #expect(try t.claim(owner: ClaimOwner(worker: 1), limit: 1, lease: 60, isAlive: { _ in false }).isEmpty)
-        let u = try Self.store()
+        let u = try backend.store()
         try u.addSweep(id: "sw", name: "n", spec: "", runs: [Self.runs[0]])
         _ = try u.claim(owner: ClaimOwner(pid: 999_999, worker: 0), limit: 1, lease: 600)
         #expect(try u.claim(owner: ClaimOwner(worker: 1), limit: 1, lease: 60, isAlive: { $0 != 999_999 }).count == 1)
     }
 
-    @Test func metricsKeepNonFiniteValuesAndNeverDuplicate() throws {
-        let s = try Self.store()
+    @Test(arguments: Backend.all) func metricsKeepNonFiniteValuesAndNeverDuplicate(_ backend: Backend) throws {
+        let s = try backend.store()
         try s.addSweep(id: "sw", name: "n", spec: "", runs: [Self.runs[0]])
         let m1 = MetricRecord(runID: "run0", epoch: 1, step: 10, values: ["train_loss": .nan, "test_loss": .infinity, "test_accuracy": 0.5])
         try s.record(m1)
@@ -106,11 +106,11 @@ struct StoreTests {
         #expect(try s.runs()[0].epochsDone == 1)
     }
 
-    @Test func checkpointsAreRecorded() throws {
-        let s = try Self.store()
+    @Test(arguments: Backend.all) func checkpointsAreRecorded(_ backend: Backend) throws {
+        let s = try backend.store()
         try s.addSweep(id: "sw", name: "n", spec: "", runs: [Self.runs[0]])
         let url = s.checkpointURL(run: "run0", epoch: 3)
-        #expect(url.path.hasSuffix("zoo.sqlite.checkpoints/run0/epoch-3.safetensors"))
+        #expect(url.path == s.checkpointFolder.path + "/run0/epoch-3.safetensors")
         try s.recordCheckpoint(run: "run0", epoch: 3, sha256: "ab", bytes: 10)
         try s.recordCheckpoint(run: "run0", epoch: 3, sha256: "cd", bytes: 11)
         #expect(try s.checkpoints() == [CheckpointRecord(runID: "run0", epoch: 3, path: "run0/epoch-3.safetensors", sha256: "cd", bytes: 11)])
