@@ -16,6 +16,9 @@ public struct QueueStatus: Sendable {
         public var seconds: Double
         /// Whether every lease it holds has expired (the worker is gone or stuck).
         public var stale: Bool
+
+        /// Member-epochs per minute of this worker's runs since they started (nil before any).
+        public var memberEpochsPerMinute: Double? { seconds > 0 && epochsDone > 0 ? Double(epochsDone) / seconds * 60 : nil }
     }
 
     public var counts: [RunStatus: Int]

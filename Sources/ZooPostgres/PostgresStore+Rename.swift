@@ -43,7 +43,7 @@ extension PostgresStore {
             moves.append(RunRenaming.FolderMove(from: r.new, to: nil))
         }
         try tx.execute("UPDATE runs SET id = \(r.new), config = \(r.config), group_key = \(r.groupKey) WHERE id = \(r.old)")
-        for table in ["metrics", "predictions", "measures"] {
+        for table in ["metrics", "predictions", "measures", "attempts"] {
             try tx.execute(PostgresQuery(unsafeSQL: "UPDATE \(table) SET run_id = $1 WHERE run_id = $2", binds: Self.binds(r.new, r.old)))
         }
         try tx.execute("UPDATE measures SET other_run = \(r.new) WHERE other_run = \(r.old)")
@@ -76,7 +76,7 @@ extension PostgresStore {
     /// Deletes a run's row, metrics and checkpoint rows; its sweep memberships are the caller's to
     /// move or keep.
     private static func deleteRun(_ id: String, _ tx: Transaction) throws {
-        for table in ["metrics", "checkpoints", "step_checkpoints", "predictions"] {
+        for table in ["metrics", "checkpoints", "step_checkpoints", "predictions", "attempts"] {
             try tx.execute(PostgresQuery(unsafeSQL: "DELETE FROM \(table) WHERE run_id = $1", binds: binds(id)))
         }
         try tx.execute("DELETE FROM measures WHERE run_id = \(id) OR other_run = \(id)")

@@ -127,6 +127,13 @@ public final class PostgresStore: RunStore {
                 bytes BIGINT NOT NULL, created_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (run_id, step))
             """,
         ]),
+        ("v6-attempts", [
+            """
+            CREATE TABLE attempts (
+                run_id TEXT COLLATE "C" NOT NULL, attempt BIGINT NOT NULL, owner TEXT NOT NULL, host TEXT NOT NULL,
+                started_at DOUBLE PRECISION NOT NULL, ended_at DOUBLE PRECISION, outcome TEXT, error TEXT, PRIMARY KEY (run_id, attempt))
+            """,
+        ]),
     ]
 
     /// The advisory lock that makes opening (migrating) and renaming one process at a time.
@@ -158,7 +165,7 @@ public final class PostgresStore: RunStore {
     /// Removes every table of the store (for tests and `zoo store` tools that start over).
     public func dropEverything() throws {
         try session.transaction("drop the store's tables") { tx in
-            for table in ["step_checkpoints", "predictions", "measure_claims", "measures", "meta", "sweep_runs", "sweeps", "checkpoints", "metrics", "runs", "zoo_migrations"] {
+            for table in ["attempts", "step_checkpoints", "predictions", "measure_claims", "measures", "meta", "sweep_runs", "sweeps", "checkpoints", "metrics", "runs", "zoo_migrations"] {
                 try tx.execute(PostgresQuery(unsafeSQL: "DROP TABLE IF EXISTS \(table) CASCADE"))
             }
         }
@@ -272,6 +279,26 @@ public final class PostgresStore: RunStore {
                 """) where ClaimOwner.isGone(try row["owner"].decode(String?.self), host: owner.host, isAlive: isAlive) {
                 orphaned.append(try row["id"].decode(String.self))
             }
+            // The attempts of runs taken over are lost, with why; a run that lost too many fails.
+            let maxLost = Int(try Self.metadata(QueuePolicy.maxLostAttemptsKey, tx) ?? "") ?? QueuePolicy.defaultMaxLostAttempts
+            for row in try tx.rows("""
+                SELECT id, owner, attempts FROM runs WHERE status = 'running' AND (COALESCE(lease_expires, 0) < \(now) OR id = ANY(\(orphaned)::text[]))
+                AND (\(sweep)::text IS NULL OR id IN (SELECT run_id FROM sweep_runs WHERE sweep_id = \(sweep))) FOR UPDATE SKIP LOCKED
+                """) {
+                let id = try row["id"].decode(String.self), holder = try row["owner"].decode(String?.self) ?? "?"
+                let why = orphaned.contains(id) ? "its process (\(holder)) is gone" : "the lease of \(holder) ran out"
+                try tx.execute("""
+                    UPDATE attempts SET ended_at = \(now), outcome = 'lost', error = \(why)
+                    WHERE run_id = \(id) AND attempt = \(try row["attempts"].decode(Int.self)) AND ended_at IS NULL
+                    """)
+                let lost = try tx.rows("SELECT COUNT(*) AS n FROM attempts WHERE run_id = \(id) AND outcome = 'lost'").first.map { try $0["n"].decode(Int.self) } ?? 0
+                if lost >= maxLost {
+                    try tx.execute("""
+                        UPDATE runs SET status = 'failed', owner = NULL, lease_expires = NULL, finished_at = \(now),
+                        error = \(RunStoreMessages.gaveUp(lost: lost, why: why)) WHERE id = \(id)
+                        """)
+                }
+            }
             // A branch whose parent failed or diverged cannot start: it fails too (and its own
             // branches after it); `retryFailed` puts them all back.
             while try tx.execute("""
@@ -303,7 +330,27 @@ public final class PostgresStore: RunStore {
                     ORDER BY created_at, id LIMIT $8 FOR UPDATE SKIP LOCKED)
                 RETURNING \(Self.runColumns)
                 """, binds: binds)).map(Self.run)
+            if !claimed.isEmpty {
+                try tx.execute("""
+                    INSERT INTO attempts (run_id, attempt, owner, host, started_at)
+                    SELECT id, attempts, owner, host, \(now) FROM runs WHERE id = ANY(\(claimed.map(\.id))::text[])
+                    ON CONFLICT (run_id, attempt) DO UPDATE SET owner = EXCLUDED.owner, host = EXCLUDED.host, started_at = EXCLUDED.started_at,
+                    ended_at = NULL, outcome = NULL, error = NULL
+                    """)
+            }
             return claimed.sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
+        }
+    }
+
+    public func attempts(runs ids: [String]?) throws -> [AttemptRecord] {
+        try session.query("read attempts", """
+            SELECT run_id, attempt, owner, host, started_at, ended_at, outcome, error FROM attempts
+            WHERE (\(ids)::text[] IS NULL OR run_id = ANY(\(ids)::text[])) ORDER BY run_id, attempt
+            """).map { r in
+            AttemptRecord(runID: try r["run_id"].decode(String.self), attempt: try r["attempt"].decode(Int.self),
+                          owner: try r["owner"].decode(String.self), host: try r["host"].decode(String.self),
+                          startedAt: try r["started_at"].decode(Double.self), endedAt: try r["ended_at"].decode(Double?.self),
+                          outcome: try r["outcome"].decode(String?.self), error: try r["error"].decode(String?.self))
         }
     }
 
@@ -321,6 +368,11 @@ public final class PostgresStore: RunStore {
         guard !ids.isEmpty else { return }
         try session.transaction("release runs") { tx in
             try tx.execute("""
+                UPDATE attempts SET ended_at = EXTRACT(EPOCH FROM clock_timestamp()), outcome = 'released'
+                WHERE run_id = ANY(\(ids)::text[]) AND owner = \(owner.id) AND ended_at IS NULL
+                AND run_id IN (SELECT id FROM runs WHERE status = 'running' AND owner = \(owner.id))
+                """)
+            try tx.execute("""
                 UPDATE runs SET status = 'pending', owner = NULL, lease_expires = NULL
                 WHERE id = ANY(\(ids)::text[]) AND owner = \(owner.id) AND status = 'running'
                 """)
@@ -329,6 +381,10 @@ public final class PostgresStore: RunStore {
 
     public func finish(run id: String, owner: ClaimOwner, status: RunStatus, error: String?, outcome: String?) throws {
         try session.transaction("finish run \(id)") { tx in
+            try tx.execute("""
+                UPDATE attempts SET ended_at = EXTRACT(EPOCH FROM clock_timestamp()), outcome = \(status.rawValue), error = \(error)
+                WHERE run_id = \(id) AND owner = \(owner.id) AND ended_at IS NULL AND run_id IN (SELECT id FROM runs WHERE owner = \(owner.id))
+                """)
             try tx.execute("""
                 UPDATE runs SET status = \(status.rawValue), error = \(error), outcome = \(outcome),
                 finished_at = EXTRACT(EPOCH FROM clock_timestamp()), owner = NULL, lease_expires = NULL
@@ -458,7 +514,7 @@ public final class PostgresStore: RunStore {
     }
 
     public func counts() throws -> [String: Int] {
-        let tables = ["runs", "metrics", "checkpoints", "step_checkpoints", "sweeps", "sweep_runs", "measures", "measure_claims", "predictions"]
+        let tables = ["runs", "metrics", "checkpoints", "step_checkpoints", "sweeps", "sweep_runs", "measures", "measure_claims", "predictions", "attempts"]
         let row = try session.query("count rows", PostgresQuery(unsafeSQL: "SELECT " + tables.map { "(SELECT COUNT(*) FROM \($0)) AS \($0)" }.joined(separator: ", ")))
         guard let row = row.first else { return [:] }
         var out: [String: Int] = [:]

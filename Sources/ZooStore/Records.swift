@@ -58,6 +58,41 @@ public struct RunRecord: Sendable, Equatable {
 }
 
 /// The metrics of one epoch of one run. Non-finite values are kept (SQLite would turn NaN into NULL).
+/// One claim of a run and how it ended: `done`, `diverged` or `failed` (the worker finished it),
+/// `released` (handed back: SIGINT, SIGTERM), `lost` (the worker stopped renewing its lease, or its
+/// process on the same host was gone, and another claim took the run over); nil while it runs.
+public struct AttemptRecord: Sendable, Equatable {
+    public var runID: String
+    /// 1 for the first claim.
+    public var attempt: Int
+    public var owner: String
+    public var host: String
+    public var startedAt: Double
+    public var endedAt: Double?
+    public var outcome: String?
+    public var error: String?
+
+    public init(runID: String, attempt: Int, owner: String, host: String, startedAt: Double, endedAt: Double? = nil,
+                outcome: String? = nil, error: String? = nil) {
+        self.runID = runID
+        self.attempt = attempt
+        self.owner = owner
+        self.host = host
+        self.startedAt = startedAt
+        self.endedAt = endedAt
+        self.outcome = outcome
+        self.error = error
+    }
+}
+
+/// The queue's policy, as store metadata.
+public enum QueuePolicy {
+    /// The `meta` key of the most attempts a run may lose (its worker died) before it fails.
+    public static let maxLostAttemptsKey = "max_lost_attempts"
+    /// The default: a run whose workers die three times is more likely to kill them than unlucky.
+    public static let defaultMaxLostAttempts = 3
+}
+
 /// A sweep as the store keeps it: its id (from the spec), name and spec text.
 public struct SweepRecord: Sendable, Equatable {
     public var id: String

@@ -98,3 +98,12 @@ package enum RunRenaming {
         }
     }
 }
+
+/// Messages both stores write into runs.
+package enum RunStoreMessages {
+    /// The error of a run that failed because its workers kept stopping.
+    package static func gaveUp(lost: Int, why: String) -> String {
+        "gave up after \(lost) attempts whose workers stopped without finishing (the last: \(why)); `zoo show RUN` lists them, `zoo sweep run --retry-failed` or `zoo submit --retry-failed` puts it back"
+    }
+}
+

@@ -49,9 +49,14 @@ public protocol RunStore: Sendable {
     /// oldest claimable run, and its claimable runs oldest first. Claimable are pending runs and
     /// running runs whose lease expired or whose owner is a process of this host that `isAlive`
     /// says is gone. With `sweep`, only runs of that sweep are candidates. Each claimed run counts
-    /// an attempt and, when given, records `provenance` (the latest attempt's).
+    /// an attempt (``attempts(runs:)``) and, when given, records `provenance` (the latest
+    /// attempt's). The attempt of a run taken over is recorded as lost, with why; a run that has
+    /// lost ``QueuePolicy/maxLostAttemptsKey`` attempts (default 3) fails instead of being claimed.
     func claim(owner: ClaimOwner, limit: Int, lease: TimeInterval, sweep: String?, provenance: Provenance?,
                isAlive: (Int32) -> Bool) throws -> [RunRecord]
+
+    /// Every claim of the given runs (all when nil) and how it ended, by run then attempt.
+    func attempts(runs ids: [String]?) throws -> [AttemptRecord]
 
     /// Extends the lease of those of `ids` that `owner` holds.
     func renewLease(owner: ClaimOwner, runs ids: [String], lease: TimeInterval) throws

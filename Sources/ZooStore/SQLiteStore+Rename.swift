@@ -58,6 +58,7 @@ extension SQLiteStore {
         try db.execute(sql: "UPDATE runs SET id = ?, config = ?, group_key = ? WHERE id = ?", arguments: [r.new, r.config, r.groupKey, r.old])
         try db.execute(sql: "UPDATE metrics SET run_id = ? WHERE run_id = ?", arguments: [r.new, r.old])
         try db.execute(sql: "UPDATE predictions SET run_id = ? WHERE run_id = ?", arguments: [r.new, r.old])
+        try db.execute(sql: "UPDATE attempts SET run_id = ? WHERE run_id = ?", arguments: [r.new, r.old])
         try db.execute(sql: "UPDATE measures SET run_id = ? WHERE run_id = ?", arguments: [r.new, r.old])
         try db.execute(sql: "UPDATE measures SET other_run = ? WHERE other_run = ?", arguments: [r.new, r.old])
         try db.execute(sql: "DELETE FROM measure_claims WHERE run_id = ? OR other_run = ?", arguments: [r.old, r.old])
@@ -86,7 +87,7 @@ extension SQLiteStore {
     /// Deletes a run's row, metrics and checkpoint rows; its sweep memberships are the caller's to
     /// move or keep.
     private static func deleteRun(_ id: String, _ db: Database) throws {
-        for table in ["metrics", "checkpoints", "step_checkpoints", "predictions"] {
+        for table in ["metrics", "checkpoints", "step_checkpoints", "predictions", "attempts"] {
             try db.execute(sql: "DELETE FROM \(table) WHERE run_id = ?", arguments: [id])
         }
         try db.execute(sql: "DELETE FROM measures WHERE run_id = ? OR other_run = ?", arguments: [id, id])

@@ -166,6 +166,15 @@ public final class SQLiteStore: RunStore {
                     sha256 TEXT NOT NULL, bytes INTEGER NOT NULL, created_at REAL NOT NULL, PRIMARY KEY (run_id, step));
                 """)
         }
+        // Every claim of a run and how it ended (done, failed, diverged, released, lost), so a run
+        // whose workers keep dying shows each attempt and fails after a few.
+        m.registerMigration("v6-attempts") { db in
+            try db.execute(sql: """
+                CREATE TABLE attempts (
+                    run_id TEXT NOT NULL, attempt INTEGER NOT NULL, owner TEXT NOT NULL, host TEXT NOT NULL, started_at REAL NOT NULL,
+                    ended_at REAL, outcome TEXT, error TEXT, PRIMARY KEY (run_id, attempt));
+                """)
+        }
         return m
     }
 
@@ -323,6 +332,22 @@ public final class SQLiteStore: RunStore {
                     orphaned.append(try row.decode(forColumn: "id"))
                 }
             }
+            let stale = "COALESCE(lease_expires, 0) < ?" + (orphaned.isEmpty ? "" : " OR id IN (\(Self.marks(orphaned.count)))")
+            // The attempts of runs taken over are lost, with why; a run that lost too many fails.
+            let maxLost = Int(try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = ?", arguments: [QueuePolicy.maxLostAttemptsKey]) ?? "")
+                ?? QueuePolicy.defaultMaxLostAttempts
+            for row in try Row.fetchAll(db, sql: "SELECT id, owner, attempts FROM runs WHERE status = 'running' AND (\(stale))" + inSweep,
+                                        arguments: StatementArguments([now] + orphaned + sweepArguments)) {
+                let id: String = try row.decode(forColumn: "id"), holder: String? = try row.decode(forColumn: "owner")
+                let why = orphaned.contains(id) ? "its process (\(holder ?? "?")) is gone" : "the lease of \(holder ?? "?") ran out"
+                try db.execute(sql: "UPDATE attempts SET ended_at = ?, outcome = 'lost', error = ? WHERE run_id = ? AND attempt = ? AND ended_at IS NULL",
+                               arguments: [now, why, id, try row.decode(Int.self, forColumn: "attempts")])
+                let lost = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM attempts WHERE run_id = ? AND outcome = 'lost'", arguments: [id]) ?? 0
+                if lost >= maxLost {
+                    try db.execute(sql: "UPDATE runs SET status = 'failed', owner = NULL, lease_expires = NULL, finished_at = ?, error = ? WHERE id = ?",
+                                   arguments: [now, RunStoreMessages.gaveUp(lost: lost, why: why), id])
+                }
+            }
             // A branch whose parent failed or diverged cannot start: it fails too (and its own
             // branches after it); `retryFailed` puts them all back.
             repeat {
@@ -332,7 +357,6 @@ public final class SQLiteStore: RunStore {
                     WHERE status = 'pending' AND parent IN (SELECT id FROM runs WHERE status IN ('failed', 'diverged'))
                     """, arguments: [now])
             } while db.changesCount > 0
-            let stale = "COALESCE(lease_expires, 0) < ?" + (orphaned.isEmpty ? "" : " OR id IN (\(Self.marks(orphaned.count)))")
             // A branch is claimable once its parent is done.
             let claimable = "(status = 'pending' OR (status = 'running' AND (\(stale))))"
                 + " AND (parent IS NULL OR parent IN (SELECT id FROM runs WHERE status = 'done'))" + inSweep
@@ -347,8 +371,26 @@ public final class SQLiteStore: RunStore {
                 UPDATE runs SET status = 'running', owner = ?, host = ?, lease_expires = ?, attempts = attempts + 1,
                 started_at = COALESCE(started_at, ?), provenance = ? WHERE id IN (\(Self.marks(ids.count)))
                 """, arguments: StatementArguments([owner.id, owner.host, now + lease, now, provenanceJSON] as [(any DatabaseValueConvertible)?] + ids))
+            try db.execute(sql: """
+                INSERT OR REPLACE INTO attempts (run_id, attempt, owner, host, started_at)
+                SELECT id, attempts, owner, host, ? FROM runs WHERE id IN (\(Self.marks(ids.count)))
+                """, arguments: StatementArguments([now] + ids))
             return try Row.fetchAll(db, sql: "SELECT * FROM runs WHERE id IN (\(Self.marks(ids.count))) ORDER BY created_at, id",
                                     arguments: StatementArguments(ids)).map(Self.run)
+        }
+    }
+
+    public func attempts(runs ids: [String]?) throws -> [AttemptRecord] {
+        var sql = "SELECT * FROM attempts"
+        if let ids { sql += " WHERE run_id IN (\(Self.marks(ids.count)))" }
+        sql += " ORDER BY run_id, attempt"
+        return try reading("read attempts") { db in
+            try Row.fetchAll(db, sql: sql, arguments: StatementArguments(ids ?? [])).map { row in
+                AttemptRecord(runID: try row.decode(forColumn: "run_id"), attempt: try row.decode(forColumn: "attempt"),
+                              owner: try row.decode(forColumn: "owner"), host: try row.decode(forColumn: "host"),
+                              startedAt: try row.decode(forColumn: "started_at"), endedAt: try row.decode(forColumn: "ended_at"),
+                              outcome: try row.decode(forColumn: "outcome"), error: try row.decode(forColumn: "error"))
+            }
         }
     }
 
@@ -364,6 +406,10 @@ public final class SQLiteStore: RunStore {
     public func release(owner: ClaimOwner, runs ids: [String]) throws {
         try writing("release runs") { db in
             for id in ids {
+                try db.execute(sql: """
+                    UPDATE attempts SET ended_at = ?, outcome = 'released' WHERE run_id = ? AND owner = ? AND ended_at IS NULL
+                    AND run_id IN (SELECT id FROM runs WHERE status = 'running' AND owner = ?)
+                    """, arguments: [Self.now, id, owner.id, owner.id])
                 try db.execute(sql: "UPDATE runs SET status = 'pending', owner = NULL, lease_expires = NULL WHERE id = ? AND owner = ? AND status = 'running'",
                                arguments: [id, owner.id])
             }
@@ -372,6 +418,10 @@ public final class SQLiteStore: RunStore {
 
     public func finish(run id: String, owner: ClaimOwner, status: RunStatus, error: String? = nil, outcome: String? = nil) throws {
         try writing("finish run \(id)") { db in
+            try db.execute(sql: """
+                UPDATE attempts SET ended_at = ?, outcome = ?, error = ? WHERE run_id = ? AND owner = ? AND ended_at IS NULL
+                AND run_id IN (SELECT id FROM runs WHERE owner = ?)
+                """, arguments: [Self.now, status.rawValue, error, id, owner.id, owner.id])
             try db.execute(sql: """
                 UPDATE runs SET status = ?, error = ?, outcome = ?, finished_at = ?, owner = NULL, lease_expires = NULL WHERE id = ? AND owner = ?
                 """, arguments: [status.rawValue, error, outcome, Self.now, id, owner.id])
@@ -479,7 +529,7 @@ public final class SQLiteStore: RunStore {
     public func counts() throws -> [String: Int] {
         try reading("count rows") { db in
             var out: [String: Int] = [:]
-            for t in ["runs", "metrics", "checkpoints", "step_checkpoints", "sweeps", "sweep_runs", "measures", "measure_claims", "predictions"] {
+            for t in ["runs", "metrics", "checkpoints", "step_checkpoints", "sweeps", "sweep_runs", "measures", "measure_claims", "predictions", "attempts"] {
                 out[t] = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(t)") ?? 0
             }
             return out

@@ -21,11 +21,19 @@ struct Submit: ParsableCommand {
     @Option(name: .customLong("max-runs"), help: "Refuse specs that expand to more runs than this.") var maxRuns: Int = SpecLimits.maximumRuns
     @Flag(name: .customLong("retry-failed"), help: "Put failed runs back in the queue too.") var retryFailed = false
     @Option(name: .customLong("data-dir"), help: "Folder holding Fashion-MNIST (for the plan's checks).") var dataDirectory: String?
+    @Option(name: .customLong("max-attempts"),
+            help: "A run fails after this many attempts whose worker died (its lease ran out), a store-wide setting (default 3).")
+    var maxAttempts: Int?
+
+    func validate() throws {
+        if let maxAttempts, !(1...1000).contains(maxAttempts) { throw ValidationError("--max-attempts must be in 1...1000, got \(maxAttempts)") }
+    }
 
     func run() throws {
         let data = DataCache(dataDirectory: dataDirectory.map { URL(fileURLWithPath: $0) })
         let plan = try loadPlan(spec, data: data, maxRuns: maxRuns)
         let store = try storeOption.open(data: data)
+        if let maxAttempts { try store.setMetadata(QueuePolicy.maxLostAttemptsKey, String(maxAttempts)) }
         let added = try plan.enqueue(into: store)
         let retried = retryFailed ? try store.retryFailed() : 0
         let rows = try store.runs(ids: plan.runs.map(\.id))

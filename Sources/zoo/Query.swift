@@ -40,7 +40,7 @@ struct List: ParsableCommand {
 }
 
 struct Show: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show one run: config, status, metrics per epoch, checkpoints.")
+    static let configuration = CommandConfiguration(abstract: "Show one run: config, status, its attempts (who trained it, how each ended), metrics per epoch, checkpoints.")
     @Argument(help: "A run id or a unique prefix of one.") var id: String
     @OptionGroup var storeOption: StoreOption
 
@@ -61,6 +61,14 @@ struct Show: ParsableCommand {
             print("  cpu = \(p.cpu)")
             print("  cpu_flags = \(p.cpuFlags.joined(separator: " "))")
             print("  host = \(p.host)")
+        }
+        let attempts = try store.attempts(runs: [r.id])
+        if !attempts.isEmpty {
+            print("\nattempts:")
+            for a in attempts {
+                let took = a.endedAt.map { formatDuration($0 - a.startedAt) } ?? "running"
+                print("  \(a.attempt): \(a.owner)  \(a.outcome ?? "running")  \(took)" + (a.error.map { "  \($0)" } ?? ""))
+            }
         }
         let metrics = try store.metrics(runs: [r.id])
         if !metrics.isEmpty {

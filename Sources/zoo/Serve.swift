@@ -107,11 +107,11 @@ struct ServeCommand: ParsableCommand {
         let counts = Table(headers: order.map(\.rawValue) + ["member-epochs left", "member-epochs/s", "time left"],
                            rows: [order.map { String(q.counts[$0] ?? 0) } + [String(q.memberEpochsLeft), q.rate.map { String(format: "%.2f", $0) } ?? "-",
                                                                              q.secondsLeft.map(formatDuration) ?? "?"]])
-        let workers = Table(headers: ["worker (host:pid:thread)", "runs", "epochs done", "epochs", "progress", "running for", "lease"],
+        let workers = Table(headers: ["worker (host:pid:thread)", "runs", "epochs done", "epochs", "progress", "running for", "member-epochs/min", "lease"],
                             rows: q.workers.map { w in
                                 [w.owner, w.runs.map { String($0.prefix(8)) }.joined(separator: " "), String(w.epochsDone), String(w.epochs),
                                  String(format: "%.0f%%", 100 * Double(w.epochsDone) / Double(max(1, w.epochs))), formatDuration(w.seconds),
-                                 w.stale ? "expired" : "held"]
+                                 w.memberEpochsPerMinute.map { String(format: "%.1f", $0) } ?? "-", w.stale ? "expired" : "held"]
                             })
         var text = q.workers.isEmpty ? "No worker holds a run now." : "\(q.workers.count) worker(s) training."
         if !q.staleRuns.isEmpty {

@@ -13,7 +13,7 @@ struct StoreTests {
 
     @Test(arguments: Backend.all) func schemaAndSweepsAreIdempotent(_ backend: Backend) throws {
         let s = try backend.store()
-        #expect(try s.appliedMigrations() == ["v1", "v2", "v3", "v4-predictions", "v4-labels", "v5-branches"])
+        #expect(try s.appliedMigrations() == ["v1", "v2", "v3", "v4-predictions", "v4-labels", "v5-branches", "v6-attempts"])
         #expect(try s.addSweep(id: "sw", name: "n", spec: "text", runs: Self.runs) == Self.runs.map(\.id))
         #expect(try s.addSweep(id: "sw", name: "n", spec: "text", runs: Self.runs).isEmpty)
         #expect(try s.addSweep(id: "sw2", name: "wider", spec: "text2", runs: Self.runs + [("run9", "{}", "B")]) == ["run9"])
@@ -123,5 +123,43 @@ struct StoreTests {
         } catch {
             #expect("\(error)".contains("/proc/zoo"))
         }
+    }
+}
+
+/// Each claim of a run is an attempt with its outcome; a run whose workers keep dying fails.
+@Suite("Attempts (SQLite and PostgreSQL)")
+struct AttemptTests {
+    @Test(arguments: Backend.all) func everyClaimIsAnAttemptAndHowItEnded(_ backend: Backend) throws {
+        let s = try backend.store()
+        try s.addSweep(id: "sw", name: "n", spec: "", runs: [(id: "r", config: "{}", groupKey: "A")])
+        let alive: (Int32) -> Bool = { _ in true }
+        let a = ClaimOwner(host: "a", pid: 1, worker: 0), b = ClaimOwner(host: "b", pid: 2, worker: 0)
+        #expect(try s.claim(owner: a, limit: 1, lease: -1, isAlive: alive).count == 1)   // a's lease runs out at once
+        #expect(try s.claim(owner: b, limit: 1, lease: 60, isAlive: alive).count == 1)
+        try s.release(owner: b, runs: ["r"])
+        _ = try s.claim(owner: a, limit: 1, lease: 60, isAlive: alive)
+        try s.finish(run: "r", owner: a, status: .done)
+        let attempts = try s.attempts(runs: ["r"])
+        #expect(attempts.map(\.attempt) == [1, 2, 3])
+        #expect(attempts.map(\.outcome) == ["lost", "released", "done"])
+        #expect(attempts.map(\.owner) == [a.id, b.id, a.id])
+        #expect(attempts[0].error?.contains("the lease of \(a.id) ran out") == true, "\(attempts[0])")
+        #expect(attempts.allSatisfy { $0.endedAt != nil && $0.endedAt! >= $0.startedAt })
+        #expect(try s.counts()["attempts"] == 3)
+    }
+
+    @Test(arguments: Backend.all) func aRunWhoseWorkersKeepDyingFails(_ backend: Backend) throws {
+        let s = try backend.store()
+        try s.setMetadata(QueuePolicy.maxLostAttemptsKey, "2")
+        try s.addSweep(id: "sw", name: "n", spec: "", runs: [(id: "r", config: "{}", groupKey: "A")])
+        let gone: (Int32) -> Bool = { $0 != 7 }
+        // Two workers of this host whose processes are gone, one after the other.
+        #expect(try s.claim(owner: ClaimOwner(pid: 7, worker: 0), limit: 1, lease: 600, isAlive: gone).count == 1)
+        #expect(try s.claim(owner: ClaimOwner(pid: 7, worker: 1), limit: 1, lease: 600, isAlive: gone).count == 1)
+        #expect(try s.claim(owner: ClaimOwner(pid: 8, worker: 0), limit: 1, lease: 600, isAlive: gone).isEmpty)
+        let run = try #require(try s.runs(ids: ["r"]).first)
+        #expect(run.status == .failed && run.attempts == 2)
+        #expect(run.error?.contains("gave up after 2 attempts") == true && run.error?.contains("is gone") == true, "\(run.error ?? "")")
+        #expect(try s.attempts(runs: ["r"]).map(\.outcome) == ["lost", "lost"])
     }
 }
