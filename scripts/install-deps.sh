@@ -3,8 +3,8 @@
 set -euo pipefail
 # chromium: the report test opens the HTML report headless and takes a screenshot;
 # libc6-dev-arm64-cross: scripts/arm64-check.sh compiles the C kernels for arm64 against it;
-# postgresql: the tests start a private server of it (scripts/postgres-test-server.sh).
-packages=(libopenblas-dev zlib1g-dev libsqlite3-dev dataset-fashion-mnist python3-pip chromium libc6-dev-arm64-cross postgresql)
+# postgresql, openssl: the tests start a private server with TLS (scripts/postgres-test-server.sh).
+packages=(libopenblas-dev zlib1g-dev libsqlite3-dev dataset-fashion-mnist python3-pip chromium libc6-dev-arm64-cross postgresql openssl)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

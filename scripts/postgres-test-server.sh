@@ -6,7 +6,8 @@
 #   scripts/postgres-test-server.sh stop DIR    stops it (immediately, as a crash would)
 #   scripts/postgres-test-server.sh restart DIR starts it again on the same port
 #
-# The server authenticates with a password (SCRAM) over TCP on 127.0.0.1 only; its user is `zoo`
+# The server authenticates with a password (SCRAM) over TCP on 127.0.0.1 only, offers TLS with a
+# self-signed certificate (DIR/server.crt, for 127.0.0.1); its user is `zoo`
 # with the CREATEDB privilege (each test creates a database of its own). PostgreSQL refuses to
 # run as root, so under root the server runs as the `postgres` user Debian's package creates.
 set -euo pipefail
@@ -17,6 +18,8 @@ bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 as_owner=()
 [ "$(id -u)" -eq 0 ] && as_owner=(runuser -u postgres --)
 pg_ctl() { "${as_owner[@]}" "$bin/pg_ctl" -D "$dir/data" "$@"; }
+# Loopback only, no fsync (a test server), TLS on.
+server_options() { echo "-p $(cat "$dir/port") -k $dir -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=off -c ssl=on -c ssl_cert_file=$dir/server.crt -c ssl_key_file=$dir/server.key"; }
 
 case "$command" in
 start)
@@ -32,9 +35,14 @@ start)
         "${as_owner[@]}" "$bin/initdb" -D "$dir/data" -U zoo --pwfile="$dir/pwfile" --auth-host=scram-sha-256 \
             --auth-local=scram-sha-256 -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
             || { cat "$dir/initdb.log" >&2; exit 1; }
+        # TLS with a self-signed certificate for 127.0.0.1 (server.crt is also the tests' trusted root).
+        openssl req -new -x509 -days 7 -nodes -subj "/CN=127.0.0.1" -addext "subjectAltName=IP:127.0.0.1" \
+            -keyout "$dir/server.key" -out "$dir/server.crt" >/dev/null 2>&1
+        chmod 600 "$dir/server.key"
+        [ "$(id -u)" -eq 0 ] && chown postgres "$dir/server.key" "$dir/server.crt"
     fi
     port=$(cat "$dir/port")
-    pg_ctl -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=off" -l "$dir/server.log" -w start >/dev/null \
+    pg_ctl -o "$(server_options)" -l "$dir/server.log" -w start >/dev/null \
         || { cat "$dir/server.log" >&2; exit 1; }
     echo "export ZOO_TEST_POSTGRES=postgres://zoo@127.0.0.1:$port ZOO_TEST_POSTGRES_DIR=$dir PGPASSWORD=$(cat "$dir/password")"
     ;;
@@ -43,7 +51,7 @@ stop)
     ;;
 restart)
     port=$(cat "$dir/port")
-    pg_ctl -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=off" -l "$dir/server.log" -w start >/dev/null
+    pg_ctl -o "$(server_options)" -l "$dir/server.log" -w start >/dev/null
     ;;
 *)
     echo "postgres-test-server.sh: unknown command '$command' (start, stop, restart)" >&2

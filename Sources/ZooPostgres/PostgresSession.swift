@@ -171,7 +171,10 @@ final class PostgresSession: @unchecked Sendable {
             if state.hasPrefix("08") || state.hasPrefix("57P") || state == "53300" { return .unreachable }
             return .other
         }
+        // A certificate that fails verification is no outage: retrying would not help.
+        if error.underlying is NIOSSLError { return .other }
         switch error.code {
+        case .sslUnsupported, .failedToAddSSLHandler: return .other
         case .connectionError, .serverClosedConnection, .clientClosedConnection, .uncleanShutdown: return .unreachable
         default: return error.underlying.map(kind(of:)) ?? .other
         }

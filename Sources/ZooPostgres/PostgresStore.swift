@@ -134,6 +134,8 @@ public final class PostgresStore: RunStore {
                 started_at DOUBLE PRECISION NOT NULL, ended_at DOUBLE PRECISION, outcome TEXT, error TEXT, PRIMARY KEY (run_id, attempt))
             """,
         ]),
+        // The claim's scan: the oldest pending runs of one group, in order, from an index.
+        ("v7-claim-index", ["CREATE INDEX runs_claim ON runs(status, group_key, created_at, id)"]),
     ]
 
     /// The advisory lock that makes opening (migrating) and renaming one process at a time.
@@ -155,6 +157,17 @@ public final class PostgresStore: RunStore {
                 try tx.execute("INSERT INTO zoo_migrations (identifier, applied_at) VALUES (\(migration.id), EXTRACT(EPOCH FROM clock_timestamp()))")
             }
         }
+    }
+
+    /// The server's version and whether this connection is encrypted, e.g. "PostgreSQL 15.18, TLSv1.3"
+    /// or "PostgreSQL 15.18, not encrypted".
+    public func connectionInfo() throws -> String {
+        let row = try session.query("read the server's version", """
+            SELECT current_setting('server_version') AS version,
+            (SELECT version FROM pg_stat_ssl WHERE pid = pg_backend_pid() AND ssl) AS tls
+            """).first
+        let version = try row?["version"].decode(String.self) ?? "?"
+        return "PostgreSQL \(version), " + ((try row?["tls"].decode(String?.self)) ?? nil ?? "not encrypted")
     }
 
     public func appliedMigrations() throws -> [String] {
@@ -262,10 +275,13 @@ public final class PostgresStore: RunStore {
 
     // MARK: - Claims
 
-    /// See ``RunStore/claim(owner:limit:lease:sweep:provenance:isAlive:)``. One transaction: runs of
-    /// this host whose process is gone are found first (only this host can tell), branches of failed
-    /// parents fail, then one `UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED LIMIT k)
-    /// RETURNING …` takes the runs and writes owner, attempt and lease from the database's clock.
+    /// See ``RunStore/claim(owner:limit:lease:sweep:provenance:isAlive:)``. One transaction, each
+    /// step reading only what it needs through an index, so a claim costs the same with a hundred
+    /// runs queued or a hundred thousand: the running runs of this host whose process is gone are
+    /// found (only this host can tell); stale runs lose their attempt and go back to pending (or
+    /// fail, after too many); branches of failed parents fail; then one `UPDATE … WHERE id IN
+    /// (SELECT … FOR UPDATE SKIP LOCKED LIMIT k) RETURNING …` takes the oldest pending runs of one
+    /// group and writes owner, attempt and lease from the database's clock.
     public func claim(owner: ClaimOwner, limit: Int, lease: TimeInterval, sweep: String?, provenance: Provenance?,
                       isAlive: (Int32) -> Bool) throws -> [RunRecord] {
         guard limit > 0 else { return [] }
@@ -275,15 +291,17 @@ public final class PostgresStore: RunStore {
             var orphaned: [String] = []
             for row in try tx.rows("""
                 SELECT id, owner FROM runs WHERE status = 'running' AND host = \(owner.host) AND lease_expires >= \(now)
-                AND (\(sweep)::text IS NULL OR id IN (SELECT run_id FROM sweep_runs WHERE sweep_id = \(sweep)))
+                AND (\(sweep)::text IS NULL OR EXISTS (SELECT 1 FROM sweep_runs s WHERE s.sweep_id = \(sweep) AND s.run_id = runs.id))
                 """) where ClaimOwner.isGone(try row["owner"].decode(String?.self), host: owner.host, isAlive: isAlive) {
                 orphaned.append(try row["id"].decode(String.self))
             }
-            // The attempts of runs taken over are lost, with why; a run that lost too many fails.
+            // Stale runs (of the sweep, with one) lose their attempt, with why, and return to the
+            // queue; a run that lost too many fails.
             let maxLost = Int(try Self.metadata(QueuePolicy.maxLostAttemptsKey, tx) ?? "") ?? QueuePolicy.defaultMaxLostAttempts
             for row in try tx.rows("""
                 SELECT id, owner, attempts FROM runs WHERE status = 'running' AND (COALESCE(lease_expires, 0) < \(now) OR id = ANY(\(orphaned)::text[]))
-                AND (\(sweep)::text IS NULL OR id IN (SELECT run_id FROM sweep_runs WHERE sweep_id = \(sweep))) FOR UPDATE SKIP LOCKED
+                AND (\(sweep)::text IS NULL OR EXISTS (SELECT 1 FROM sweep_runs s WHERE s.sweep_id = \(sweep) AND s.run_id = runs.id))
+                FOR UPDATE SKIP LOCKED
                 """) {
                 let id = try row["id"].decode(String.self), holder = try row["owner"].decode(String?.self) ?? "?"
                 let why = orphaned.contains(id) ? "its process (\(holder)) is gone" : "the lease of \(holder) ran out"
@@ -297,37 +315,37 @@ public final class PostgresStore: RunStore {
                         UPDATE runs SET status = 'failed', owner = NULL, lease_expires = NULL, finished_at = \(now),
                         error = \(RunStoreMessages.gaveUp(lost: lost, why: why)) WHERE id = \(id)
                         """)
+                } else {
+                    try tx.execute("UPDATE runs SET status = 'pending', owner = NULL, lease_expires = NULL WHERE id = \(id)")
                 }
             }
             // A branch whose parent failed or diverged cannot start: it fails too (and its own
-            // branches after it); `retryFailed` puts them all back.
+            // branches after it); `retryFailed` puts them all back. Found from the failed parents.
             while try tx.execute("""
                 UPDATE runs SET status = 'failed', finished_at = \(now),
-                error = 'its parent run ' || parent || ' ' || (SELECT p.status FROM runs p WHERE p.id = runs.parent) || '; it trains once the parent is done (zoo sweep retry)'
-                WHERE status = 'pending' AND parent IN (SELECT id FROM runs WHERE status IN ('failed', 'diverged'))
+                error = 'its parent run ' || p.id || ' ' || p.status || '; it trains once the parent is done (zoo sweep retry)'
+                FROM runs p WHERE runs.parent = p.id AND runs.status = 'pending' AND p.status IN ('failed', 'diverged')
                 """) > 0 {}
             var binds = PostgresBindings()
             binds.append(now)                   // $1
-            binds.append(orphaned)              // $2
-            binds.append(sweep)                 // $3
-            binds.append(owner.id)              // $4
-            binds.append(owner.host)            // $5
-            binds.append(now + lease)           // $6
-            binds.append(provenanceJSON)        // $7
-            binds.append(limit)                 // $8
-            // A branch is claimable once its parent is done.
-            let claimable = """
-                (status = 'pending' OR (status = 'running' AND (COALESCE(lease_expires, 0) < $1 OR id = ANY($2::text[]))))
-                AND (parent IS NULL OR parent IN (SELECT id FROM runs WHERE status = 'done'))
-                AND ($3::text IS NULL OR id IN (SELECT run_id FROM sweep_runs WHERE sweep_id = $3::text))
-                """
+            binds.append(sweep)                 // $2
+            binds.append(owner.id)              // $3
+            binds.append(owner.host)            // $4
+            binds.append(now + lease)           // $5
+            binds.append(provenanceJSON)        // $6
+            binds.append(limit)                 // $7
+            // A branch is claimable once its parent is done. Each condition is a lookup per
+            // candidate row (the planner would hash an `IN (SELECT …)` or an `x IS NULL OR
+            // EXISTS (…)` over the whole table at every claim), and the sweep's only when given.
+            let claimable = "status = 'pending' AND (parent IS NULL OR (SELECT p.status FROM runs p WHERE p.id = runs.parent) = 'done')"
+                + (sweep == nil ? "" : " AND EXISTS (SELECT 1 FROM sweep_runs s WHERE s.sweep_id = $2::text AND s.run_id = runs.id)")
             let claimed = try tx.rows(PostgresQuery(unsafeSQL: """
-                UPDATE runs SET status = 'running', owner = $4, host = $5, lease_expires = $6, attempts = attempts + 1,
-                started_at = COALESCE(started_at, $1), provenance = $7
-                WHERE id IN (
+                UPDATE runs SET status = 'running', owner = $3, host = $4, lease_expires = $5, attempts = attempts + 1,
+                started_at = COALESCE(started_at, $1), provenance = $6
+                WHERE $2::text IS NOT DISTINCT FROM $2::text AND id IN (
                     SELECT id FROM runs WHERE \(claimable)
                     AND group_key = (SELECT group_key FROM runs WHERE \(claimable) ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)
-                    ORDER BY created_at, id LIMIT $8 FOR UPDATE SKIP LOCKED)
+                    ORDER BY created_at, id LIMIT $7 FOR UPDATE SKIP LOCKED)
                 RETURNING \(Self.runColumns)
                 """, binds: binds)).map(Self.run)
             if !claimed.isEmpty {

@@ -175,6 +175,10 @@ public final class SQLiteStore: RunStore {
                     ended_at REAL, outcome TEXT, error TEXT, PRIMARY KEY (run_id, attempt));
                 """)
         }
+        // The claim's scan: the oldest pending runs of one group, in order, from an index.
+        m.registerMigration("v7-claim-index") { db in
+            try db.execute(sql: "CREATE INDEX runs_claim ON runs(status, group_key, created_at, id)")
+        }
         return m
     }
 
@@ -322,7 +326,7 @@ public final class SQLiteStore: RunStore {
             let now = Self.now
             var inSweep = "", sweepArguments: [any DatabaseValueConvertible] = []
             if let sweep {
-                inSweep = " AND id IN (SELECT run_id FROM sweep_runs WHERE sweep_id = ?)"
+                inSweep = " AND EXISTS (SELECT 1 FROM sweep_runs s WHERE s.sweep_id = ? AND s.run_id = runs.id)"
                 sweepArguments = [sweep]
             }
             var orphaned: [String] = []
@@ -332,8 +336,9 @@ public final class SQLiteStore: RunStore {
                     orphaned.append(try row.decode(forColumn: "id"))
                 }
             }
+            // Stale runs lose their attempt, with why, and return to the queue; a run that lost
+            // too many fails.
             let stale = "COALESCE(lease_expires, 0) < ?" + (orphaned.isEmpty ? "" : " OR id IN (\(Self.marks(orphaned.count)))")
-            // The attempts of runs taken over are lost, with why; a run that lost too many fails.
             let maxLost = Int(try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = ?", arguments: [QueuePolicy.maxLostAttemptsKey]) ?? "")
                 ?? QueuePolicy.defaultMaxLostAttempts
             for row in try Row.fetchAll(db, sql: "SELECT id, owner, attempts FROM runs WHERE status = 'running' AND (\(stale))" + inSweep,
@@ -346,26 +351,26 @@ public final class SQLiteStore: RunStore {
                 if lost >= maxLost {
                     try db.execute(sql: "UPDATE runs SET status = 'failed', owner = NULL, lease_expires = NULL, finished_at = ?, error = ? WHERE id = ?",
                                    arguments: [now, RunStoreMessages.gaveUp(lost: lost, why: why), id])
+                } else {
+                    try db.execute(sql: "UPDATE runs SET status = 'pending', owner = NULL, lease_expires = NULL WHERE id = ?", arguments: [id])
                 }
             }
             // A branch whose parent failed or diverged cannot start: it fails too (and its own
-            // branches after it); `retryFailed` puts them all back.
+            // branches after it); `retryFailed` puts them all back. Found from the failed parents.
             repeat {
                 try db.execute(sql: """
                     UPDATE runs SET status = 'failed', finished_at = ?,
                     error = 'its parent run ' || parent || ' ' || (SELECT p.status FROM runs p WHERE p.id = runs.parent) || '; it trains once the parent is done (zoo sweep retry)'
-                    WHERE status = 'pending' AND parent IN (SELECT id FROM runs WHERE status IN ('failed', 'diverged'))
+                    WHERE id IN (SELECT c.id FROM runs p JOIN runs c ON c.parent = p.id WHERE p.status IN ('failed', 'diverged') AND c.status = 'pending')
                     """, arguments: [now])
             } while db.changesCount > 0
-            // A branch is claimable once its parent is done.
-            let claimable = "(status = 'pending' OR (status = 'running' AND (\(stale))))"
-                + " AND (parent IS NULL OR parent IN (SELECT id FROM runs WHERE status = 'done'))" + inSweep
-            let claimableArguments: [any DatabaseValueConvertible] = [now] + orphaned + sweepArguments
+            // The oldest pending runs of one group; a branch is claimable once its parent is done.
+            let claimable = "status = 'pending' AND (parent IS NULL OR (SELECT p.status FROM runs p WHERE p.id = runs.parent) = 'done')" + inSweep
             let ids = try String.fetchAll(db, sql: """
                 SELECT id FROM runs WHERE \(claimable)
                 AND group_key = (SELECT group_key FROM runs WHERE \(claimable) ORDER BY created_at, id LIMIT 1)
                 ORDER BY created_at, id LIMIT ?
-                """, arguments: StatementArguments(claimableArguments + claimableArguments + [limit]))
+                """, arguments: StatementArguments(sweepArguments + sweepArguments + [limit]))
             guard !ids.isEmpty else { return [] }
             try db.execute(sql: """
                 UPDATE runs SET status = 'running', owner = ?, host = ?, lease_expires = ?, attempts = attempts + 1,

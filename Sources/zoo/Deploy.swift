@@ -55,7 +55,13 @@ struct Deploy: ParsableCommand {
             return location
         }
 
-        var workerArguments: String { "zoo worker --threads \(threads) --idle-exit \(idleExit)" }
+        /// The worker's command: each thread claims at most an even share of the spec's runs
+        /// (`--population`), so that workers starting together split the queue instead of the
+        /// first taking up to 32 runs per thread.
+        func workerArguments(runs: Int) -> String {
+            let share = max(1, min(32, (runs + workers * threads - 1) / (workers * threads)))
+            return "zoo worker --threads \(threads) --population \(share) --idle-exit \(idleExit)"
+        }
     }
 
     struct Slurm: ParsableCommand {
@@ -107,7 +113,7 @@ struct Deploy: ParsableCommand {
             set -euo pipefail
             : "${ZOO_STORE:?export ZOO_STORE=postgres://USER@HOST/DATABASE?checkpoints=/shared/folder before sbatch}"
             # The worker replaces the shell, so Slurm's SIGTERM reaches it: it checkpoints and hands its runs back.
-            exec \(common.workerArguments) --store "$ZOO_STORE"
+            exec \(common.workerArguments(runs: runs)) --store "$ZOO_STORE"
             """
         }
     }
@@ -148,7 +154,7 @@ struct Deploy: ParsableCommand {
 
         static func manifest(name: String, runs: Int, location: PostgresLocation, common: Common, image: String, secret: String,
                              volumeClaim: String) -> String {
-            let arguments = common.workerArguments.split(separator: " ").map { "\"\($0)\"" }.joined(separator: ", ")
+            let arguments = common.workerArguments(runs: runs).split(separator: " ").map { "\"\($0)\"" }.joined(separator: ", ")
             let memory = common.memory.hasSuffix("K") || common.memory.hasSuffix("M") || common.memory.hasSuffix("G") || common.memory.hasSuffix("T")
                 ? common.memory + "i" : common.memory
             return """

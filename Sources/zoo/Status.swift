@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ZooPostgres
 
 struct StatusCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -19,6 +20,7 @@ struct StatusCommand: ParsableCommand {
 
     func run() throws {
         let store = try storeOption.open(reading: true)
+        if let server = store as? PostgresStore { print("\(storeOption.name): \(try server.connectionInfo())\n") }
         let q = try ServeCommand.queueTables(store)
         print(q.counts.render())
         if !q.workers.rows.isEmpty { print("\n" + q.workers.render()) }

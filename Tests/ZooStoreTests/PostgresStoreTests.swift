@@ -129,3 +129,31 @@ final class LockedLines: @unchecked Sendable {
     func append(_ line: String) { lock.withLock { stored.append(line) } }
     var lines: [String] { lock.withLock { stored } }
 }
+
+/// TLS against the test server (scripts/postgres-test-server.sh signs a certificate for 127.0.0.1).
+@Suite("PostgreSQL TLS", .enabled(if: Backend.postgresServer != nil && ProcessInfo.processInfo.environment["ZOO_TEST_POSTGRES_DIR"] != nil))
+struct PostgresTLSTests {
+    static func open(_ parameters: String) throws -> PostgresStore {
+        let server = try #require(Backend.postgresServer)
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("zoo-tls-\(UUID())").path
+        return try PostgresStore(location: PostgresLocation(parsing: "\(server)/zoo_tls?checkpoints=\(folder)&\(parameters)"), retryWindow: 0)
+    }
+
+    @Test func encryptedWhenOfferedAndVerifiedWhenAsked() throws {
+        let certificate = try #require(ProcessInfo.processInfo.environment["ZOO_TEST_POSTGRES_DIR"]) + "/server.crt"
+        // prefer (the default) and require encrypt; disable does not.
+        #expect(try Self.open("sslmode=prefer").connectionInfo().contains("TLSv1."))
+        #expect(try Self.open("sslmode=require").connectionInfo().contains("TLSv1."))
+        #expect(try Self.open("sslmode=disable").connectionInfo().contains("not encrypted"))
+        // verify-full trusts only the authorities it is given: the self-signed certificate is refused,
+        // at once and saying so, until it is named as the root.
+        do {
+            _ = try Self.open("sslmode=verify-full")
+            Issue.record("an untrusted certificate was accepted")
+        } catch {
+            #expect("\(error)".lowercased().contains("certificate"), "\(error)")
+            #expect(!"\(error)".contains("unreachable"), "\(error)")
+        }
+        #expect(try Self.open("sslmode=verify-full&sslrootcert=\(certificate)").connectionInfo().contains("TLSv1."))
+    }
+}

@@ -13,7 +13,7 @@ struct StoreTests {
 
     @Test(arguments: Backend.all) func schemaAndSweepsAreIdempotent(_ backend: Backend) throws {
         let s = try backend.store()
-        #expect(try s.appliedMigrations() == ["v1", "v2", "v3", "v4-predictions", "v4-labels", "v5-branches", "v6-attempts"])
+        #expect(try s.appliedMigrations() == ["v1", "v2", "v3", "v4-predictions", "v4-labels", "v5-branches", "v6-attempts", "v7-claim-index"])
         #expect(try s.addSweep(id: "sw", name: "n", spec: "text", runs: Self.runs) == Self.runs.map(\.id))
         #expect(try s.addSweep(id: "sw", name: "n", spec: "text", runs: Self.runs).isEmpty)
         #expect(try s.addSweep(id: "sw2", name: "wider", spec: "text2", runs: Self.runs + [("run9", "{}", "B")]) == ["run9"])

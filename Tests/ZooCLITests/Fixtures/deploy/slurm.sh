@@ -16,4 +16,4 @@
 set -euo pipefail
 : "${ZOO_STORE:?export ZOO_STORE=postgres://USER@HOST/DATABASE?checkpoints=/shared/folder before sbatch}"
 # The worker replaces the shell, so Slurm's SIGTERM reaches it: it checkpoints and hands its runs back.
-exec zoo worker --threads 2 --idle-exit 300 --store "$ZOO_STORE"
+exec zoo worker --threads 2 --population 2 --idle-exit 300 --store "$ZOO_STORE"
