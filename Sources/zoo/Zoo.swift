@@ -10,13 +10,14 @@ struct Zoo: ParsableCommand {
         commandName: "zoo",
         abstract: "Breed, keep and study populations of neural networks on the CPU.",
         discussion: """
-            Train a catalog model or a whole zoo (sweep), compute measures of its checkpoints (measure),
-            summarize it per group of runs (summary), score the measures and predict accuracy from
-            weights (analyze), compare individual predictions across seeds (variability), draw a store
-            as one HTML page (report) or serve it live (serve), show its queue (status), and list
-            what is available. On a cluster: a PostgreSQL store (--store postgres://…), runs queued
-            with submit, trained by stateless worker processes that deploy starts under Slurm or
-            Kubernetes (docs/cluster.md).
+            Train a catalog model or a whole zoo (sweep), compute measures of its checkpoints \
+            (measure), summarize it per group of runs (summary), score the measures and predict \
+            accuracy from weights (analyze), compare individual predictions across seeds \
+            (variability), draw a store as one HTML page (report) or serve it live (serve), show \
+            its queue (status), and list what is available. On a cluster: a PostgreSQL store \
+            (--store postgres://…), runs queued with submit, trained by stateless worker processes \
+            that deploy starts under Slurm or Kubernetes, copied between stores with store copy \
+            (docs/cluster.md).
             Checkpoints are safetensors files that Python opens with safetensors.numpy.load_file.
 
             Exit codes:
