@@ -175,15 +175,6 @@ public final class PostgresStore: RunStore {
         return Self.migrations.map(\.id).filter(applied.contains)
     }
 
-    /// Removes every table of the store (for tests and `zoo store` tools that start over).
-    public func dropEverything() throws {
-        try session.transaction("drop the store's tables") { tx in
-            for table in ["attempts", "step_checkpoints", "predictions", "measure_claims", "measures", "meta", "sweep_runs", "sweeps", "checkpoints", "metrics", "runs", "zoo_migrations"] {
-                try tx.execute(PostgresQuery(unsafeSQL: "DROP TABLE IF EXISTS \(table) CASCADE"))
-            }
-        }
-    }
-
     // MARK: - Sweeps and runs
 
     @discardableResult
