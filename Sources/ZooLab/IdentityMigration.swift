@@ -14,6 +14,9 @@ public enum IdentityMigration {
     /// The `meta` key holding the identity version a store's ids follow (absent: version 1).
     public static let metadataKey = "identity_version"
 
+    /// The store in messages: its checkpoint folder (beside an SQLite file), else "the store".
+    private static func name(_ store: any RunStore) -> String { store.checkpointFolder?.path ?? "the store" }
+
     /// Renames the runs of `store` when its ids follow an older rule; does nothing otherwise.
     /// - Returns: the number of runs renamed.
     /// - Throws: ``StoreError`` when a stored config cannot be read, naming the run.
@@ -23,13 +26,13 @@ public enum IdentityMigration {
         let version = try store.metadata(metadataKey)
         guard version != current else { return 0 }
         if let v = version.flatMap(Int.init), v > ConfigSchema.version {
-            throw StoreError(description: "\(store.checkpointFolder.path): its run ids follow identity version \(v), newer than this Zoo's \(ConfigSchema.version); use a newer Zoo")
+            throw StoreError(description: "\(Self.name(store)): its run ids follow identity version \(v), newer than this Zoo's \(ConfigSchema.version); use a newer Zoo")
         }
         var renames: [RunRename] = [], running: [String] = []
         for run in try store.runs(status: nil, sweep: nil, ids: nil) {
             let complete: FlatConfig
             do { complete = try ConfigSchema.complete(try FlatConfig.fromCanonicalJSON(run.config)) } catch {
-                throw StoreError(description: "\(store.checkpointFolder.path): run \(run.id) has a config this Zoo cannot read: \(error)")
+                throw StoreError(description: "\(Self.name(store)): run \(run.id) has a config this Zoo cannot read: \(error)")
             }
             let id = ConfigSchema.runID(of: complete)
             // Version 1 stored the running average as train_loss/train_accuracy.

@@ -5,10 +5,11 @@ import ZooStore
 /// analysis on a laptop, and back, or between any two stores.
 ///
 /// Idempotent: a run is written only when the target lacks it or holds it less far along
-/// (``RunStore/importRuns(_:)``), and with it its metrics, predictions and checkpoint files; sweeps,
+/// (``RunStore/importRuns(_:)``), and with it its metrics, predictions, checkpoints and attempts; sweeps,
 /// labels and measures the target already has are left alone, so a second copy writes nothing.
-/// Every checkpoint file is checked against the source's SHA-256 before it is copied and after it
-/// is written; one that fails is named in ``Outcome/problems`` and the rest is copied.
+/// Every checkpoint is checked against the source's SHA-256 before it is copied and after it is
+/// stored (as a file or in the database, as the target keeps them); one that fails is named in
+/// ``Outcome/problems`` and the rest is copied.
 public enum StoreCopy {
     public struct Outcome: Sendable, Equatable {
         /// Sweeps of the source.
@@ -16,8 +17,10 @@ public enum StoreCopy {
         /// Runs written to the target (new there, or further along in the source).
         public var runs = 0
         public var metrics = 0
-        /// Checkpoint files copied, and their bytes.
+        /// Checkpoints copied, and their bytes.
         public var checkpoints = 0, bytes = 0
+        /// Attempts (claims and how they ended) of the runs written.
+        public var attempts = 0
         /// Measure tasks written (the target lacked them at that version).
         public var measures = 0
         /// What could not be copied (a checkpoint file missing or not matching its SHA-256), each
@@ -53,20 +56,17 @@ public enum StoreCopy {
             }
             for c in try source.checkpoints(runs: chunk) + source.stepCheckpoints(runs: chunk) {
                 do {
-                    let bytes = try copyFile(c, from: source, to: target)
-                    if let step = c.step {
-                        try target.recordStepCheckpoint(run: c.runID, step: step, epoch: c.epoch, sha256: c.sha256, bytes: bytes)
-                    } else {
-                        try target.recordCheckpoint(run: c.runID, epoch: c.epoch, sha256: c.sha256, bytes: bytes)
-                    }
+                    outcome.bytes += try copyCheckpoint(c, from: source, to: target)
                     outcome.checkpoints += 1
-                    outcome.bytes += bytes
                 } catch let error as StoreError {
                     outcome.problems.append(error.description)
                 }
             }
+            let attempts = try source.attempts(runs: chunk)
+            try target.importAttempts(attempts)
+            outcome.attempts += attempts.count
         }
-        progress("\(outcome.metrics) epoch(s) of metrics, \(outcome.checkpoints) checkpoint file(s)")
+        progress("\(outcome.metrics) epoch(s) of metrics, \(outcome.checkpoints) checkpoint(s), \(outcome.attempts) attempt(s)")
         // Measures the target lacks at the source's version.
         let have = Set(try target.measures(runs: nil).map(\.task))
         let owner = ClaimOwner(worker: 0)
@@ -79,30 +79,25 @@ public enum StoreCopy {
         return outcome
     }
 
-    /// Copies one checkpoint file, checking the source's bytes and the written copy against the
-    /// recorded SHA-256; returns its size.
-    static func copyFile(_ c: CheckpointRecord, from source: any RunStore, to target: any RunStore) throws -> Int {
+    /// Copies one checkpoint (a file or bytes in a database, to either), checking the source's
+    /// bytes and the stored copy against the recorded SHA-256; returns its size.
+    static func copyCheckpoint(_ c: CheckpointRecord, from source: any RunStore, to target: any RunStore) throws -> Int {
         let name = c.step.map { "step-\($0)" } ?? "epoch-\(c.epoch)"
-        guard RunRenaming.isFolderName(c.runID), c.path == "\(c.runID)/\(name).safetensors" else {
-            throw StoreError(description: "checkpoint '\(c.path)' of run \(c.runID): not a path Zoo writes (RUN/\(name).safetensors); not copied")
+        guard RunRenaming.isFolderName(c.runID), c.path == CheckpointRecord.path(run: c.runID, epoch: c.epoch, step: c.step) else {
+            throw StoreError(description: "checkpoint '\(c.path.prefix(200))' of run \(c.runID.prefix(40)): not a path Zoo writes (RUN/\(name).safetensors); not copied")
         }
-        let from = source.checkpointFolder.appendingPathComponent(c.path)
-        let to = c.step.map { target.stepCheckpointURL(run: c.runID, step: $0) } ?? target.checkpointURL(run: c.runID, epoch: c.epoch)
         let bytes: Data
-        do { bytes = try Data(contentsOf: from) } catch {
-            throw StoreError(description: "\(from.path): cannot read the checkpoint (\(error.localizedDescription)); not copied")
+        do { bytes = try source.checkpointData(c) } catch {
+            throw StoreError(description: "checkpoint \(c.path): cannot read it from the source (\(error)); not copied")
         }
         guard Identity.sha256(bytes) == c.sha256 else {
-            throw StoreError(description: "\(from.path): does not match its SHA-256 in the source store (\(c.sha256.prefix(12))…); not copied")
+            throw StoreError(description: "checkpoint \(c.path): does not match its SHA-256 in the source store (\(c.sha256.prefix(12))…); not copied")
         }
-        do {
-            try FileManager.default.createDirectory(at: to.deletingLastPathComponent(), withIntermediateDirectories: true)
-            try bytes.write(to: to, options: .atomic)
-        } catch {
-            throw StoreError(description: "\(to.path): cannot write the checkpoint copy: \(error.localizedDescription)")
+        do { try target.saveCheckpoint(bytes, sha256: c.sha256, run: c.runID, epoch: c.epoch, step: c.step) } catch {
+            throw StoreError(description: "checkpoint \(c.path): cannot store the copy: \(error)")
         }
-        guard let written = try? Data(contentsOf: to), Identity.sha256(written) == c.sha256 else {
-            throw StoreError(description: "\(to.path): the copy does not match its SHA-256 after writing")
+        guard let written = try? target.checkpointData(c), Identity.sha256(written) == c.sha256 else {
+            throw StoreError(description: "checkpoint \(c.path): the copy does not match its SHA-256 after writing")
         }
         return bytes.count
     }

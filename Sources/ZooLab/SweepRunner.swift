@@ -187,8 +187,8 @@ public final class SweepRunner: Sendable {
     private func work(worker: Int, total: Int, started: Date, progress: @Sendable (SweepProgress) -> Void) {
         let owner = ClaimOwner(host: host, worker: worker)
         func report(_ event: SweepEvent) {
-            if case .step = event {} else if let done = try? store.runs(status: [.done, .diverged], sweep: sweep, ids: nil).count {
-                storeDone.store(done, ordering: .relaxed)
+            if case .step = event {} else if let counts = try? store.queueCounts(sweep: sweep) {
+                storeDone.store(counts[.done] + counts[.diverged], ordering: .relaxed)
             }
             let c = counters.withLock { $0 }
             progress(SweepProgress(runsDone: storeDone.load(ordering: .relaxed), runsTotal: total, memberEpochs: c.epochs,
@@ -246,10 +246,8 @@ public final class SweepRunner: Sendable {
     /// `populationSize`. Counted afresh at each claim, so that a wave of branches released by
     /// their parents is split between the workers instead of taken whole by the first.
     private func claimShare() -> Int {
-        guard let open = try? store.runs(status: [.pending, .running], sweep: sweep, ids: nil) else { return populationSize }
-        let parents = Set(open.compactMap(\.parent))
-        let done = parents.isEmpty ? [] : Set(((try? store.runs(ids: Array(parents))) ?? []).filter { $0.status == .done }.map(\.id))
-        let ready = open.filter { $0.parent.map(done.contains) ?? true }.count
+        guard let counts = try? store.queueCounts(sweep: sweep) else { return populationSize }
+        let ready = counts.ready + counts[.running]
         return max(1, min(populationSize, (ready + workers - 1) / workers))
     }
 
@@ -273,7 +271,7 @@ public final class SweepRunner: Sendable {
             // Branches wait for parents that another worker (or process) is training.
             return waitingForParents() ? parentPollSeconds : nil
         case let .waitForQueue(limit, poll):
-            guard seconds < limit, let open = try? store.runs(status: [.pending, .running], sweep: sweep, ids: nil), !open.isEmpty else { return nil }
+            guard seconds < limit, let counts = try? store.queueCounts(sweep: sweep), counts.open > 0 else { return nil }
             return poll
         }
     }
@@ -285,11 +283,7 @@ public final class SweepRunner: Sendable {
     /// the runs this runner trains (it becomes claimable when the parent is done). A parent
     /// pending outside the sweep is nobody's to train here: no waiting for it.
     private func waitingForParents() -> Bool {
-        guard let pending = try? store.runs(status: [.pending], sweep: sweep, ids: nil) else { return false }
-        let parents = Set(pending.compactMap(\.parent))
-        guard !parents.isEmpty, let rows = try? store.runs(ids: Array(parents)) else { return false }
-        let ours = Set(pending.map(\.id))
-        return rows.contains { $0.status == .running || ($0.status == .pending && ours.contains($0.id)) }
+        ((try? store.queueCounts(sweep: sweep))?.waiting ?? 0) > 0
     }
 
     /// A claimed run, ready to train: its config, model, data and where it resumes.
@@ -372,27 +366,20 @@ public final class SweepRunner: Sendable {
     }
 
     private func save(_ m: Member, _ state: TrainingState) throws {
-        let file = try write(m, state, to: store.checkpointURL(run: m.run.id, epoch: state.epoch))
-        try store.recordCheckpoint(run: m.run.id, epoch: state.epoch, sha256: file.sha256, bytes: file.bytes)
+        try write(m, state, step: nil)
         m.lastCheckpoint = state.epoch
     }
 
     /// Writes a step checkpoint (``TrainingConfig/checkpointSteps``).
     private func saveStep(_ m: Member, _ state: TrainingState) {
         guard m.failure == nil else { return }
-        do {
-            let file = try write(m, state, to: store.stepCheckpointURL(run: m.run.id, step: state.step))
-            try store.recordStepCheckpoint(run: m.run.id, step: state.step, epoch: state.epoch, sha256: file.sha256, bytes: file.bytes)
-        } catch { m.failure = error }
+        do { try write(m, state, step: state.step) } catch { m.failure = error }
     }
 
-    /// Writes `state` with the member's config to `url` (its folder made first).
-    /// - Returns: the file's SHA-256 and size, for the store's record.
-    private func write(_ m: Member, _ state: TrainingState, to url: URL) throws -> (sha256: String, bytes: Int) {
-        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try Checkpoint.write(state, config: m.config.json(), to: url)
-        let bytes = try Data(contentsOf: url)
-        return (Identity.sha256(bytes), bytes.count)
+    /// Stores `state` with the member's config as the checkpoint of its epoch (or of `step`).
+    private func write(_ m: Member, _ state: TrainingState, step: Int?) throws {
+        let bytes = Data(Checkpoint.encode(state, config: try m.config.json()))
+        try store.saveCheckpoint(bytes, sha256: Identity.sha256(bytes), run: m.run.id, epoch: state.epoch, step: step)
     }
 
     /// Records an epoch's metrics and its checkpoint when one is due.

@@ -2,7 +2,7 @@ import Foundation
 import ZooStore
 
 /// Where a PostgreSQL store lives, parsed from
-/// `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=MODE&checkpoints=FOLDER]`.
+/// `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=MODE&checkpoints=FOLDER|database]`.
 ///
 /// The password comes from the URL, else `PGPASSWORD`, else the password file (`PGPASSFILE` or
 /// `~/.pgpass`, libpq's format). It is never part of ``description``, which every message,
@@ -31,8 +31,9 @@ public struct PostgresLocation: Sendable, Equatable, CustomStringConvertible {
     public var sslMode: SSLMode
     /// A PEM file of trusted certificate authorities (`sslrootcert`), for verify-ca / verify-full.
     public var sslRootCertificate: String?
-    /// The folder holding checkpoint files (shared by every worker: NFS on a cluster), when the
-    /// URL names one (`checkpoints=`); the store remembers the first one it was given.
+    /// The folder holding checkpoint files (shared by every worker: NFS on a cluster), or
+    /// `database` to keep them in the database, when the URL says (`checkpoints=`); the store
+    /// remembers the first it was given.
     public var checkpoints: String?
 
     /// Whether `string` names a PostgreSQL store rather than an SQLite file.

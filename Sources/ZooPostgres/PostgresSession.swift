@@ -32,8 +32,10 @@ final class PostgresSession: @unchecked Sendable {
         return logger
     }()
 
-    /// One event-loop thread serves every store of the process: the work is waiting.
-    private static let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    /// The event-loop threads that serve every store of the process, one per core: a worker's
+    /// few connections wait on the network, but a process with many (the queue benchmark's
+    /// claimers) would otherwise queue every reply behind one thread.
+    private static let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
 
     init(location: PostgresLocation, retryWindow: TimeInterval, log: @escaping @Sendable (String) -> Void) {
         self.location = location

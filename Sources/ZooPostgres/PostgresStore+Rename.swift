@@ -15,7 +15,8 @@ extension PostgresStore {
             try tx.execute("SET CONSTRAINTS ALL DEFERRED")
             var moves = try pendingFolderMoves(tx)
             for r in renames { moves += try rename(r, tx) }
-            if !moves.isEmpty { try Self.setMetadata(RunRenaming.pendingMovesKey, try RunRenaming.encodeMoves(moves), tx) }
+            // Checkpoints in the database moved with their rows: no folder to tidy.
+            if !moves.isEmpty, checkpointFolder != nil { try Self.setMetadata(RunRenaming.pendingMovesKey, try RunRenaming.encodeMoves(moves), tx) }
         }
         try finishFolderMoves()
     }
@@ -105,7 +106,7 @@ extension PostgresStore {
         while try session.transaction("finish a rename's folder moves", { tx -> Bool in
             try tx.execute("SELECT pg_advisory_xact_lock(\(Self.schemaLock))")
             var moves = try pendingFolderMoves(tx)
-            guard let move = moves.first else { return false }
+            guard let move = moves.first, let checkpointFolder else { return false }
             try RunRenaming.perform(move, in: checkpointFolder, store: "\(location)")
             moves.removeFirst()
             if moves.isEmpty {

@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import PostgresNIO
 import ZooStore
 
@@ -6,16 +7,24 @@ import ZooStore
 /// a zoo, with the tables, migrations and semantics of ``SQLiteStore`` (a run is claimed by one
 /// worker at a time under a lease; metrics and checkpoints are recorded per epoch).
 ///
-/// Checkpoint files live in a folder every worker sees (NFS on a cluster), named by the URL's
-/// `checkpoints=` parameter the first time and remembered by the store. Leases and timestamps use
+/// Checkpoints live in a folder every worker sees (NFS on a cluster), named by the URL's
+/// `checkpoints=` parameter the first time and remembered by the store, or, with
+/// `checkpoints=database`, inside the database (`bytea` columns of the checkpoint tables: no
+/// shared file system, at the cost of database size and of every read and write crossing the
+/// network; fine for zoo-sized models, docs/cluster.md). Leases and timestamps use
 /// the database's clock. Claims take runs with `FOR UPDATE SKIP LOCKED`, so any number of
 /// workers claim at once without waiting on one another and no run is claimed twice.
 ///
 /// Give a zoo a database of its own: the tables have plain names (`runs`, `metrics`, …).
 public final class PostgresStore: RunStore {
     public let location: PostgresLocation
-    public let checkpointFolder: URL
+    /// The shared checkpoint folder; nil when checkpoints are kept in the database.
+    public let checkpointFolder: URL?
     let session: PostgresSession
+
+    /// The `checkpoints=` value that keeps checkpoints in the database (a folder of that name
+    /// is `checkpoints=./database`).
+    public static let inDatabase = "database"
 
     /// The `meta` key remembering the checkpoint folder.
     static let checkpointFolderKey = "checkpoint_folder"
@@ -32,20 +41,31 @@ public final class PostgresStore: RunStore {
         self.location = location
         session = PostgresSession(location: location, retryWindow: retryWindow, log: log)
         try Self.migrate(session)
-        let named = location.checkpoints.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
-        let folder = try session.transaction("find the checkpoint folder") { tx -> String? in
+        let named = location.checkpoints.map { $0 == Self.inDatabase ? $0 : URL(fileURLWithPath: $0).standardizedFileURL.path }
+        let stored = try session.transaction("find the checkpoint folder") { tx -> String? in
             let stored = try Self.metadata(Self.checkpointFolderKey, tx)
             if stored == nil, let named { try Self.setMetadata(Self.checkpointFolderKey, named, tx) }
-            return named ?? stored
+            return stored
         }
-        guard let folder else {
-            throw StoreError(description: "\(location): no checkpoint folder known; help: name one that every worker sees, once: \(location)?checkpoints=/shared/zoo-checkpoints")
+        // The folder may be mounted elsewhere on another machine, so the URL's wins; but a store
+        // keeps its checkpoints either in files or in the database, never both.
+        if let named, let stored, (named == Self.inDatabase) != (stored == Self.inDatabase) {
+            let kept = stored == Self.inDatabase ? "in the database" : "in the folder \(stored)"
+            throw StoreError(description: "\(location) keeps its checkpoints \(kept); the URL's checkpoints=\(named) cannot change that; help: drop checkpoints= from the URL")
         }
-        checkpointFolder = URL(fileURLWithPath: folder, isDirectory: true)
-        do { try FileManager.default.createDirectory(at: checkpointFolder, withIntermediateDirectories: true) } catch {
-            throw StoreError(description: "\(location): cannot create the checkpoint folder \(folder): \(error)")
+        guard let place = named ?? stored else {
+            throw StoreError(description: "\(location): no checkpoint folder known; help: name one that every worker sees, once: \(location)?checkpoints=/shared/zoo-checkpoints (or checkpoints=database to keep them in the database)")
         }
-        try finishFolderMoves()
+        if place == Self.inDatabase {
+            checkpointFolder = nil
+        } else {
+            let folder = URL(fileURLWithPath: place, isDirectory: true)
+            do { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) } catch {
+                throw StoreError(description: "\(location): cannot create the checkpoint folder \(place): \(error)")
+            }
+            checkpointFolder = folder
+            try finishFolderMoves()
+        }
     }
 
     /// Opens the store at `url` (see ``PostgresLocation``).
@@ -136,6 +156,8 @@ public final class PostgresStore: RunStore {
         ]),
         // The claim's scan: the oldest pending runs of one group, in order, from an index.
         ("v7-claim-index", ["CREATE INDEX runs_claim ON runs(status, group_key, created_at, id)"]),
+        // Checkpoint bytes inside the database (`checkpoints=database`); NULL for checkpoint files.
+        ("v8-checkpoint-data", ["ALTER TABLE checkpoints ADD COLUMN data BYTEA", "ALTER TABLE step_checkpoints ADD COLUMN data BYTEA"]),
     ]
 
     /// The advisory lock that makes opening (migrating) and renaming one process at a time.
@@ -194,6 +216,9 @@ public final class PostgresStore: RunStore {
             try tx.execute("INSERT INTO sweep_runs (sweep_id, run_id) SELECT \(id), unnest(\(ids)::text[]) ON CONFLICT DO NOTHING")
             return Set(added)
         }
+        // The claim's plan depends on the table's statistics: without them, the first minute of
+        // a fresh queue (before autovacuum looks) sorts every pending run at each claim.
+        if !added.isEmpty { try session.query("analyze the queue", "ANALYZE runs, sweep_runs") }
         var seen = Set<String>()
         return ids.filter { added.contains($0) && seen.insert($0).inserted }
     }
@@ -234,6 +259,28 @@ public final class PostgresStore: RunStore {
             AND (\(ids)::text[] IS NULL OR id = ANY(\(ids)::text[]))
             ORDER BY created_at, id
             """).map(Self.run)
+    }
+
+    public func queueCounts(sweep: String?) throws -> QueueCounts {
+        // A parent is "among the counted runs" when it belongs to the sweep (any run without one).
+        let rows = try session.query("count the queue", """
+            SELECT r.status, COUNT(*) AS n,
+                COUNT(*) FILTER (WHERE r.status = 'pending' AND (r.parent IS NULL OR p.status = 'done')) AS ready,
+                COUNT(*) FILTER (WHERE r.status = 'pending' AND (p.status = 'running' OR (p.status = 'pending'
+                    AND (\(sweep)::text IS NULL OR EXISTS (SELECT 1 FROM sweep_runs ps WHERE ps.sweep_id = \(sweep) AND ps.run_id = p.id))))) AS waiting
+            FROM runs r LEFT JOIN runs p ON p.id = r.parent
+            WHERE \(sweep)::text IS NULL OR EXISTS (SELECT 1 FROM sweep_runs s WHERE s.sweep_id = \(sweep) AND s.run_id = r.id)
+            GROUP BY r.status
+            """)
+        var counts = QueueCounts()
+        for row in rows {
+            // An unknown status counts as failed, as a run with one reads.
+            let status = RunStatus(rawValue: try row["status"].decode(String.self)) ?? .failed
+            counts.byStatus[status, default: 0] += try row["n"].decode(Int.self)
+            counts.ready += try row["ready"].decode(Int.self)
+            counts.waiting += try row["waiting"].decode(Int.self)
+        }
+        return counts
     }
 
     public func run(matching prefix: String) throws -> RunRecord {
@@ -288,7 +335,7 @@ public final class PostgresStore: RunStore {
             }
             // Stale runs (of the sweep, with one) lose their attempt, with why, and return to the
             // queue; a run that lost too many fails.
-            let maxLost = Int(try Self.metadata(QueuePolicy.maxLostAttemptsKey, tx) ?? "") ?? QueuePolicy.defaultMaxLostAttempts
+            var maxLostAttempts: Int?   // read when a run is stale, not at every claim
             for row in try tx.rows("""
                 SELECT id, owner, attempts FROM runs WHERE status = 'running' AND (COALESCE(lease_expires, 0) < \(now) OR id = ANY(\(orphaned)::text[]))
                 AND (\(sweep)::text IS NULL OR EXISTS (SELECT 1 FROM sweep_runs s WHERE s.sweep_id = \(sweep) AND s.run_id = runs.id))
@@ -301,6 +348,8 @@ public final class PostgresStore: RunStore {
                     WHERE run_id = \(id) AND attempt = \(try row["attempts"].decode(Int.self)) AND ended_at IS NULL
                     """)
                 let lost = try tx.rows("SELECT COUNT(*) AS n FROM attempts WHERE run_id = \(id) AND outcome = 'lost'").first.map { try $0["n"].decode(Int.self) } ?? 0
+                let maxLost = try maxLostAttempts ?? Int(Self.metadata(QueuePolicy.maxLostAttemptsKey, tx) ?? "") ?? QueuePolicy.defaultMaxLostAttempts
+                maxLostAttempts = maxLost
                 if lost >= maxLost {
                     try tx.execute("""
                         UPDATE runs SET status = 'failed', owner = NULL, lease_expires = NULL, finished_at = \(now),
@@ -360,6 +409,27 @@ public final class PostgresStore: RunStore {
                           owner: try r["owner"].decode(String.self), host: try r["host"].decode(String.self),
                           startedAt: try r["started_at"].decode(Double.self), endedAt: try r["ended_at"].decode(Double?.self),
                           outcome: try r["outcome"].decode(String?.self), error: try r["error"].decode(String?.self))
+        }
+    }
+
+    public func importAttempts(_ attempts: [AttemptRecord]) throws {
+        guard !attempts.isEmpty else { return }
+        // Arrays of optionals do not bind: each optional column is a value and a flag.
+        let runs = attempts.map(\.runID), numbers = attempts.map(\.attempt), owners = attempts.map(\.owner), hosts = attempts.map(\.host)
+        let started = attempts.map(\.startedAt), ended = attempts.map { $0.endedAt ?? 0 }, hasEnded = attempts.map { $0.endedAt != nil }
+        let outcomes = attempts.map { $0.outcome ?? "" }, hasOutcome = attempts.map { $0.outcome != nil }
+        let errors = attempts.map { $0.error ?? "" }, hasError = attempts.map { $0.error != nil }
+        try session.transaction("write \(attempts.count) attempt(s)") { tx in
+            try tx.execute("""
+                INSERT INTO attempts (run_id, attempt, owner, host, started_at, ended_at, outcome, error)
+                SELECT t.run_id, t.attempt, t.owner, t.host, t.started_at, CASE WHEN t.has_ended THEN t.ended_at END,
+                    CASE WHEN t.has_outcome THEN t.outcome END, CASE WHEN t.has_error THEN t.error END
+                FROM unnest(\(runs)::text[], \(numbers)::bigint[], \(owners)::text[], \(hosts)::text[], \(started)::float8[],
+                    \(ended)::float8[], \(hasEnded)::bool[], \(outcomes)::text[], \(hasOutcome)::bool[], \(errors)::text[], \(hasError)::bool[])
+                    AS t(run_id, attempt, owner, host, started_at, ended_at, has_ended, outcome, has_outcome, error, has_error)
+                ON CONFLICT (run_id, attempt) DO UPDATE SET owner = EXCLUDED.owner, host = EXCLUDED.host, started_at = EXCLUDED.started_at,
+                ended_at = EXCLUDED.ended_at, outcome = EXCLUDED.outcome, error = EXCLUDED.error
+                """)
         }
     }
 
@@ -458,7 +528,7 @@ public final class PostgresStore: RunStore {
     }
 
     public func recordCheckpoint(run id: String, epoch: Int, sha256: String, bytes: Int) throws {
-        let relative = "\(id)/epoch-\(epoch).safetensors"
+        let relative = CheckpointRecord.path(run: id, epoch: epoch, step: nil)
         try session.transaction("record checkpoint \(relative)") { tx in
             try tx.execute("""
                 INSERT INTO checkpoints (run_id, epoch, path, sha256, bytes, created_at)
@@ -469,6 +539,40 @@ public final class PostgresStore: RunStore {
         }
     }
 
+    public func saveCheckpoint(_ bytes: Data, sha256: String, run id: String, epoch: Int, step: Int?) throws {
+        guard checkpointFolder == nil else { return try writeCheckpointFile(bytes, sha256: sha256, run: id, epoch: epoch, step: step) }
+        let relative = CheckpointRecord.path(run: id, epoch: epoch, step: step)
+        let data = ByteBuffer(bytes: bytes)   // binds as bytea
+        try session.transaction("store checkpoint \(relative)") { tx in
+            if let step {
+                try tx.execute("""
+                    INSERT INTO step_checkpoints (run_id, step, epoch, path, sha256, bytes, created_at, data)
+                    VALUES (\(id), \(step), \(epoch), \(relative), \(sha256), \(bytes.count), EXTRACT(EPOCH FROM clock_timestamp()), \(data))
+                    ON CONFLICT (run_id, step) DO UPDATE SET epoch = EXCLUDED.epoch, path = EXCLUDED.path, sha256 = EXCLUDED.sha256,
+                    bytes = EXCLUDED.bytes, created_at = EXCLUDED.created_at, data = EXCLUDED.data
+                    """)
+            } else {
+                try tx.execute("""
+                    INSERT INTO checkpoints (run_id, epoch, path, sha256, bytes, created_at, data)
+                    VALUES (\(id), \(epoch), \(relative), \(sha256), \(bytes.count), EXTRACT(EPOCH FROM clock_timestamp()), \(data))
+                    ON CONFLICT (run_id, epoch) DO UPDATE SET path = EXCLUDED.path, sha256 = EXCLUDED.sha256, bytes = EXCLUDED.bytes,
+                    created_at = EXCLUDED.created_at, data = EXCLUDED.data
+                    """)
+            }
+        }
+    }
+
+    public func checkpointData(_ record: CheckpointRecord) throws -> Data {
+        guard checkpointFolder == nil else { return try readCheckpointFile(record) }
+        let query: PostgresQuery = record.step.map { "SELECT data FROM step_checkpoints WHERE run_id = \(record.runID) AND step = \($0)" }
+            ?? "SELECT data FROM checkpoints WHERE run_id = \(record.runID) AND epoch = \(record.epoch)"
+        let rows = try session.query("read checkpoint \(record.path.prefix(200))", query)
+        guard let data = try rows.first?["data"].decode(ByteBuffer?.self) else {
+            throw StoreError(description: "\(location): checkpoint \(record.path.prefix(200)) is missing from the database")
+        }
+        return Data(data.readableBytesView)
+    }
+
     public func checkpoints(runs ids: [String]?) throws -> [CheckpointRecord] {
         try session.query("read checkpoints", """
             SELECT run_id, epoch, path, sha256, bytes FROM checkpoints
@@ -477,7 +581,7 @@ public final class PostgresStore: RunStore {
     }
 
     public func recordStepCheckpoint(run id: String, step: Int, epoch: Int, sha256: String, bytes: Int) throws {
-        let relative = "\(id)/step-\(step).safetensors"
+        let relative = CheckpointRecord.path(run: id, epoch: epoch, step: step)
         try session.transaction("record checkpoint \(relative)") { tx in
             try tx.execute("""
                 INSERT INTO step_checkpoints (run_id, step, epoch, path, sha256, bytes, created_at)

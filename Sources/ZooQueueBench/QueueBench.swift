@@ -45,26 +45,16 @@ struct QueueBench: ParsableCommand {
         let stores = try (0..<claimers).map { _ in try open() }
         let results = Results()
         let started = Date()
-        DispatchQueue.concurrentPerform(iterations: claimers) { c in
-            let owner = ClaimOwner(host: "bench", pid: Int32(c), worker: 0)
-            var latencies: [Double] = [], claimed: [String] = [], errors = 0
-            while true {
-                let t = Date()
-                guard let got = try? stores[c].claim(owner: owner, limit: batch, lease: lease, sweep: sweep, provenance: nil, isAlive: { _ in true }) else {
-                    errors += 1
-                    if errors > 100 { break }
-                    continue
-                }
-                latencies.append(Date().timeIntervalSince(t))
-                if got.isEmpty { break }
-                claimed += got.map(\.id)
-                do {
-                    try stores[c].renewLease(owner: owner, runs: got.map(\.id), lease: lease)
-                    for r in got { try stores[c].finish(run: r.id, owner: owner, status: .done, error: nil, outcome: nil) }
-                } catch { errors += 1 }
-            }
-            results.add(latencies: latencies, claimed: claimed, errors: errors)
+        // A thread per claimer (`concurrentPerform` would run only as many at once as there are cores).
+        let finished = DispatchGroup()
+        for c in 0..<claimers {
+            finished.enter()
+            Thread { [self] in
+                claimUntilEmpty(stores[c], owner: ClaimOwner(host: "bench", pid: Int32(c), worker: 0), sweep: sweep, into: results)
+                finished.leave()
+            }.start()
         }
+        finished.wait()
         let seconds = Date().timeIntervalSince(started)
         let all = results.claimed, counted = Dictionary(all.map { ($0, 1) }, uniquingKeysWith: +)
         let doubles = counted.values.filter { $0 > 1 }.count
@@ -89,6 +79,27 @@ struct QueueBench: ParsableCommand {
             print("double claims \(doubles), never claimed \(unclaimed), errors \(results.errors); done in the store \(done.count), with more than one attempt \(done.filter { $0.attempts != 1 }.count)")
         }
         if doubles > 0 || unclaimed > 0 || done.count != runs { throw ExitCode(1) }
+    }
+
+    /// One claimer: claim → heartbeat → finish until a claim comes back empty.
+    func claimUntilEmpty(_ store: any RunStore, owner: ClaimOwner, sweep: String, into results: Results) {
+        var latencies: [Double] = [], claimed: [String] = [], errors = 0
+        while true {
+            let t = Date()
+            guard let got = try? store.claim(owner: owner, limit: batch, lease: lease, sweep: sweep, provenance: nil, isAlive: { _ in true }) else {
+                errors += 1
+                if errors > 100 { break }
+                continue
+            }
+            latencies.append(Date().timeIntervalSince(t))
+            if got.isEmpty { break }
+            claimed += got.map(\.id)
+            do {
+                try store.renewLease(owner: owner, runs: got.map(\.id), lease: lease)
+                for r in got { try store.finish(run: r.id, owner: owner, status: .done, error: nil, outcome: nil) }
+            } catch { errors += 1 }
+        }
+        results.add(latencies: latencies, claimed: claimed, errors: errors)
     }
 }
 

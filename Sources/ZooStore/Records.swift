@@ -5,6 +5,30 @@ public enum RunStatus: String, Codable, Sendable, CaseIterable {
     case pending, running, done, failed, diverged
 }
 
+/// How a queue stands, counted by the store without reading its runs (a worker asks before each
+/// claim and after each epoch, so this must stay cheap on a queue of a hundred thousand runs).
+public struct QueueCounts: Sendable, Equatable {
+    /// Runs by status (a status with none is absent).
+    public var byStatus: [RunStatus: Int]
+    /// Pending runs that can start now: without a parent, or whose parent is done.
+    public var ready: Int
+    /// Pending runs waiting for a parent that is training, or that is pending among the counted
+    /// runs (it becomes claimable when the parent is done).
+    public var waiting: Int
+
+    public init(byStatus: [RunStatus: Int] = [:], ready: Int = 0, waiting: Int = 0) {
+        self.byStatus = byStatus
+        self.ready = ready
+        self.waiting = waiting
+    }
+
+    /// The runs with this status.
+    public subscript(_ status: RunStatus) -> Int { byStatus[status] ?? 0 }
+
+    /// Runs still to train or training.
+    public var open: Int { self[.pending] + self[.running] }
+}
+
 /// One run as the store keeps it: its id, config JSON and bookkeeping.
 public struct RunRecord: Sendable, Equatable {
     public var id: String
@@ -158,6 +182,12 @@ public struct CheckpointRecord: Sendable, Equatable {
     /// For a step checkpoint (taken after optimizer step `step`, possibly mid-epoch, for branches
     /// that rewind to it): the step; nil for an epoch's checkpoint.
     public var step: Int?
+
+    /// The path of a run's checkpoint relative to the checkpoint folder (the same name when it is
+    /// kept in a database): `RUN/epoch-N.safetensors`, or `RUN/step-K.safetensors` with a step.
+    public static func path(run id: String, epoch: Int, step: Int?) -> String {
+        step.map { "\(id)/step-\($0).safetensors" } ?? "\(id)/epoch-\(epoch).safetensors"
+    }
 
     public init(runID: String, epoch: Int, path: String, sha256: String, bytes: Int, step: Int? = nil) {
         self.step = step

@@ -11,8 +11,9 @@ import Foundation
 /// Convenience overloads with default arguments are in the extension below; implementations
 /// provide the full requirements.
 public protocol RunStore: Sendable {
-    /// The folder holding checkpoint files, `RUN/epoch-N.safetensors`.
-    var checkpointFolder: URL { get }
+    /// The folder holding checkpoint files, `RUN/epoch-N.safetensors`; nil when the store keeps
+    /// checkpoints in its database (PostgreSQL with `checkpoints=database`).
+    var checkpointFolder: URL? { get }
 
     /// The schema versions applied to this store, oldest first.
     func appliedMigrations() throws -> [String]
@@ -42,6 +43,9 @@ public protocol RunStore: Sendable {
 
     /// The run with this id, or the only run whose id starts with it.
     func run(matching prefix: String) throws -> RunRecord
+
+    /// The queue's counts (of the sweep `sweep`'s runs, or all), without reading the runs.
+    func queueCounts(sweep: String?) throws -> QueueCounts
 
     // MARK: Claims
 
@@ -84,8 +88,17 @@ public protocol RunStore: Sendable {
     /// Every epoch's metrics of the given runs (all runs when nil), by run then epoch.
     func metrics(runs ids: [String]?) throws -> [MetricRecord]
 
-    /// Where the checkpoint of `run` at `epoch` is written.
-    func checkpointURL(run id: String, epoch: Int) -> URL
+    /// Stores the bytes of the checkpoint of `run` at `epoch` (after optimizer step `step` for a
+    /// step checkpoint) where this store keeps checkpoints, and records them with their SHA-256
+    /// (hex, computed by the caller); a second one for the same point replaces the first. Files
+    /// are written atomically.
+    func saveCheckpoint(_ bytes: Data, sha256: String, run id: String, epoch: Int, step: Int?) throws
+
+    /// The bytes of a recorded checkpoint, as stored (``StoredCheckpoint`` checks them against
+    /// the record).
+    /// - Throws: ``StoreError`` naming the checkpoint when they are missing, or when the record's
+    ///   path leaves its run's folder.
+    func checkpointData(_ record: CheckpointRecord) throws -> Data
 
     /// Records a checkpoint file already written at ``checkpointURL(run:epoch:)``.
     func recordCheckpoint(run id: String, epoch: Int, sha256: String, bytes: Int) throws
@@ -161,6 +174,10 @@ public protocol RunStore: Sendable {
     @discardableResult
     func importRuns(_ runs: [RunRecord]) throws -> [String]
 
+    /// Writes attempts as another store holds them (a copy): each replaces the attempt with the
+    /// same run and number.
+    func importAttempts(_ attempts: [AttemptRecord]) throws
+
     /// Moves the train loss and accuracy of the given runs' metrics to the running columns where
     /// those are empty: for runs whose train metrics were the running average (stores of Zoo 0.4
     /// kept it under `train_*`).
@@ -168,13 +185,62 @@ public protocol RunStore: Sendable {
 }
 
 extension RunStore {
-    public func checkpointURL(run id: String, epoch: Int) -> URL {
-        checkpointFolder.appendingPathComponent(id).appendingPathComponent("epoch-\(epoch).safetensors")
+    /// Where the checkpoint of `run` at `epoch` is written in the checkpoint folder (nil without one).
+    public func checkpointURL(run id: String, epoch: Int) -> URL? {
+        checkpointFolder?.appendingPathComponent(CheckpointRecord.path(run: id, epoch: epoch, step: nil))
     }
 
-    /// Where the checkpoint of `run` after optimizer step `step` is written.
-    public func stepCheckpointURL(run id: String, step: Int) -> URL {
-        checkpointFolder.appendingPathComponent(id).appendingPathComponent("step-\(step).safetensors")
+    /// Where the checkpoint of `run` after optimizer step `step` is written (nil without a folder).
+    public func stepCheckpointURL(run id: String, step: Int) -> URL? {
+        checkpointFolder?.appendingPathComponent(CheckpointRecord.path(run: id, epoch: 0, step: step))
+    }
+
+    public func saveCheckpoint(_ bytes: Data, sha256: String, run id: String, epoch: Int, step: Int?) throws {
+        try writeCheckpointFile(bytes, sha256: sha256, run: id, epoch: epoch, step: step)
+    }
+
+    public func checkpointData(_ record: CheckpointRecord) throws -> Data {
+        try readCheckpointFile(record)
+    }
+
+    /// ``saveCheckpoint(_:sha256:run:epoch:step:)`` for checkpoints kept as files: written atomically
+    /// (a temporary file, flushed, then renamed) into the run's folder, then recorded.
+    public func writeCheckpointFile(_ bytes: Data, sha256: String, run id: String, epoch: Int, step: Int?) throws {
+        guard let folder = checkpointFolder else { throw StoreError(description: "this store has no checkpoint folder") }
+        let url = folder.appendingPathComponent(CheckpointRecord.path(run: id, epoch: epoch, step: step))
+        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).tmp")
+        do {
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            guard FileManager.default.createFile(atPath: temporary.path, contents: nil) else {
+                throw StoreError(description: "cannot create \(temporary.path)")
+            }
+            let handle = try FileHandle(forWritingTo: temporary)
+            defer { try? handle.close() }
+            try handle.write(contentsOf: bytes)
+            try handle.synchronize()
+            guard rename(temporary.path, url.path) == 0 else { throw StoreError(description: "cannot rename \(temporary.path) to \(url.path) (errno \(errno))") }
+        } catch {
+            try? FileManager.default.removeItem(at: temporary)
+            throw StoreError(description: "cannot write checkpoint \(url.path): \(error)")
+        }
+        if let step {
+            try recordStepCheckpoint(run: id, step: step, epoch: epoch, sha256: sha256, bytes: bytes.count)
+        } else {
+            try recordCheckpoint(run: id, epoch: epoch, sha256: sha256, bytes: bytes.count)
+        }
+    }
+
+    /// ``checkpointData(_:)`` for checkpoints kept as files: the record's path must lie inside
+    /// its run's folder (a store row is not trusted to name a file elsewhere).
+    public func readCheckpointFile(_ record: CheckpointRecord) throws -> Data {
+        guard let folder = checkpointFolder?.standardizedFileURL.resolvingSymlinksInPath() else {
+            throw StoreError(description: "checkpoint \(record.path.prefix(200)) is not in the database, and this store has no checkpoint folder")
+        }
+        let url = folder.appendingPathComponent(record.path).standardizedFileURL.resolvingSymlinksInPath()
+        guard !record.runID.isEmpty, !record.runID.contains("/"), record.runID != "..", url.path.hasPrefix(folder.path + "/\(record.runID)/") else {
+            throw StoreError(description: "the recorded path '\(record.path.prefix(200))' leaves the run's checkpoint folder")
+        }
+        do { return try Data(contentsOf: url) } catch { throw StoreError(description: "\(url.path) is missing") }
     }
 
     /// Records a sweep of runs that branch from none (see ``addSweep(id:name:spec:runs:parents:)``).

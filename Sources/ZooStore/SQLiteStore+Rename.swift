@@ -122,7 +122,7 @@ extension SQLiteStore {
     func finishFolderMoves() throws {
         var moves = try reading("read pending folder moves") { try pendingFolderMoves($0) }
         while let move = moves.first {
-            try RunRenaming.perform(move, in: checkpointFolder, store: path.path)
+            try RunRenaming.perform(move, in: checkpointFiles, store: path.path)
             moves.removeFirst()
             try writing("record a finished folder move") { try setPendingFolderMoves(moves, $0) }
         }

@@ -9,8 +9,9 @@ import GRDB
 /// finishes any checkpoint folder moves that a rename left undone (``renameRuns(_:)``).
 public final class SQLiteStore: RunStore {
     public let path: URL
-    /// The folder holding checkpoint files.
-    public let checkpointFolder: URL
+    /// The folder holding checkpoint files, beside the database file.
+    public let checkpointFiles: URL
+    public var checkpointFolder: URL? { checkpointFiles }
     let database: DatabasePool
 
     /// Opens (creating and migrating) the store at `path`, or, with `readOnly`, opens an existing
@@ -21,7 +22,7 @@ public final class SQLiteStore: RunStore {
     ///   is read-only.
     public init(path: URL, readOnly: Bool = false) throws {
         self.path = path
-        checkpointFolder = URL(fileURLWithPath: path.path + ".checkpoints")
+        checkpointFiles = URL(fileURLWithPath: path.path + ".checkpoints")
         var configuration = Configuration()
         configuration.busyMode = .timeout(30)
         configuration.readonly = readOnly
@@ -37,7 +38,7 @@ public final class SQLiteStore: RunStore {
         }
         do {
             try FileManager.default.createDirectory(at: path.deletingLastPathComponent(), withIntermediateDirectories: true)
-            try FileManager.default.createDirectory(at: checkpointFolder, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(at: checkpointFiles, withIntermediateDirectories: true)
             // Two processes opening a new store at once would race to switch it to WAL and to
             // migrate it; an advisory lock beside the database makes opening one at a time.
             database = try Self.exclusively(lockFile: path.path + ".lock") {
@@ -179,6 +180,12 @@ public final class SQLiteStore: RunStore {
         m.registerMigration("v7-claim-index") { db in
             try db.execute(sql: "CREATE INDEX runs_claim ON runs(status, group_key, created_at, id)")
         }
+        // Checkpoint bytes inside the database, for PostgreSQL stores made with `checkpoints=database`;
+        // an SQLite store keeps files beside it and leaves the column empty (one schema for both).
+        m.registerMigration("v8-checkpoint-data") { db in
+            try db.execute(sql: "ALTER TABLE checkpoints ADD COLUMN data BLOB")
+            try db.execute(sql: "ALTER TABLE step_checkpoints ADD COLUMN data BLOB")
+        }
         return m
     }
 
@@ -282,6 +289,29 @@ public final class SQLiteStore: RunStore {
         if !clauses.isEmpty { sql += " WHERE " + clauses.joined(separator: " AND ") }
         sql += " ORDER BY created_at, id"
         return try reading("read runs") { db in try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map(Self.run) }
+    }
+
+    public func queueCounts(sweep: String?) throws -> QueueCounts {
+        // A parent is "among the counted runs" when it belongs to the sweep (any run without one).
+        let scope = sweep == nil ? "" : "JOIN sweep_runs s ON s.run_id = r.id AND s.sweep_id = :sweep"
+        let parentInScope = sweep == nil ? "1" : "EXISTS (SELECT 1 FROM sweep_runs ps WHERE ps.sweep_id = :sweep AND ps.run_id = p.id)"
+        let rows = try reading("count the queue") { db in
+            try Row.fetchAll(db, sql: """
+                SELECT r.status AS status, COUNT(*) AS n,
+                    SUM(r.status = 'pending' AND (r.parent IS NULL OR p.status = 'done')) AS ready,
+                    SUM(r.status = 'pending' AND (p.status = 'running' OR (p.status = 'pending' AND \(parentInScope)))) AS waiting
+                FROM runs r \(scope) LEFT JOIN runs p ON p.id = r.parent GROUP BY r.status
+                """, arguments: ["sweep": sweep])
+        }
+        var counts = QueueCounts()
+        for row in rows {
+            // An unknown status counts as failed, as a run with one reads.
+            let status = RunStatus(rawValue: row["status"] ?? "") ?? .failed
+            counts.byStatus[status, default: 0] += row["n"] ?? 0
+            counts.ready += row["ready"] ?? 0
+            counts.waiting += row["waiting"] ?? 0
+        }
+        return counts
     }
 
     public func run(matching prefix: String) throws -> RunRecord {
@@ -399,6 +429,18 @@ public final class SQLiteStore: RunStore {
         }
     }
 
+    public func importAttempts(_ attempts: [AttemptRecord]) throws {
+        guard !attempts.isEmpty else { return }
+        try writing("write \(attempts.count) attempt(s)") { db in
+            for a in attempts {
+                try db.execute(sql: """
+                    INSERT OR REPLACE INTO attempts (run_id, attempt, owner, host, started_at, ended_at, outcome, error)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [a.runID, a.attempt, a.owner, a.host, a.startedAt, a.endedAt, a.outcome, a.error])
+            }
+        }
+    }
+
     public func renewLease(owner: ClaimOwner, runs ids: [String], lease: TimeInterval) throws {
         try writing("renew leases") { db in
             for id in ids {
@@ -491,7 +533,7 @@ public final class SQLiteStore: RunStore {
     }
 
     public func recordCheckpoint(run id: String, epoch: Int, sha256: String, bytes: Int) throws {
-        let relative = "\(id)/epoch-\(epoch).safetensors"
+        let relative = CheckpointRecord.path(run: id, epoch: epoch, step: nil)
         try writing("record checkpoint \(relative)") { db in
             try db.execute(sql: "INSERT OR REPLACE INTO checkpoints (run_id, epoch, path, sha256, bytes, created_at) VALUES (?, ?, ?, ?, ?, ?)",
                            arguments: [id, epoch, relative, sha256, bytes, Self.now])
@@ -499,7 +541,7 @@ public final class SQLiteStore: RunStore {
     }
 
     public func recordStepCheckpoint(run id: String, step: Int, epoch: Int, sha256: String, bytes: Int) throws {
-        let relative = "\(id)/step-\(step).safetensors"
+        let relative = CheckpointRecord.path(run: id, epoch: epoch, step: step)
         try writing("record checkpoint \(relative)") { db in
             try db.execute(sql: "INSERT OR REPLACE INTO step_checkpoints (run_id, step, epoch, path, sha256, bytes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                            arguments: [id, step, epoch, relative, sha256, bytes, Self.now])

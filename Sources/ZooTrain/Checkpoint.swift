@@ -40,21 +40,38 @@ public enum Checkpoint {
         try Safetensors.write(c.tensors, metadata: c.metadata, to: url)
     }
 
+    /// The bytes of the file ``write(_:config:to:)`` writes.
+    public static func encode(_ state: TrainingState, config: String) -> [UInt8] {
+        let c = contents(of: state, config: config)
+        return Safetensors.encode(c.tensors, metadata: c.metadata)
+    }
+
     /// Reads a checkpoint written by ``write(_:config:to:)``.
     /// - Throws: ``CheckpointError`` when the file is not a Zoo checkpoint, or the safetensors error.
     public static func read(from url: URL) throws -> (state: TrainingState, config: String) {
         let (tensors, metadata) = try Safetensors.read(from: url)
+        return try state(tensors, metadata, source: url.path)
+    }
+
+    /// Reads a checkpoint's bytes (``encode(_:config:)``); `source` names them in errors.
+    /// - Throws: as ``read(from:)``.
+    public static func decode(_ bytes: [UInt8], source: String) throws -> (state: TrainingState, config: String) {
+        let (tensors, metadata) = try Safetensors.decode(bytes, source: source)
+        return try state(tensors, metadata, source: source)
+    }
+
+    private static func state(_ tensors: NamedTensors, _ metadata: [String: String], source: String) throws -> (state: TrainingState, config: String) {
         guard metadata["format"] == format else {
-            throw CheckpointError(description: "\(url.path): not a Zoo checkpoint (metadata 'format' is \(metadata["format"].map { "'\($0)'" } ?? "missing"), expected '\(format)')")
+            throw CheckpointError(description: "\(source): not a Zoo checkpoint (metadata 'format' is \(metadata["format"].map { "'\($0)'" } ?? "missing"), expected '\(format)')")
         }
         guard let epoch = metadata["epoch"].flatMap(Int.init), let step = metadata["step"].flatMap(Int.init), let config = metadata["config"] else {
-            throw CheckpointError(description: "\(url.path): metadata lacks 'epoch', 'step' or 'config'")
+            throw CheckpointError(description: "\(source): metadata lacks 'epoch', 'step' or 'config'")
         }
         guard epoch >= 0, step >= 0 else {
-            throw CheckpointError(description: "\(url.path): metadata 'epoch' = \(epoch) and 'step' = \(step) must not be negative")
+            throw CheckpointError(description: "\(source): metadata 'epoch' = \(epoch) and 'step' = \(step) must not be negative")
         }
         if let saved = try? JSONDecoder().decode(SchemaProbe.self, from: Data(config.utf8)), saved.schemaVersion > RunConfig.currentSchemaVersion {
-            throw CheckpointError(description: "\(url.path): written with run config schema \(saved.schemaVersion), newer than this Zoo's \(RunConfig.currentSchemaVersion); help: use a newer Zoo")
+            throw CheckpointError(description: "\(source): written with run config schema \(saved.schemaVersion), newer than this Zoo's \(RunConfig.currentSchemaVersion); help: use a newer Zoo")
         }
         var model = tensors.filter { !$0.hasPrefix(optimizerPrefix + ".") && !$0.hasPrefix(maskPrefix + ".") && !$0.hasPrefix(L0Gates.prefix + ".") }
         let optimizer = tensors.children(of: optimizerPrefix)

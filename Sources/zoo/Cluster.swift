@@ -92,16 +92,17 @@ struct WorkerCommand: ParsableCommand {
     func run() throws {
         let data = DataCache(dataDirectory: dataDirectory.map { URL(fileURLWithPath: $0) })
         let store = try storeOption.open(data: data)
-        let queued = try store.runs(status: [.pending, .running])
+        let queue = try store.queueCounts(sweep: nil)
         let host = self.host ?? ProcessInfo.processInfo.hostName, pid = ProcessInfo.processInfo.processIdentifier
-        print("worker \(host):\(pid): \(queued.count) run(s) pending or running in \(storeOption.name); \(threads) thread(s)")
+        print("worker \(host):\(pid): \(queue.open) run(s) pending or running in \(storeOption.name); \(threads) thread(s)")
         let runner = SweepRunner(store: store, data: data, workers: threads, populationSize: population, lease: lease,
                                  provenance: ZooVersion.provenance(threads: 1),
                                  whenIdle: .waitForQueue(limit: idleExit ?? .infinity, poll: min(5, lease / 4)),
                                  maxRuns: maxRuns, kernelThreads: 1, host: host)
         let stop = StopRequest(what: "checkpointing running members at their last finished epoch and releasing their runs") { runner.requestStop() }
         let quiet = self.quiet
-        let outcome = runner.run(total: queued.count) { p in
+        // Progress counts the store's finished runs (any worker's) out of all that are or were queued.
+        let outcome = runner.run(total: queue.open + queue[.done] + queue[.diverged]) { p in
             guard !quiet, let line = p.message else { return }
             print(String(format: "[%d member-epochs · %.2f/s · %@] %@", p.memberEpochs, p.memberEpochsPerSecond, formatDuration(p.seconds), line))
         }
@@ -143,11 +144,11 @@ struct StoreCommand: ParsableCommand {
             let (fromName, toName) = (StoreOption.name(of: from), StoreOption.name(of: to))
             print("copying \(fromName) → \(toName)")
             let outcome = try StoreCopy.copy(from: source, to: target) { print("  " + $0) }
-            print("copied \(outcome.runs) run(s), \(outcome.metrics) epoch(s) of metrics, \(outcome.checkpoints) checkpoint file(s) "
-                  + "(\(outcome.bytes / 1024) KiB), \(outcome.measures) measure task(s); \(outcome.sweeps) sweep(s)")
+            print("copied \(outcome.runs) run(s), \(outcome.metrics) epoch(s) of metrics, \(outcome.checkpoints) checkpoint(s) "
+                  + "(\(outcome.bytes / 1024) KiB), \(outcome.attempts) attempt(s), \(outcome.measures) measure task(s); \(outcome.sweeps) sweep(s)")
             guard outcome.problems.isEmpty else {
                 for p in outcome.problems { FileHandle.standardError.write(Data(("zoo: " + p + "\n").utf8)) }
-                throw RuntimeError("\(outcome.problems.count) checkpoint file(s) of \(fromName) could not be copied (above); everything else was")
+                throw RuntimeError("\(outcome.problems.count) checkpoint(s) of \(fromName) could not be copied (above); everything else was")
             }
         }
     }

@@ -50,7 +50,7 @@ struct Deploy: ParsableCommand {
             }
             let location = try PostgresLocation(parsing: storeOption.location)
             guard location.checkpoints != nil else {
-                throw ValidationError("\(location): name the checkpoint folder every worker sees: \(location)?checkpoints=/shared/folder")
+                throw ValidationError("\(location): name the checkpoint folder every worker sees, or keep checkpoints in the database: \(location)?checkpoints=/shared/folder or ?checkpoints=database")
             }
             return location
         }
@@ -134,7 +134,7 @@ struct Deploy: ParsableCommand {
         @OptionGroup var common: Common
         @Option(help: "The container image holding `zoo`.") var image: String
         @Option(help: "The Secret holding the store's URL under the key `url`.") var secret: String = "zoo-store"
-        @Option(name: .customLong("volume-claim"), help: "The PersistentVolumeClaim holding the checkpoint folder.") var volumeClaim: String = "zoo-checkpoints"
+        @Option(name: .customLong("volume-claim"), help: "The PersistentVolumeClaim holding the checkpoint folder (none with checkpoints=database).") var volumeClaim: String = "zoo-checkpoints"
 
         func validate() throws {
             for (option, value) in [("--secret", secret), ("--volume-claim", volumeClaim)]
@@ -199,6 +199,8 @@ struct Deploy: ParsableCommand {
                         limits:
                           cpu: "\(common.threads)"
                           memory: "\(memory)"
+            """ + (location.checkpoints == PostgresStore.inDatabase ? "" : """
+
                       volumeMounts:
                         - name: checkpoints
                           mountPath: "\(location.checkpoints ?? "/zoo/checkpoints")"
@@ -206,7 +208,7 @@ struct Deploy: ParsableCommand {
                     - name: checkpoints
                       persistentVolumeClaim:
                         claimName: \(volumeClaim)
-            """
+            """)
         }
     }
 }

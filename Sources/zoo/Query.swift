@@ -79,7 +79,7 @@ struct Show: ParsableCommand {
         }
         let checkpoints = try store.checkpoints(runs: [r.id])
         if !checkpoints.isEmpty {
-            print("\ncheckpoints (in \(store.checkpointFolder.path)):")
+            print("\ncheckpoints (\(store.checkpointFolder.map { "in \($0.path)" } ?? "in the database")):")
             for c in checkpoints { print("  epoch \(c.epoch): \(c.path)  \(c.bytes) bytes  sha256 \(c.sha256.prefix(16))…") }
         }
     }

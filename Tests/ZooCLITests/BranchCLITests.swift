@@ -87,7 +87,7 @@ struct BranchCLITests {
         let final = Dictionary(grouping: try store.checkpoints(), by: \.runID).mapValues { $0.max { $0.epoch < $1.epoch }! }
         for run in runs {
             let label = labels[run.id] ?? ""
-            let state = try Checkpoint.read(from: store.checkpointFolder.appendingPathComponent(final[run.id]!.path)).state
+            let state = try Checkpoint.read(from: store.checkpointFolder!.appendingPathComponent(final[run.id]!.path)).state
             let density = Density(state.masks).overall
             switch label {
             case "level-1", "reinit-1": #expect(abs(density - 0.7) < 0.002, "\(label): \(density)")

@@ -11,9 +11,10 @@ import ZooTestSupport
 struct ClusterCLITests {
     static let server = ProcessInfo.processInfo.environment["ZOO_TEST_POSTGRES"] ?? ""
 
-    /// A store URL with a new database and a checkpoint folder in `dir`.
-    static func url(in dir: URL, server: String = server) -> String {
-        "\(server)/zoo_cli_\(UUID().uuidString.prefix(8).lowercased())?checkpoints=\(dir.path)/checkpoints"
+    /// A store URL with a new database and a checkpoint folder in `dir`, or checkpoints kept in
+    /// the database.
+    static func url(in dir: URL, server: String = server, checkpointsInDatabase: Bool = false) -> String {
+        "\(server)/zoo_cli_\(UUID().uuidString.prefix(8).lowercased())?checkpoints=" + (checkpointsInDatabase ? "database" : "\(dir.path)/checkpoints")
     }
 
     /// A `zoo` process whose standard error goes to a file in `dir` (read with ``errors(_:)``).
@@ -94,9 +95,11 @@ struct ClusterCLITests {
         let dir = SweepCLITests.folder()
         defer { try? FileManager.default.removeItem(at: dir) }
         let spec = try SweepCLITests.write(SweepCLITests.spec(seeds: [0, 1], epochs: 4, train: 3000), in: dir)
-        let url = Self.url(in: dir)
+        // Checkpoints in the database here: the resumed runs read theirs from it.
+        let url = Self.url(in: dir, checkpointsInDatabase: true)
         #expect(try CLITests.zoo(["submit", spec, "--store", url]).status == 0)
         let store = try PostgresStore(url: url)
+        #expect(store.checkpointFolder == nil)
         func worker(_ host: String) throws -> Process {
             try Self.launch(["worker", "--store", url, "--host", host, "--lease", "4", "--threads", "1", "--population", "2"], in: dir, name: host)
         }
@@ -187,9 +190,10 @@ struct ClusterCLITests {
         #expect(restarted.checkpoints == single.checkpoints)
     }
 
-    /// `zoo store copy` SQLite → PostgreSQL → SQLite: the copy of the copy equals the original
-    /// (runs, metrics, checkpoint hashes, measures); copying again writes nothing; a checkpoint
-    /// file that no longer matches its SHA-256 is named and not copied, the rest is.
+    /// `zoo store copy` SQLite → PostgreSQL (checkpoints in the database) → SQLite: the copy of
+    /// the copy equals the original (runs, metrics, checkpoint hashes, measures, attempts);
+    /// copying again writes nothing; a checkpoint file that no longer matches its SHA-256 is
+    /// named and not copied, the rest is.
     @Test func storeCopyRoundTrips() throws {
         let dir = SweepCLITests.folder()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -199,22 +203,26 @@ struct ClusterCLITests {
         #expect(trained.status == 0, "\(trained.stderr)")
         let measured = try CLITests.zoo(["measure", "--store", original, "--measure", "log_prod_of_fro", "--measure", "parameter_count", "--epoch", "all"])
         #expect(measured.status == 0, "\(measured.stderr)")
-        let url = Self.url(in: dir), back = dir.appendingPathComponent("back.sqlite").path
+        let url = Self.url(in: dir, checkpointsInDatabase: true), back = dir.appendingPathComponent("back.sqlite").path
         let there = try CLITests.zoo(["store", "copy", original, url])
-        #expect(there.status == 0 && there.stdout.contains("copied 4 run(s), 8 epoch(s) of metrics, 8 checkpoint file(s)"), "\(there.stdout)\(there.stderr)")
+        #expect(there.status == 0 && there.stdout.contains("copied 4 run(s), 8 epoch(s) of metrics, 8 checkpoint(s)"), "\(there.stdout)\(there.stderr)")
+        #expect(there.stdout.contains("4 attempt(s)"), "\(there.stdout)")
         let home = try CLITests.zoo(["store", "copy", url, back])
         #expect(home.status == 0, "\(home.stderr)")
         #expect(!there.stdout.contains(ProcessInfo.processInfo.environment["PGPASSWORD"] ?? "-"))
         let a = try SweepCLITests.fingerprint(original), b = try SweepCLITests.fingerprint(back)
         #expect(a.runs == b.runs && a.metrics == b.metrics && a.checkpoints == b.checkpoints)
+        let attempts = try SQLiteStore(path: URL(fileURLWithPath: original)).attempts(runs: nil)
+        #expect(attempts.count == 4 && attempts.allSatisfy { $0.outcome == "done" })
+        #expect(try SQLiteStore(path: URL(fileURLWithPath: back)).attempts(runs: nil) == attempts)
         let m1 = try SQLiteStore(path: URL(fileURLWithPath: original)).measures(), m2 = try SQLiteStore(path: URL(fileURLWithPath: back)).measures()
         #expect(!m1.isEmpty && m1.map(\.task) == m2.map(\.task) && zip(m1, m2).allSatisfy { $0.key == $1.key && $0.value == $1.value })
         let again = try CLITests.zoo(["store", "copy", original, url])
-        #expect(again.status == 0 && again.stdout.contains("copied 0 run(s), 0 epoch(s) of metrics, 0 checkpoint file(s) (0 KiB), 0 measure task(s)"), "\(again.stdout)")
+        #expect(again.status == 0 && again.stdout.contains("copied 0 run(s), 0 epoch(s) of metrics, 0 checkpoint(s) (0 KiB), 0 attempt(s), 0 measure task(s)"), "\(again.stdout)")
         // A damaged file in the source: named, not copied; the rest arrives.
         let store = try SQLiteStore(path: URL(fileURLWithPath: original))
         let damaged = try #require(try store.checkpoints().first)
-        try Data("not a checkpoint".utf8).write(to: store.checkpointFolder.appendingPathComponent(damaged.path))
+        try Data("not a checkpoint".utf8).write(to: store.checkpointFolder!.appendingPathComponent(damaged.path))
         let fresh = dir.appendingPathComponent("fresh.sqlite").path
         let partial = try CLITests.zoo(["store", "copy", original, fresh])
         #expect(partial.status == 1 && partial.stderr.contains(damaged.path) && partial.stderr.contains("SHA-256"), "\(partial.stderr)")

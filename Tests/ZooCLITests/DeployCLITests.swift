@@ -52,6 +52,14 @@ struct DeployCLITests {
         #expect(parsed.status == 0, "\(parsed.output)")
         #expect(parsed.output.contains("\"completionMode\": \"Indexed\"") && parsed.output.contains("\"secretKeyRef\""))
         #expect(!manifest.stdout.contains("hunter2"))
+        #expect(parsed.output.contains("\"persistentVolumeClaim\"") && parsed.output.contains("\"mountPath\": \"/shared/zoo\""))
+        // Checkpoints in the database: no volume at all, and the manifest still parses.
+        let inDatabase = Self.store.replacingOccurrences(of: "checkpoints=/shared/zoo", with: "checkpoints=database")
+        let volumeless = try CLITests.zoo(["deploy", "k8s", Self.spec, "--store", inDatabase, "--workers", "3", "--image", "zoo:1"])
+        try volumeless.stdout.write(to: yamlFile, atomically: true, encoding: .utf8)
+        let reparsed = try Python.run(["-c", "import sys, json, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))", yamlFile.path])
+        #expect(reparsed.status == 0 && reparsed.output.contains("\"secretKeyRef\""), "\(reparsed.output)")
+        #expect(!volumeless.stdout.contains("volume") && volumeless.stdout.contains("checkpoints=database"), "\(volumeless.stdout)")
     }
 
     @Test func badDeploymentsSayWhy() throws {

@@ -58,7 +58,7 @@ struct EngineCLITests {
             }
         }
         let last = try #require(try s.checkpoints(runs: [run.id]).last)
-        let swept3 = try Checkpoint.read(from: s.checkpointFolder.appendingPathComponent(last.path)).state
+        let swept3 = try Checkpoint.read(from: s.checkpointFolder!.appendingPathComponent(last.path)).state
         let alone = try Checkpoint.read(from: URL(fileURLWithPath: out + "/final.safetensors")).state
         #expect(swept3.epoch == 3 && swept3 == alone)
     }
@@ -97,11 +97,11 @@ struct EngineCLITests {
         let checkpoints = try after.checkpoints()
         #expect(checkpoints.count == 8)
         for c in checkpoints {
-            let url = after.checkpointFolder.appendingPathComponent(c.path)
+            let url = after.checkpointFolder!.appendingPathComponent(c.path)
             let bytes = try Data(contentsOf: url)
             #expect(c.path.hasPrefix(c.runID + "/") && Identity.sha256(bytes) == c.sha256)
         }
-        for old in oldIDs { #expect(!FileManager.default.fileExists(atPath: after.checkpointFolder.appendingPathComponent(old).path)) }
+        for old in oldIDs { #expect(!FileManager.default.fileExists(atPath: after.checkpointFolder!.appendingPathComponent(old).path)) }
         #expect(try after.metadata(IdentityMigration.metadataKey) == String(ConfigSchema.version))
     }
 }

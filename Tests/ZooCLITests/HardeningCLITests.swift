@@ -154,7 +154,7 @@ struct HardeningCLITests {
         let store = try SQLiteStore(path: URL(fileURLWithPath: path))
         let run = try #require(try store.runs().first)
         let last = try #require(try store.checkpoints(runs: [run.id]).last)
-        try FileManager.default.removeItem(at: store.checkpointFolder.appendingPathComponent(last.path))
+        try FileManager.default.removeItem(at: store.checkpointFolder!.appendingPathComponent(last.path))
         let queue = try DatabaseQueue(path: path)
         try queue.write { try $0.execute(sql: "UPDATE runs SET status = 'pending' WHERE id = ?", arguments: [run.id]) }
         let r = try CLITests.zoo(["sweep", "run", spec, "--store", path])

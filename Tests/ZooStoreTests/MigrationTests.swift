@@ -53,7 +53,7 @@ struct MigrationTests {
             }
         }
         let s = try SQLiteStore(path: path)
-        #expect(try s.appliedMigrations() == ["v1", "v2", "v3", "v4-predictions", "v4-labels", "v5-branches", "v6-attempts", "v7-claim-index"])
+        #expect(try s.appliedMigrations() == ["v1", "v2", "v3", "v4-predictions", "v4-labels", "v5-branches", "v6-attempts", "v7-claim-index", "v8-checkpoint-data"])
         let run = try #require(try s.runs().first)
         #expect(run.id == "r1" && run.status == .done && run.epochsDone == 2 && run.provenance == nil)
         #expect(try s.runs(sweep: "sw").map(\.id) == ["r1"])

@@ -7,7 +7,7 @@ import ZooStore
 struct RenameTests {
     /// Writes a checkpoint file whose bytes name the run and epoch, and records it.
     static func checkpoint(_ s: any RunStore, _ run: String, _ epoch: Int) throws {
-        let url = s.checkpointURL(run: run, epoch: epoch)
+        let url = s.checkpointURL(run: run, epoch: epoch)!
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         try Data("\(run)@\(epoch)".utf8).write(to: url)
         try s.recordCheckpoint(run: run, epoch: epoch, sha256: "\(run)\(epoch)", bytes: 4)
@@ -15,11 +15,11 @@ struct RenameTests {
 
     /// The file content at the recorded path of each checkpoint.
     static func files(_ s: any RunStore) throws -> [String] {
-        try s.checkpoints().map { String(decoding: try Data(contentsOf: s.checkpointFolder.appendingPathComponent($0.path)), as: UTF8.self) }
+        try s.checkpoints().map { String(decoding: try Data(contentsOf: s.checkpointFolder!.appendingPathComponent($0.path)), as: UTF8.self) }
     }
 
     static func folders(_ s: any RunStore) throws -> [String] {
-        try FileManager.default.contentsOfDirectory(atPath: s.checkpointFolder.path).sorted()
+        try FileManager.default.contentsOfDirectory(atPath: s.checkpointFolder!.path).sorted()
     }
 
     static func rename(_ old: String, _ new: String) -> RunRename {
@@ -56,7 +56,7 @@ struct RenameTests {
         #expect(try s.checkpoints().map(\.path) == (0..<3).flatMap { i in (1...2).map { "n\(i)/epoch-\($0).safetensors" } })
         #expect(try Self.files(s) == (0..<3).flatMap { i in (1...2).map { "r\(i)@\($0)" } })
         #expect(try Self.folders(s) == ["n0", "n1", "n2"])
-        #expect(s.checkpointURL(run: "n1", epoch: 2) == s.checkpointFolder.appendingPathComponent("n1/epoch-2.safetensors"))
+        #expect(s.checkpointURL(run: "n1", epoch: 2)! == s.checkpointFolder!.appendingPathComponent("n1/epoch-2.safetensors"))
         #expect(throws: StoreError.self) { try s.run(matching: "r0") }
         #expect(try s.metadata("pending_folder_moves") == nil)
         // Reopening finds the same.
@@ -84,7 +84,7 @@ struct RenameTests {
         // The files are r0's, in r1's folder; the dropped runs' files are gone.
         #expect(try Self.files(s) == ["r0@1", "r0@2"])
         #expect(try Self.folders(s) == ["r1"])
-        #expect(try FileManager.default.contentsOfDirectory(atPath: s.checkpointFolder.appendingPathComponent("r1").path).count == 2)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: s.checkpointFolder!.appendingPathComponent("r1").path).count == 2)
     }
 
     @Test(arguments: Backend.all) func aTieKeepsTheExistingRun(_ backend: Backend) throws {
@@ -103,7 +103,7 @@ struct RenameTests {
     @Test(arguments: Backend.all) func unfinishedFolderMovesAreFinishedOnOpening(_ backend: Backend) throws {
         let s = try Self.populated(backend)
         // A file where the new folder goes: the rows are renamed, the move fails.
-        let obstacle = s.checkpointFolder.appendingPathComponent("n1")
+        let obstacle = s.checkpointFolder!.appendingPathComponent("n1")
         try Data("x".utf8).write(to: obstacle)
         #expect(throws: StoreError.self) {
             try s.renameRuns([Self.rename("r0", "n0"), Self.rename("r1", "n1"), Self.rename("r2", "n2")])
@@ -128,7 +128,7 @@ struct RenameTests {
     @Test(arguments: Backend.all) func aMoveIntoAnExistingFolderMergesFileByFile(_ backend: Backend) throws {
         let s = try Self.populated(backend)
         // A stray folder (say, a move interrupted halfway) under the new id.
-        let stray = s.checkpointFolder.appendingPathComponent("n0")
+        let stray = s.checkpointFolder!.appendingPathComponent("n0")
         try FileManager.default.createDirectory(at: stray, withIntermediateDirectories: true)
         try Data("old".utf8).write(to: stray.appendingPathComponent("epoch-1.safetensors"))
         try s.renameRuns([Self.rename("r0", "n0")])

@@ -13,7 +13,7 @@ struct StoreTests {
 
     @Test(arguments: Backend.all) func schemaAndSweepsAreIdempotent(_ backend: Backend) throws {
         let s = try backend.store()
-        #expect(try s.appliedMigrations() == ["v1", "v2", "v3", "v4-predictions", "v4-labels", "v5-branches", "v6-attempts", "v7-claim-index"])
+        #expect(try s.appliedMigrations() == ["v1", "v2", "v3", "v4-predictions", "v4-labels", "v5-branches", "v6-attempts", "v7-claim-index", "v8-checkpoint-data"])
         #expect(try s.addSweep(id: "sw", name: "n", spec: "text", runs: Self.runs) == Self.runs.map(\.id))
         #expect(try s.addSweep(id: "sw", name: "n", spec: "text", runs: Self.runs).isEmpty)
         #expect(try s.addSweep(id: "sw2", name: "wider", spec: "text2", runs: Self.runs + [("run9", "{}", "B")]) == ["run9"])
@@ -109,8 +109,8 @@ struct StoreTests {
     @Test(arguments: Backend.all) func checkpointsAreRecorded(_ backend: Backend) throws {
         let s = try backend.store()
         try s.addSweep(id: "sw", name: "n", spec: "", runs: [Self.runs[0]])
-        let url = s.checkpointURL(run: "run0", epoch: 3)
-        #expect(url.path == s.checkpointFolder.path + "/run0/epoch-3.safetensors")
+        let url = s.checkpointURL(run: "run0", epoch: 3)!
+        #expect(url.path == s.checkpointFolder!.path + "/run0/epoch-3.safetensors")
         try s.recordCheckpoint(run: "run0", epoch: 3, sha256: "ab", bytes: 10)
         try s.recordCheckpoint(run: "run0", epoch: 3, sha256: "cd", bytes: 11)
         #expect(try s.checkpoints() == [CheckpointRecord(runID: "run0", epoch: 3, path: "run0/epoch-3.safetensors", sha256: "cd", bytes: 11)])

@@ -9,6 +9,8 @@ import ZooStore
 /// or a database of its own that the store creates.
 enum Backend: String, CaseIterable, CustomTestStringConvertible, Sendable {
     case sqlite, postgres
+    /// PostgreSQL keeping checkpoints inside the database (`checkpoints=database`).
+    case postgresCheckpointsInDatabase = "postgres-checkpoints-in-database"
 
     var testDescription: String { rawValue }
 
@@ -17,6 +19,9 @@ enum Backend: String, CaseIterable, CustomTestStringConvertible, Sendable {
 
     /// The back ends to test here: both when the test server runs.
     static let all: [Backend] = postgresServer == nil ? [.sqlite] : [.sqlite, .postgres]
+
+    /// Every way a store keeps checkpoints: ``all`` and, with the test server, in the database.
+    static let checkpointKeepers: [Backend] = postgresServer == nil ? all : all + [.postgresCheckpointsInDatabase]
 
     /// A new, empty store.
     func store() throws -> any RunStore {
@@ -29,6 +34,10 @@ enum Backend: String, CaseIterable, CustomTestStringConvertible, Sendable {
             let server = try #require(Self.postgresServer)
             let database = name.replacingOccurrences(of: "-", with: "_")
             return try PostgresStore(location: PostgresLocation(parsing: "\(server)/\(database)?checkpoints=\(folder.path)"), retryWindow: 5)
+        case .postgresCheckpointsInDatabase:
+            let server = try #require(Self.postgresServer)
+            let database = name.replacingOccurrences(of: "-", with: "_")
+            return try PostgresStore(location: PostgresLocation(parsing: "\(server)/\(database)?checkpoints=database"), retryWindow: 5)
         }
     }
 
