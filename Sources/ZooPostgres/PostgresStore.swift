@@ -528,33 +528,31 @@ public final class PostgresStore: RunStore {
     }
 
     public func recordCheckpoint(run id: String, epoch: Int, sha256: String, bytes: Int) throws {
-        let relative = CheckpointRecord.path(run: id, epoch: epoch, step: nil)
-        try session.transaction("record checkpoint \(relative)") { tx in
-            try tx.execute("""
-                INSERT INTO checkpoints (run_id, epoch, path, sha256, bytes, created_at)
-                VALUES (\(id), \(epoch), \(relative), \(sha256), \(bytes), EXTRACT(EPOCH FROM clock_timestamp()))
-                ON CONFLICT (run_id, epoch) DO UPDATE SET path = EXCLUDED.path, sha256 = EXCLUDED.sha256, bytes = EXCLUDED.bytes,
-                created_at = EXCLUDED.created_at
-                """)
-        }
+        try upsertCheckpoint(run: id, epoch: epoch, step: nil, sha256: sha256, bytes: bytes, data: nil)
     }
 
     public func saveCheckpoint(_ bytes: Data, sha256: String, run id: String, epoch: Int, step: Int?) throws {
         guard checkpointFolder == nil else { return try writeCheckpointFile(bytes, sha256: sha256, run: id, epoch: epoch, step: step) }
+        try upsertCheckpoint(run: id, epoch: epoch, step: step, sha256: sha256, bytes: bytes.count, data: ByteBuffer(bytes: bytes))
+    }
+
+    /// Records a checkpoint of `run` at `epoch` (a step checkpoint with `step`), replacing one at
+    /// the same point; `data` (bytea) holds its bytes when they live in the database, NULL when
+    /// they are a file in the folder.
+    private func upsertCheckpoint(run id: String, epoch: Int, step: Int?, sha256: String, bytes: Int, data: ByteBuffer?) throws {
         let relative = CheckpointRecord.path(run: id, epoch: epoch, step: step)
-        let data = ByteBuffer(bytes: bytes)   // binds as bytea
-        try session.transaction("store checkpoint \(relative)") { tx in
+        try session.transaction("record checkpoint \(relative)") { tx in
             if let step {
                 try tx.execute("""
                     INSERT INTO step_checkpoints (run_id, step, epoch, path, sha256, bytes, created_at, data)
-                    VALUES (\(id), \(step), \(epoch), \(relative), \(sha256), \(bytes.count), EXTRACT(EPOCH FROM clock_timestamp()), \(data))
+                    VALUES (\(id), \(step), \(epoch), \(relative), \(sha256), \(bytes), EXTRACT(EPOCH FROM clock_timestamp()), \(data))
                     ON CONFLICT (run_id, step) DO UPDATE SET epoch = EXCLUDED.epoch, path = EXCLUDED.path, sha256 = EXCLUDED.sha256,
                     bytes = EXCLUDED.bytes, created_at = EXCLUDED.created_at, data = EXCLUDED.data
                     """)
             } else {
                 try tx.execute("""
                     INSERT INTO checkpoints (run_id, epoch, path, sha256, bytes, created_at, data)
-                    VALUES (\(id), \(epoch), \(relative), \(sha256), \(bytes.count), EXTRACT(EPOCH FROM clock_timestamp()), \(data))
+                    VALUES (\(id), \(epoch), \(relative), \(sha256), \(bytes), EXTRACT(EPOCH FROM clock_timestamp()), \(data))
                     ON CONFLICT (run_id, epoch) DO UPDATE SET path = EXCLUDED.path, sha256 = EXCLUDED.sha256, bytes = EXCLUDED.bytes,
                     created_at = EXCLUDED.created_at, data = EXCLUDED.data
                     """)
@@ -581,15 +579,7 @@ public final class PostgresStore: RunStore {
     }
 
     public func recordStepCheckpoint(run id: String, step: Int, epoch: Int, sha256: String, bytes: Int) throws {
-        let relative = CheckpointRecord.path(run: id, epoch: epoch, step: step)
-        try session.transaction("record checkpoint \(relative)") { tx in
-            try tx.execute("""
-                INSERT INTO step_checkpoints (run_id, step, epoch, path, sha256, bytes, created_at)
-                VALUES (\(id), \(step), \(epoch), \(relative), \(sha256), \(bytes), EXTRACT(EPOCH FROM clock_timestamp()))
-                ON CONFLICT (run_id, step) DO UPDATE SET epoch = EXCLUDED.epoch, path = EXCLUDED.path, sha256 = EXCLUDED.sha256,
-                bytes = EXCLUDED.bytes, created_at = EXCLUDED.created_at
-                """)
-        }
+        try upsertCheckpoint(run: id, epoch: epoch, step: step, sha256: sha256, bytes: bytes, data: nil)
     }
 
     public func stepCheckpoints(runs ids: [String]?) throws -> [CheckpointRecord] {
