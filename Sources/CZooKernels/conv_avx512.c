@@ -6,10 +6,6 @@
 #include <immintrin.h>
 #include <stdlib.h>
 
-enum {
-    VT = 3, // vectors of 16 positions per forward tile: 8 channels × 3 vectors = 24 accumulators
-};
-
 #pragma clang attribute push (__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))), apply_to = function)
 
 static inline __mmask16 lanes16(ptrdiff_t count) {
@@ -29,27 +25,29 @@ static inline __mmask16 kept_lanes(ptrdiff_t q0, ptrdiff_t w, ptrdiff_t ow, ptrd
     return (__mmask16)mask;
 }
 
-// One tile of the forward pass: 8 output channels × NV vectors of 16 wide positions starting at
-// vector v0 (NV a constant where it is inlined: 8·NV accumulators in registers), summed over all
-// taps, then the kept positions stored compressed into the (8-channel block's) output planes.
+// One tile of the forward pass: CT output channels × NV vectors of 16 wide positions starting at
+// vector v0 (CT and NV constants where it is inlined: CT·NV ≤ 24 accumulators in registers),
+// summed over all taps, then the kept positions of the `count` ≤ CT real channels stored
+// compressed into the (8-channel block's) output planes. A block of 6 channels runs 6 × 4
+// rather than 8 × 3: no accumulators for channels that are not there.
 static inline __attribute__((always_inline)) void forward_tile(
-    const int NV, const float *xq, const float *pk, const ptrdiff_t *offset, ptrdiff_t taps, const __m512 start[8],
+    const int CT, const int NV, const float *xq, const float *pk, const ptrdiff_t *offset, ptrdiff_t taps, const __m512 start[8],
     ptrdiff_t v0, ptrdiff_t w, ptrdiff_t ow, ptrdiff_t length, ptrdiff_t plane, ptrdiff_t count, float *y) {
-    __mmask16 m[VT];
-    __m512 acc[8][VT];
+    __mmask16 m[12];
+    __m512 acc[8][12];
 #pragma clang loop unroll(full)
     for (int j = 0; j < NV; j++) m[j] = lanes16(length - 16 * (v0 + j));
 #pragma clang loop unroll(full)
-    for (int i = 0; i < 8; i++)
+    for (int i = 0; i < CT; i++)
 #pragma clang loop unroll(full)
         for (int j = 0; j < NV; j++) acc[i][j] = start[i];
     for (ptrdiff_t t = 0; t < taps; t++) {
         const float *xt = xq + offset[t], *k = pk + 8 * t;
-        __m512 xv[VT];
+        __m512 xv[12];
 #pragma clang loop unroll(full)
         for (int j = 0; j < NV; j++) xv[j] = _mm512_maskz_loadu_ps(m[j], xt + 16 * j);
 #pragma clang loop unroll(full)
-        for (int i = 0; i < 8; i++) {
+        for (int i = 0; i < CT; i++) {
             __m512 weight = _mm512_set1_ps(k[i]);
 #pragma clang loop unroll(full)
             for (int j = 0; j < NV; j++) acc[i][j] = _mm512_fmadd_ps(weight, xv[j], acc[i][j]);
@@ -83,15 +81,29 @@ void zoo_conv_forward_avx512(const float *x, ptrdiff_t channels, ptrdiff_t h, pt
         const float *pk = packed + b * taps * 8;
         __m512 start[8];
         for (int i = 0; i < 8; i++) start[i] = bias && i < count ? _mm512_set1_ps(bias[8 * b + i]) : _mm512_setzero_ps();
-        // Tiles of VT vectors; the last one narrower rather than computing vectors past the end.
-        for (ptrdiff_t v0 = 0; v0 < vectors; v0 += VT) {
-            ptrdiff_t left = vectors - v0;
-            const float *xq = x + 16 * v0;
-            float *yb = y + 8 * b * plane;
-            if (left >= VT) forward_tile(VT, xq, pk, offset, taps, start, v0, w, ow, length, plane, count, yb);
-            else if (left == 2) forward_tile(2, xq, pk, offset, taps, start, v0, w, ow, length, plane, count, yb);
-            else forward_tile(1, xq, pk, offset, taps, start, v0, w, ow, length, plane, count, yb);
+        // Tiles of 24 accumulators: CT channels (at least count) × 24 / CT vectors; the last
+        // tile narrower rather than computing vectors past the end.
+        float *yb = y + 8 * b * plane;
+#define TILES(CT)                                                                                      \
+        for (ptrdiff_t v0 = 0; v0 < vectors; v0 += 24 / CT) {                                          \
+            ptrdiff_t left = vectors - v0 < 24 / CT ? vectors - v0 : 24 / CT;                          \
+            const float *xq = x + 16 * v0;                                                             \
+            switch (left) {                                                                            \
+            TILE_CASES_##CT                                                                            \
+            }                                                                                          \
         }
+#define CASE(CT, NV) case NV: forward_tile(CT, NV, xq, pk, offset, taps, start, v0, w, ow, length, plane, count, yb); break;
+#define TILE_CASES_8 CASE(8, 1) CASE(8, 2) default: CASE(8, 3)
+#define TILE_CASES_6 CASE(6, 1) CASE(6, 2) CASE(6, 3) default: CASE(6, 4)
+#define TILE_CASES_4 CASE(4, 1) CASE(4, 2) CASE(4, 3) CASE(4, 4) CASE(4, 5) default: CASE(4, 6)
+        if (count > 6) TILES(8)
+        else if (count > 4) TILES(6)
+        else TILES(4)
+#undef TILES
+#undef CASE
+#undef TILE_CASES_8
+#undef TILE_CASES_6
+#undef TILE_CASES_4
     }
     if (offset != onStack) free(offset);
 }

@@ -5,6 +5,7 @@
 // the same source gives 4-wide SSE, 8-wide AVX2 + FMA, AVX-512 or NEON code.
 // Not a public header: no include guard, meant to be included more than once.
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 // The 8-lane type changes the ABI of a function without AVX; these are all inlined.
@@ -121,8 +122,136 @@ float LOOP(centered_squares)(const float *a, float shift, ptrdiff_t n) {
 
 #undef LOOP_REDUCE
 
+// Max pooling over 2×2 windows with stride 2. The scalar rule, which the vector code below
+// follows lane by lane: the larger of top-left and top-right (the left on ties or NaN), the
+// larger of bottom-left and bottom-right, then the larger of those two (the top on ties or NaN).
+typedef int LOOP(vi8) __attribute__((ext_vector_type(8)));
+typedef float LOOP(v4) __attribute__((ext_vector_type(4)));
+typedef int LOOP(vi4) __attribute__((ext_vector_type(4)));
+
+static inline void LOOP(pair1)(const float *up, const float *down, int32_t at, float *top, int32_t *index) {
+    float a = up[0], b = up[1], c = down[0], d = down[1];
+    float top1 = b > a ? b : a, top2 = d > c ? d : c;
+    int right1 = b > a, right2 = d > c, last = top2 > top1;
+    *top = last ? top2 : top1;
+    if (index) *index = last ? at + (int32_t)(down - up) + right2 : at + right1;
+}
+
+// N windows of one row pair at once (N = 8 or 4): the even and odd lanes of 2N floats of each
+// row are the windows' left and right columns; selects are bit masks (comparisons give −1 or 0).
+#define LOOP_PAIRS(N, VF, VI, LOAD)                                                                  \
+    for (; ox + N <= ow; ox += N) {                                                                  \
+        VF u0 = LOAD(up + 2 * ox), u1 = LOAD(up + 2 * ox + N);                                       \
+        VF d0 = LOAD(down + 2 * ox), d1 = LOAD(down + 2 * ox + N);                                   \
+        VF a = EVENS##N(u0, u1), b = ODDS##N(u0, u1), c = EVENS##N(d0, d1), d = ODDS##N(d0, d1);     \
+        VI right1 = b > a, right2 = d > c;                                                           \
+        VF top1 = (VF)(((VI)b & right1) | ((VI)a & ~right1));                                        \
+        VF top2 = (VF)(((VI)d & right2) | ((VI)c & ~right2));                                        \
+        VI last = top2 > top1;                                                                       \
+        VF best = (VF)(((VI)top2 & last) | ((VI)top1 & ~last));                                      \
+        memcpy(top + ox, &best, sizeof best);                                                        \
+        if (index) {                                                                                 \
+            VI left = at + 2 * ((int)ox + LANES##N);                                                      \
+            VI i1 = left - right1, i2 = left + (int)w - right2;                                      \
+            VI chosen = (i2 & last) | (i1 & ~last);                                                  \
+            memcpy(index + ox, &chosen, sizeof chosen);                                              \
+        }                                                                                            \
+    }
+
+#define EVENS8(p, q) __builtin_shufflevector(p, q, 0, 2, 4, 6, 8, 10, 12, 14)
+#define ODDS8(p, q) __builtin_shufflevector(p, q, 1, 3, 5, 7, 9, 11, 13, 15)
+#define EVENS4(p, q) __builtin_shufflevector(p, q, 0, 2, 4, 6)
+#define ODDS4(p, q) __builtin_shufflevector(p, q, 1, 3, 5, 7)
+#define LANES8 ((LOOP(vi8)){0, 1, 2, 3, 4, 5, 6, 7})
+#define LANES4 ((LOOP(vi4)){0, 1, 2, 3})
+
+static inline LOOP(v4) LOOP(load4)(const float *p) {
+    LOOP(v4) v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+void LOOP(max_pool_pairs)(const float *x, ptrdiff_t planes, ptrdiff_t h, ptrdiff_t w, ptrdiff_t oh, ptrdiff_t ow,
+                          int32_t first, float *top, int32_t *index) {
+    for (ptrdiff_t p = 0; p < planes; p++) {
+        for (ptrdiff_t oy = 0; oy < oh; oy++) {
+            const float *up = x + (p * h + 2 * oy) * w, *down = up + w;
+            int32_t at = first + (int32_t)((p * h + 2 * oy) * w);
+            ptrdiff_t ox = 0;
+            LOOP_PAIRS(8, LOOP(v8), LOOP(vi8), LOOP(load8))
+            LOOP_PAIRS(4, LOOP(v4), LOOP(vi4), LOOP(load4))
+            for (; ox < ow; ox++) LOOP(pair1)(up + 2 * ox, down + 2 * ox, at + (int32_t)(2 * ox), top + ox, index ? index + ox : NULL);
+            top += ow;
+            if (index) index += ow;
+        }
+    }
+}
+
+// The gradient of max_pool_pairs: dx[index[o]] = 0 + g[o] (so −0 becomes +0, as adding into
+// zeros does), zero everywhere else, including rows and columns past the windows.
+#define LOOP_UNPOOL(N, VF, VI, LOAD)                                                               \
+    for (; ox + N <= ow; ox += N) {                                                                \
+        VF gv = LOAD(g + ox) + 0.0f;                                                               \
+        VI chosen;                                                                                 \
+        memcpy(&chosen, index + ox, sizeof chosen);                                                \
+        VI left = at + 2 * ((int)ox + LANES##N);                                                   \
+        VF a = (VF)((VI)gv & (chosen == left)), b = (VF)((VI)gv & (chosen == left + 1));           \
+        VF c = (VF)((VI)gv & (chosen == left + (int)w)), d = (VF)((VI)gv & (chosen == left + (int)w + 1)); \
+        VF u0 = INTERLEAVE_LO##N(a, b), u1 = INTERLEAVE_HI##N(a, b);                               \
+        VF d0 = INTERLEAVE_LO##N(c, d), d1 = INTERLEAVE_HI##N(c, d);                               \
+        memcpy(up + 2 * ox, &u0, sizeof u0);                                                       \
+        memcpy(up + 2 * ox + N, &u1, sizeof u1);                                                   \
+        memcpy(down + 2 * ox, &d0, sizeof d0);                                                     \
+        memcpy(down + 2 * ox + N, &d1, sizeof d1);                                                 \
+    }
+
+#define INTERLEAVE_LO8(p, q) __builtin_shufflevector(p, q, 0, 8, 1, 9, 2, 10, 3, 11)
+#define INTERLEAVE_HI8(p, q) __builtin_shufflevector(p, q, 4, 12, 5, 13, 6, 14, 7, 15)
+#define INTERLEAVE_LO4(p, q) __builtin_shufflevector(p, q, 0, 4, 1, 5)
+#define INTERLEAVE_HI4(p, q) __builtin_shufflevector(p, q, 2, 6, 3, 7)
+
+void LOOP(max_unpool_pairs)(const float *g, const int32_t *index, ptrdiff_t planes, ptrdiff_t h, ptrdiff_t w, ptrdiff_t oh,
+                            ptrdiff_t ow, int32_t first, float *dx) {
+    for (ptrdiff_t p = 0; p < planes; p++) {
+        float *plane = dx + p * h * w;
+        for (ptrdiff_t oy = 0; oy < oh; oy++) {
+            float *up = plane + 2 * oy * w, *down = up + w;
+            int32_t at = first + (int32_t)((p * h + 2 * oy) * w);
+            ptrdiff_t ox = 0;
+            LOOP_UNPOOL(8, LOOP(v8), LOOP(vi8), LOOP(load8))
+            LOOP_UNPOOL(4, LOOP(v4), LOOP(vi4), LOOP(load4))
+            for (; ox < ow; ox++) {
+                int32_t i = index[ox], left = at + (int32_t)(2 * ox);
+                float v = g[ox] + 0.0f;
+                up[2 * ox] = i == left ? v : 0;
+                up[2 * ox + 1] = i == left + 1 ? v : 0;
+                down[2 * ox] = i == left + (int32_t)w ? v : 0;
+                down[2 * ox + 1] = i == left + (int32_t)w + 1 ? v : 0;
+            }
+            for (ptrdiff_t x = 2 * ow; x < w; x++) up[x] = down[x] = 0;
+            g += ow;
+            index += ow;
+        }
+        for (ptrdiff_t i = 2 * oh * w; i < h * w; i++) plane[i] = 0;
+    }
+}
+
+#undef LOOP_UNPOOL
+#undef INTERLEAVE_LO8
+#undef INTERLEAVE_HI8
+#undef INTERLEAVE_LO4
+#undef INTERLEAVE_HI4
+#undef LOOP_PAIRS
+#undef EVENS8
+#undef ODDS8
+#undef EVENS4
+#undef ODDS4
+#undef LANES8
+#undef LANES4
+
 // The table of this path's loops (zoo_loops_for in loops_baseline.c hands them out).
 const zoo_loops LOOP(table) = {
     .tanh = LOOP(tanh), .sigmoid = LOOP(sigmoid), .sum = LOOP(sum), .dot = LOOP(dot),
-    .centered_dot = LOOP(centered_dot), .centered_squares = LOOP(centered_squares),
+    .centered_dot = LOOP(centered_dot), .centered_squares = LOOP(centered_squares), .max_pool_pairs = LOOP(max_pool_pairs),
+    .max_unpool_pairs = LOOP(max_unpool_pairs),
 };

@@ -88,6 +88,41 @@ struct PoolingTests {
         }
     }
 
+    /// 2×2 windows of stride 2 run vector kernels (8 and 4 windows at a time, then one by one):
+    /// planes wide and odd enough for every width and for the rows and columns no window reads,
+    /// values with ties (the first maximum wins, in window order) and a NaN; without gradients,
+    /// the same maxima.
+    @Test("pair max pool: vector widths, odd sizes, ties", arguments: [[2, 3, 24, 24], [1, 2, 9, 37], [3, 1, 2, 34], [1, 1, 5, 11]])
+    func pairMaxPool(shape: [Int]) {
+        let key = RandomKey(seed: 52)
+        var scalars = Tensor.randomNormal(shape, key: key).scalars.map { ($0 * 2).rounded() }  // many ties
+        scalars[3] = .nan
+        let x = Tensor(shape: shape, scalars: scalars)
+        let windows = Self.slidingWindows(shape[2], shape[3], k: (2, 2), s: (2, 2), p: (0, 0))
+        let y = maxPool2d(x, kernelSize: (2, 2))
+        let g = Tensor.randomNormal(y.shape, key: key.derived("g"))
+        let t = x.requiringGradient()
+        let dx = gradients(of: maxPool2d(t, kernelSize: (2, 2)), wrt: [t], seed: g)[0]
+        // The reference without the NaN's window, then that window by the kernel's rule.
+        var clean = scalars
+        clean[3] = -.infinity
+        let (expected, expectedGradient) = Self.reference(Tensor(shape: shape, scalars: clean), windows, isMax: true, divisor: { _ in 1 }, g: g)
+        let nanWindow = 1  // x[3] is top-right of window 1 (columns 2-3 of row 0)
+        for o in 0..<y.count where o != nanWindow {
+            #expect(y.scalars[o].bitPattern == expected.scalars[o].bitPattern, "\(shape) window \(o): \(y.scalars[o]) vs \(expected.scalars[o])")
+        }
+        // NaN on the right of the top pair loses to its left (b > a is false), as in the scalar rule.
+        let (a, c, d) = (scalars[2], scalars[shape[3] + 2], scalars[shape[3] + 3])
+        #expect(y.scalars[nanWindow] == ((d > c ? d : c) > a ? (d > c ? d : c) : a))
+        let planeRows = Set([2, 3, shape[3] + 2, shape[3] + 3])
+        for i in 0..<x.count where !planeRows.contains(i) {
+            #expect(dx.scalars[i].bitPattern == expectedGradient.scalars[i].bitPattern, "\(shape) dx[\(i)]")
+        }
+        #expect(planeRows.map { dx.scalars[$0] != 0 ? 1 : 0 }.reduce(0, +) == 1, "one position of the NaN's window takes its gradient")
+        let inferred = withoutGradients { maxPool2d(t, kernelSize: (2, 2)) }
+        #expect(inferred.scalars.map(\.bitPattern) == y.scalars.map(\.bitPattern))
+    }
+
     @Test func oneDimensionalAndGlobal() {
         let x = randomDistinct([2, 3, 11], key: RandomKey(seed: 51))
         #expect(maxPool1d(x, kernelSize: 3, stride: 2, padding: 1).shape == [2, 3, 6])

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /// Whether the processor (and the operating system) run AVX-512 F, BW, DQ and VL instructions.
 bool zoo_cpu_has_avx512(void);
@@ -31,6 +32,16 @@ typedef struct {
     float (*centered_dot)(const float *a, const float *b, float shift, ptrdiff_t n);
     /// Σ (a[i] − shift)².
     float (*centered_squares)(const float *a, float shift, ptrdiff_t n);
+    /// Max pooling over 2×2 windows with stride 2 of `planes` planes of h × w (oh ≤ h / 2 rows
+    /// and ow ≤ w / 2 columns of windows): top[o] the maximum of window o, in order top-left,
+    /// top-right, bottom-left, bottom-right (the first on ties; a NaN where the comparisons keep
+    /// it), and unless index is NULL, index[o] its flat position, counting x[0] as `first`.
+    void (*max_pool_pairs)(const float *x, ptrdiff_t planes, ptrdiff_t h, ptrdiff_t w, ptrdiff_t oh, ptrdiff_t ow,
+                           int32_t first, float *top, int32_t *index);
+    /// The gradient of max_pool_pairs into dx (planes of h × w, every element written): g[o] + 0
+    /// at index[o] (positions counted from `first`), zero everywhere else.
+    void (*max_unpool_pairs)(const float *g, const int32_t *index, ptrdiff_t planes, ptrdiff_t h, ptrdiff_t w, ptrdiff_t oh,
+                             ptrdiff_t ow, int32_t first, float *dx);
 } zoo_loops;
 
 /// The loops compiled for `path`; call only with a path the processor has (the baseline

@@ -81,10 +81,16 @@ extension Tensor {
     package static func recorded(
         _ op: String, shape: [Int], scalars: [Float], inputs: [Tensor], pullback: @escaping Pullback
     ) -> Tensor {
-        if inputs.contains(where: { $0.node != nil }) && GradientMode.isEnabled {
+        if records(inputs) {
             return Tensor(shape: shape, scalars: scalars, node: TapeNode(name: op, inputs: inputs, pullback: pullback))
         }
         return Tensor(shape: shape, scalars: scalars, node: nil)
+    }
+
+    /// Whether an op on `inputs` goes on the tape: recording is on and an input is tracked. An
+    /// op may skip what only its pullback needs when it does not.
+    package static func records(_ inputs: [Tensor]) -> Bool {
+        GradientMode.isEnabled && inputs.contains { $0.node != nil }
     }
 
     /// The gradient accumulated into this leaf by ``backward(seed:)`` calls, if any.

@@ -83,42 +83,62 @@ enum PoolingKernels {
     }
 
     /// ``argmax(_:planes:_:)`` for 2×2 windows with stride 2: four comparisons in window order
-    /// (top-left, top-right, bottom-left, bottom-right), planes over Zoo's threads.
+    /// (top-left, top-right, bottom-left, bottom-right) in vectors (`loops.h`), blocks of planes
+    /// over Zoo's threads.
     private static func pairArgmax(_ x: [Float], planes: Int, _ plan: PoolingPlan) -> (indices: [Int32], values: [Float]) {
-        let (w, oh, ow) = (plan.inputWidth, plan.outputHeight, plan.outputWidth)
-        let inPlane = plan.inputPlane, outPlane = plan.outputPlane
-        var indices = [Int32](repeating: 0, count: planes * outPlane)
-        var maxima = [Float](repeating: 0, count: planes * outPlane)
-        x.withUnsafeBufferPointer { px in
-            indices.withUnsafeMutableBufferPointer { pi in
-                maxima.withUnsafeMutableBufferPointer { pm in
-                    let (src, index, top) = (px.baseAddress!, pi.baseAddress!, pm.baseAddress!)
+        var maxima: [Float] = []
+        let indices = [Int32](unsafeUninitializedCapacity: planes * plan.outputPlane) { pi, initialized in
+            maxima = pairMaxima(x, planes: planes, plan, indices: pi.baseAddress!)
+            initialized = pi.count
+        }
+        return (indices, maxima)
+    }
+
+    /// The maximum of each window without its position (no gradient to route), for the 2×2
+    /// windows of stride 2 in vectors and every other plan through ``argmax(_:planes:_:)``.
+    static func maxima(_ x: [Float], planes: Int, _ plan: PoolingPlan) -> [Float] {
+        plan.isPairs ? pairMaxima(x, planes: planes, plan, indices: nil) : argmax(x, planes: planes, plan).values
+    }
+
+    /// The maxima of 2×2 windows of stride 2, and their flat positions into `indices` when given.
+    private static func pairMaxima(_ x: [Float], planes: Int, _ plan: PoolingPlan, indices: UnsafeMutablePointer<Int32>?) -> [Float] {
+        let (h, w, oh, ow) = (plan.inputHeight, plan.inputWidth, plan.outputHeight, plan.outputWidth)
+        let inPlane = plan.inputPlane, outPlane = plan.outputPlane, kernel = BLAS.loops.max_pool_pairs!
+        return [Float](unsafeUninitializedCapacity: planes * outPlane) { pm, initialized in
+            x.withUnsafeBufferPointer { px in
+                let (src, top) = (px.baseAddress!, pm.baseAddress!)
+                let blocks = min(planes, 64), perBlock = (planes + blocks - 1) / blocks
+                BLAS.parallelFor(blocks, work: planes * inPlane) { b, _ in
+                    let p0 = min(planes, b * perBlock), count = min(planes, (b + 1) * perBlock) - p0
+                    guard count > 0 else { return }
+                    kernel(src + p0 * inPlane, count, h, w, oh, ow, Int32(truncatingIfNeeded: p0 * inPlane), top + p0 * outPlane,
+                           indices.map { $0 + p0 * outPlane })
+                }
+            }
+            initialized = pm.count
+        }
+    }
+
+    /// The gradient of a pair max pool (``argmax(_:planes:_:)`` with `plan.isPairs`): each
+    /// window's output gradient at its maximum, zeros elsewhere; the same as adding `g` into
+    /// zeros at `indices` (windows do not overlap), written in one pass (`loops.h`).
+    static func pairScatter(_ g: [Float], _ indices: [Int32], planes: Int, _ plan: PoolingPlan) -> [Float] {
+        let (h, w, oh, ow) = (plan.inputHeight, plan.inputWidth, plan.outputHeight, plan.outputWidth)
+        let inPlane = plan.inputPlane, outPlane = plan.outputPlane, kernel = BLAS.loops.max_unpool_pairs!
+        return [Float](unsafeUninitializedCapacity: planes * inPlane) { pd, initialized in
+            g.withUnsafeBufferPointer { pg in
+                indices.withUnsafeBufferPointer { pi in
                     let blocks = min(planes, 64), perBlock = (planes + blocks - 1) / blocks
                     BLAS.parallelFor(blocks, work: planes * inPlane) { b, _ in
-                        for p in min(planes, b * perBlock) ..< min(planes, (b + 1) * perBlock) {
-                            let base = p &* inPlane
-                            var o = p &* outPlane
-                            for oy in 0..<oh {
-                                let row = base &+ 2 &* oy &* w
-                                for ox in 0..<ow {
-                                    // Selects, not branches: on real activations the comparisons
-                                    // are unpredictable, and mispredictions dominated this loop.
-                                    let up = row &+ 2 &* ox, down = up &+ w
-                                    let (a, b, c, d) = (src[up], src[up &+ 1], src[down], src[down &+ 1])
-                                    let top1 = b > a ? b : a, i1 = b > a ? up &+ 1 : up
-                                    let top2 = d > c ? d : c, i2 = d > c ? down &+ 1 : down
-                                    let last = top2 > top1
-                                    index[o] = Int32(truncatingIfNeeded: last ? i2 : i1)
-                                    top[o] = last ? top2 : top1
-                                    o &+= 1
-                                }
-                            }
-                        }
+                        let p0 = min(planes, b * perBlock), count = min(planes, (b + 1) * perBlock) - p0
+                        guard count > 0 else { return }
+                        kernel(pg.baseAddress! + p0 * outPlane, pi.baseAddress! + p0 * outPlane, count, h, w, oh, ow,
+                               Int32(truncatingIfNeeded: p0 * inPlane), pd.baseAddress! + p0 * inPlane)
                     }
                 }
             }
+            initialized = pd.count
         }
-        return (indices, maxima)
     }
 
     /// The average over each window.

@@ -50,7 +50,6 @@ enum WideConvolution {
         // (compressed) stores then find their lines in cache (measured 2-4% faster on the
         // population, neutral on resnet20; neutral for the AVX2 kernel's whole-vector stores).
         let y = [Float](unsafeUninitializedCapacity: g.outputShape.elementCount) { py, initialized in
-            py.initialize(repeating: 0)
             x.withUnsafeBufferPointer { px in
                 (bias ?? []).withUnsafeBufferPointer { pb in
                     let (xs, ys) = (px.baseAddress!, py.baseAddress!)
@@ -116,13 +115,18 @@ enum WideConvolution {
             dy.withUnsafeBufferPointer { pdy in
                 let (source, target) = (pdy.baseAddress!, pw.baseAddress!)
                 BLAS.parallelFor(g.members * g.batch, work: planes * planeStride) { sample, _ in
+                    // Element loops, not memcpy and memset: the rows are a few floats long, and
+                    // a library call per row cost more than the copy (6 % of a zoo-cnn step).
                     for p in sample * g.outChannels ..< (sample + 1) * g.outChannels {
                         let plane = target + p * planeStride
+                        var from = source + p * oh * ow
                         for oy in 0..<oh {
-                            (plane + oy * w).initialize(from: source + (p * oh + oy) * ow, count: ow)
+                            let row = plane + oy &* w
+                            for ox in 0..<ow { row[ox] = from[ox] }
+                            from += ow
                             // The dropped columns, and after the last row everything to the plane's end.
-                            let end = oy == oh - 1 ? planeStride : (oy + 1) * w
-                            (plane + oy * w + ow).initialize(repeating: 0, count: end - oy * w - ow)
+                            let end = oy == oh - 1 ? planeStride : (oy + 1) &* w
+                            for i in ow ..< end &- oy &* w { row[i] = 0 }
                         }
                     }
                 }
@@ -177,14 +181,17 @@ enum WideConvolution {
                 let (source, target) = (px.baseAddress!, po.baseAddress!)
                 // One item per sample: an item per plane costs more in hand-offs than it copies.
                 BLAS.parallelFor(g.members * g.batch, work: po.count) { sample, _ in
+                    // Element loops for the short rows, as in weightGradient's wide copy.
                     for p in sample * g.inChannels ..< (sample + 1) * g.inChannels {
                         let plane = target + p * ph2 * pw2
-                        plane.initialize(repeating: 0, count: ph * pw2 + pw)
+                        for i in 0 ..< ph &* pw2 &+ pw { plane[i] = 0 }
+                        var from = source + p * h * w
                         for y in 0..<h {
-                            let row = plane + (y + ph) * pw2 + pw
-                            row.initialize(from: source + (p * h + y) * w, count: w)
+                            let row = plane + ((y &+ ph) &* pw2 &+ pw)
+                            for x in 0..<w { row[x] = from[x] }
+                            from += w
                             // Right border of this row and left border of the next (or the bottom rows).
-                            (row + w).initialize(repeating: 0, count: y == h - 1 ? pw + ph * pw2 : 2 * pw)
+                            for i in w ..< w &+ (y == h - 1 ? pw &+ ph &* pw2 : 2 &* pw) { row[i] = 0 }
                         }
                     }
                 }

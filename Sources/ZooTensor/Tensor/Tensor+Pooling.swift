@@ -75,11 +75,21 @@ private func adaptivePlan(_ x: Tensor, _ o: (Int, Int), op: String) -> PoolingPl
 }
 
 private func maxPool(_ x: Tensor, _ plan: PoolingPlan) -> Tensor {
-    let (indices, values) = PoolingKernels.argmax(x.scalars, planes: x.shape[0] * x.shape[1], plan)
+    let planes = x.shape[0] * x.shape[1]
+    guard Tensor.records([x]) else {
+        return Tensor(shape: [x.shape[0], x.shape[1], plan.outputHeight, plan.outputWidth], scalars: PoolingKernels.maxima(x.scalars, planes: planes, plan))
+    }
+    let (indices, values) = PoolingKernels.argmax(x.scalars, planes: planes, plan)
     // The gather of the maxima, whose values the kernel already has.
     return Tensor.recorded("gather", shape: [x.shape[0], x.shape[1], plan.outputHeight, plan.outputWidth], scalars: values, inputs: [x]) { g, _ in
-        [scatterAddFlat(g, indices, shape: x.shape)]
+        [plan.isPairs ? pairScatter(g, indices, planes: planes, plan, shape: x.shape) : scatterAddFlat(g, indices, shape: x.shape)]
     }
+}
+
+/// ``scatterAddFlat(_:_:shape:)`` for the indices of a pair max pool, in one pass, on the tape.
+private func pairScatter(_ g: Tensor, _ indices: [Int32], planes: Int, _ plan: PoolingPlan, shape: [Int]) -> Tensor {
+    let out = PoolingKernels.pairScatter(g.scalars, indices, planes: planes, plan)
+    return Tensor.recorded("scatterAdd", shape: shape, scalars: out, inputs: [g]) { gz, _ in [gatherFlat(gz, indices, shape: g.shape)] }
 }
 
 private func averagePool(_ x: Tensor, _ plan: PoolingPlan) -> Tensor {
