@@ -17,8 +17,8 @@ import ZooTrain
 ///   fraction, and `loss@T` the mean cross-entropy;
 /// - `""` the error barrier maxₜ error(t) − ½(error(0) + error(1)), and `loss_barrier` likewise.
 ///
-/// The ends are the two networks themselves, bit for bit, and are evaluated in batches of 100
-/// rows as the trainer evaluates (the logits are then the same), with the accuracy as the trainer
+/// The ends are the two networks themselves, bit for bit, and are evaluated in evaluation mode
+/// as the trainer evaluates (each row's logits do not depend on the batch), with the accuracy as the trainer
 /// computes it (`Float(correct) / Float(n)`): `error@0.0000` is exactly 1 − the test accuracy the
 /// run recorded for that epoch.
 ///
@@ -27,7 +27,7 @@ import ZooTrain
 enum ConnectivityMeasures {
     static let all: [any PairMeasure] = [LinearInterpolation(), CurveConnectivity()]
 
-    /// Rows per evaluation batch: the trainer's (`PopulationTrainer.evaluationBatch`).
+    /// Rows per evaluation batch.
     static let evaluationRows = 100
     /// Rows per batch of a batch-norm reset.
     static let statisticsRows = 100
