@@ -62,12 +62,64 @@ static inline __attribute__((always_inline)) void forward_tile(
     }
 }
 
+// A tile of the forward pass by rows, where nothing is dropped: vector v is 16 outputs of one
+// row (ow a multiple of 16: row v / (ow/16), columns from 16·(v mod ow/16)), or with PAIRS (ow = 8)
+// rows 2v and 2v + 1, loaded as two halves (an odd last row's vector keeps only its low half).
+// Either way vector v is outputs [16v, 16v + 16) of each plane: one store, no compression.
+// Otherwise as forward_tile.
+static inline __attribute__((always_inline)) void forward_rows_tile(
+    const int CT, const int NV, const bool PAIRS, const float *x, const float *pk, const ptrdiff_t *offset, ptrdiff_t taps,
+    const __m512 start[8], ptrdiff_t v0, ptrdiff_t w, ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t plane, ptrdiff_t count, float *y) {
+    const float *lo[12], *hi[12];
+    __mmask16 kept[12];
+    __m512 acc[8][12];
+#pragma clang loop unroll(full)
+    for (int j = 0; j < NV; j++) {
+        ptrdiff_t v = v0 + j;
+        if (PAIRS) {
+            bool two = 2 * v + 1 < oh;
+            lo[j] = x + 2 * v * w;
+            hi[j] = two ? lo[j] + w : lo[j];
+            kept[j] = two ? (__mmask16)0xFFFF : (__mmask16)0x00FF;
+        } else {
+            ptrdiff_t perRow = ow / 16;
+            lo[j] = hi[j] = x + (v / perRow) * w + 16 * (v % perRow);
+            kept[j] = (__mmask16)0xFFFF;
+        }
+    }
+#pragma clang loop unroll(full)
+    for (int i = 0; i < CT; i++)
+#pragma clang loop unroll(full)
+        for (int j = 0; j < NV; j++) acc[i][j] = start[i];
+    for (ptrdiff_t t = 0; t < taps; t++) {
+        const float *k = pk + 8 * t;
+        ptrdiff_t at = offset[t];
+        __m512 xv[12];
+#pragma clang loop unroll(full)
+        for (int j = 0; j < NV; j++)
+            xv[j] = PAIRS ? _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(lo[j] + at)), _mm256_loadu_ps(hi[j] + at), 1)
+                          : _mm512_loadu_ps(lo[j] + at);
+#pragma clang loop unroll(full)
+        for (int i = 0; i < CT; i++) {
+            __m512 weight = _mm512_set1_ps(k[i]);
+#pragma clang loop unroll(full)
+            for (int j = 0; j < NV; j++) acc[i][j] = _mm512_fmadd_ps(weight, xv[j], acc[i][j]);
+        }
+    }
+#pragma clang loop unroll(full)
+    for (int j = 0; j < NV; j++)
+        for (ptrdiff_t i = 0; i < count; i++) _mm512_mask_storeu_ps(y + i * plane + 16 * (v0 + j), kept[j], acc[i][j]);
+}
+
 void zoo_conv_forward_avx512(const float *x, ptrdiff_t channels, ptrdiff_t h, ptrdiff_t w,
                              const float *packed, ptrdiff_t outChannels, ptrdiff_t kh, ptrdiff_t kw,
                              const float *bias, float *y) {
     ptrdiff_t oh = h - kh + 1, ow = w - kw + 1, plane = oh * ow;
     if (oh <= 0 || ow <= 0 || outChannels <= 0) return;
-    ptrdiff_t length = zoo_wide_length(w, oh, ow), vectors = (length + 15) / 16;
+    // By rows where no lane would be dropped (see forward_rows_tile), else wide.
+    enum { WIDE, ROWS, PAIRS } layout = ow == 8 ? PAIRS : ow % 16 == 0 ? ROWS : WIDE;
+    ptrdiff_t length = zoo_wide_length(w, oh, ow);
+    ptrdiff_t vectors = layout == PAIRS ? (oh + 1) / 2 : layout == ROWS ? oh * ow / 16 : (length + 15) / 16;
     ptrdiff_t taps = channels * kh * kw, blocks = (outChannels + 7) / 8;
     // Input offset of every tap, in the packed weights' order.
     ptrdiff_t onStack[1024], *offset = taps <= 1024 ? onStack : malloc(sizeof(ptrdiff_t) * (size_t)taps);
@@ -92,7 +144,12 @@ void zoo_conv_forward_avx512(const float *x, ptrdiff_t channels, ptrdiff_t h, pt
             TILE_CASES_##CT                                                                            \
             }                                                                                          \
         }
-#define CASE(CT, NV) case NV: forward_tile(CT, NV, xq, pk, offset, taps, start, v0, w, ow, length, plane, count, yb); break;
+#define CASE(CT, NV)                                                                                  \
+        case NV:                                                                                      \
+            if (layout == WIDE) forward_tile(CT, NV, xq, pk, offset, taps, start, v0, w, ow, length, plane, count, yb); \
+            else if (layout == ROWS) forward_rows_tile(CT, NV, false, x, pk, offset, taps, start, v0, w, oh, ow, plane, count, yb); \
+            else forward_rows_tile(CT, NV, true, x, pk, offset, taps, start, v0, w, oh, ow, plane, count, yb); \
+            break;
 #define TILE_CASES_8 CASE(8, 1) CASE(8, 2) default: CASE(8, 3)
 #define TILE_CASES_6 CASE(6, 1) CASE(6, 2) CASE(6, 3) default: CASE(6, 4)
 #define TILE_CASES_4 CASE(4, 1) CASE(4, 2) CASE(4, 3) CASE(4, 4) CASE(4, 5) default: CASE(4, 6)
