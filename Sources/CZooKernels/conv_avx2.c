@@ -228,6 +228,25 @@ static inline float reduce_add(__m256 v) {
     return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
 }
 
+// The tile dispatch of both weight-gradient kernels: 4 channels × all the columns for kernels up
+// to 3 wide, else 2 channels × up to 5 columns.
+#define GRADIENT_TILE(columns, kw, SWEEP)        \
+    do {                                         \
+        if (kw <= 3) {                           \
+            if (columns == 1) SWEEP(4, 1);       \
+            else if (columns == 2) SWEEP(4, 2);  \
+            else SWEEP(4, 3);                    \
+        } else {                                 \
+            switch (columns) {                   \
+            case 1: SWEEP(2, 1); break;          \
+            case 2: SWEEP(2, 2); break;          \
+            case 3: SWEEP(2, 3); break;          \
+            case 4: SWEEP(2, 4); break;          \
+            default: SWEEP(2, 5); break;         \
+            }                                    \
+        }                                        \
+    } while (0)
+
 void zoo_conv_weight_gradient_avx2(const float *x, ptrdiff_t xSampleStride, ptrdiff_t h, ptrdiff_t w,
                                    const float *dyWide, ptrdiff_t planeStride, ptrdiff_t dySampleStride,
                                    ptrdiff_t count, ptrdiff_t samples, ptrdiff_t kh, ptrdiff_t kw,
@@ -257,19 +276,7 @@ void zoo_conv_weight_gradient_avx2(const float *x, ptrdiff_t xSampleStride, ptrd
                     const float *dr = dy + (samplesOuter ? n * dySampleStride : 0);
                     ptrdiff_t sweepSamples = samplesOuter ? 1 : samples;
 #define SWEEP(CT, KT) gradient_sweep(CT, KT, xr, xSampleStride, dr, dySampleStride, planeStride, channels, sweepSamples, length, saved + TILE * r)
-                    if (kw <= 3) {
-                        if (columns == 1) SWEEP(4, 1);
-                        else if (columns == 2) SWEEP(4, 2);
-                        else SWEEP(4, 3);
-                    } else {
-                        switch (columns) {
-                        case 1: SWEEP(2, 1); break;
-                        case 2: SWEEP(2, 2); break;
-                        case 3: SWEEP(2, 3); break;
-                        case 4: SWEEP(2, 4); break;
-                        default: SWEEP(2, 5); break;
-                        }
-                    }
+                    GRADIENT_TILE(columns, kw, SWEEP);
 #undef SWEEP
                 }
             }
@@ -285,6 +292,16 @@ void zoo_conv_weight_gradient_avx2(const float *x, ptrdiff_t xSampleStride, ptrd
     if (saved != onStack) free(saved);
 }
 
+#define BLOCKED_NAME zoo_conv_weight_gradient_blocked_avx2
+#define BLOCKED_VECTOR __m256
+#define BLOCKED_TILE 12
+#define BLOCKED_ALIGN 32
+#define BLOCKED_ZERO _mm256_setzero_ps()
+#define BLOCKED_REDUCE reduce_add
+#define BLOCKED_CHANNELS_NARROW 4
+#define BLOCKED_CHANNELS_WIDE 2
+#include "weight_gradient_blocked.h"
+
 #pragma clang attribute pop
 
 #else
@@ -297,5 +314,9 @@ void zoo_conv_weight_gradient_avx2(const float *x, ptrdiff_t xSampleStride, ptrd
                                    const float *dyWide, ptrdiff_t planeStride, ptrdiff_t dySampleStride,
                                    ptrdiff_t count, ptrdiff_t samples, ptrdiff_t kh, ptrdiff_t kw,
                                    ptrdiff_t firstRow, ptrdiff_t rows, bool accumulate, float *dw, ptrdiff_t dwStride) { abort(); }
+void zoo_conv_weight_gradient_blocked_avx2(const float *x, ptrdiff_t xSampleStride, ptrdiff_t channels, ptrdiff_t h, ptrdiff_t w,
+                                           const float *dyWide, ptrdiff_t planeStride, ptrdiff_t dySampleStride,
+                                           ptrdiff_t count, ptrdiff_t samples, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t chunk,
+                                           float *dw, ptrdiff_t dwStride) { abort(); }
 
 #endif

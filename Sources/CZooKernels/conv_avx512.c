@@ -207,6 +207,25 @@ static inline __attribute__((always_inline)) void gradient_sweep(
         for (int j = 0; j < KT; j++) saved[i * KT + j] = acc[i][j];
 }
 
+// The tile dispatch of both weight-gradient kernels: 8 channels × all the columns for kernels up
+// to 3 wide, else 4 channels × up to 5 columns.
+#define GRADIENT_TILE(columns, kw, SWEEP)        \
+    do {                                         \
+        if (kw <= 3) {                           \
+            if (columns == 1) SWEEP(8, 1);       \
+            else if (columns == 2) SWEEP(8, 2);  \
+            else SWEEP(8, 3);                    \
+        } else {                                 \
+            switch (columns) {                   \
+            case 1: SWEEP(4, 1); break;          \
+            case 2: SWEEP(4, 2); break;          \
+            case 3: SWEEP(4, 3); break;          \
+            case 4: SWEEP(4, 4); break;          \
+            default: SWEEP(4, 5); break;         \
+            }                                    \
+        }                                        \
+    } while (0)
+
 void zoo_conv_weight_gradient_avx512(const float *x, ptrdiff_t xSampleStride, ptrdiff_t h, ptrdiff_t w,
                                      const float *dyWide, ptrdiff_t planeStride, ptrdiff_t dySampleStride,
                                      ptrdiff_t count, ptrdiff_t samples, ptrdiff_t kh, ptrdiff_t kw,
@@ -236,19 +255,7 @@ void zoo_conv_weight_gradient_avx512(const float *x, ptrdiff_t xSampleStride, pt
                     const float *dr = dy + (samplesOuter ? n * dySampleStride : 0);
                     ptrdiff_t sweepSamples = samplesOuter ? 1 : samples;
 #define SWEEP(CT, KT) gradient_sweep(CT, KT, xr, xSampleStride, dr, dySampleStride, planeStride, channels, sweepSamples, length, saved + 24 * r)
-                    if (kw <= 3) {
-                        if (columns == 1) SWEEP(8, 1);
-                        else if (columns == 2) SWEEP(8, 2);
-                        else SWEEP(8, 3);
-                    } else {
-                        switch (columns) {
-                        case 1: SWEEP(4, 1); break;
-                        case 2: SWEEP(4, 2); break;
-                        case 3: SWEEP(4, 3); break;
-                        case 4: SWEEP(4, 4); break;
-                        default: SWEEP(4, 5); break;
-                        }
-                    }
+                    GRADIENT_TILE(columns, kw, SWEEP);
 #undef SWEEP
                 }
             }
@@ -264,6 +271,16 @@ void zoo_conv_weight_gradient_avx512(const float *x, ptrdiff_t xSampleStride, pt
     if (saved != onStack) free(saved);
 }
 
+#define BLOCKED_NAME zoo_conv_weight_gradient_blocked_avx512
+#define BLOCKED_VECTOR __m512
+#define BLOCKED_TILE 24
+#define BLOCKED_ALIGN 64
+#define BLOCKED_ZERO _mm512_setzero_ps()
+#define BLOCKED_REDUCE _mm512_reduce_add_ps
+#define BLOCKED_CHANNELS_NARROW 8
+#define BLOCKED_CHANNELS_WIDE 4
+#include "weight_gradient_blocked.h"
+
 #pragma clang attribute pop
 
 #else
@@ -276,5 +293,9 @@ void zoo_conv_weight_gradient_avx512(const float *x, ptrdiff_t xSampleStride, pt
                                      const float *dyWide, ptrdiff_t planeStride, ptrdiff_t dySampleStride,
                                      ptrdiff_t count, ptrdiff_t samples, ptrdiff_t kh, ptrdiff_t kw,
                                      ptrdiff_t firstRow, ptrdiff_t rows, bool accumulate, float *dw, ptrdiff_t dwStride) { abort(); }
+void zoo_conv_weight_gradient_blocked_avx512(const float *x, ptrdiff_t xSampleStride, ptrdiff_t channels, ptrdiff_t h, ptrdiff_t w,
+                                             const float *dyWide, ptrdiff_t planeStride, ptrdiff_t dySampleStride,
+                                             ptrdiff_t count, ptrdiff_t samples, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t chunk,
+                                             float *dw, ptrdiff_t dwStride) { abort(); }
 
 #endif

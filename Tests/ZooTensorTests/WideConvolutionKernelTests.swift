@@ -21,11 +21,15 @@ struct WideConvolutionKernelTests {
                                 UnsafeMutablePointer<Float>?) -> Void
         var weightGradient: @Sendable (UnsafePointer<Float>?, Int, Int, Int, UnsafePointer<Float>?, Int, Int, Int, Int, Int, Int, Int, Int,
                                        Bool, UnsafeMutablePointer<Float>?, Int) -> Void
+        var blocked: @Sendable (UnsafePointer<Float>?, Int, Int, Int, Int, UnsafePointer<Float>?, Int, Int, Int, Int, Int, Int, Int,
+                                UnsafeMutablePointer<Float>?, Int) -> Void
         var testDescription: String { name }
     }
 
-    static let paths: [Path] = [Path(name: "avx2", forward: zoo_conv_forward_avx2, weightGradient: zoo_conv_weight_gradient_avx2)]
-        + (zoo_cpu_has_avx512() ? [Path(name: "avx512", forward: zoo_conv_forward_avx512, weightGradient: zoo_conv_weight_gradient_avx512)] : [])
+    static let paths: [Path] = [Path(name: "avx2", forward: zoo_conv_forward_avx2, weightGradient: zoo_conv_weight_gradient_avx2,
+                                     blocked: zoo_conv_weight_gradient_blocked_avx2)]
+        + (zoo_cpu_has_avx512() ? [Path(name: "avx512", forward: zoo_conv_forward_avx512, weightGradient: zoo_conv_weight_gradient_avx512,
+                                        blocked: zoo_conv_weight_gradient_blocked_avx512)] : [])
 
     /// One convolution: `samples` inputs `[channels, h, w]`, `outChannels` kernels `kh × kw`.
     struct Shape: CustomTestStringConvertible, Sendable {
@@ -234,6 +238,42 @@ struct WideConvolutionKernelTests {
         for (name, other) in [("row by row", byRow), ("channel by channel", byChannel), ("in parts", halves)] {
             let differing = whole.indices.filter { whole[$0].bitPattern != other[$0].bitPattern }.count
             #expect(differing == 0, "\(path.name) \(s) \(name): \(differing) weights differ")
+        }
+    }
+
+    /// The blocked kernel (the engine's) sums in the per-row kernel's order: the same bits for
+    /// chunks of 1, 2 or all samples, over two input channels at once or one at a time, with
+    /// nothing read or written out of bounds; between the weight blocks nothing is written.
+    @Test("blocked weight gradient: the per-row kernel's bits, whatever the chunk", arguments: cases)
+    func blockedWeightGradientIsExact(path: Path, s: Shape) {
+        // Two input channels: channel c of sample n at n·xStride + c·h·w.
+        let plane = s.h * s.w, xStride = 2 * plane + 3
+        let values = Self.values((s.samples - 1) * xStride + 2 * plane, seed: 8)
+        let x = values.indices.map { i in i % xStride < 2 * plane ? values[i] : .nan }
+        let inputs = GradientInputs(s, extra: 1), dwStride = 2 * s.kh * s.kw + 1
+        let start = Self.values(s.outChannels * dwStride, seed: 9)
+        // The reference: the per-row kernel, channel by channel, all samples at once.
+        var expected = start
+        for c in 0..<2 {
+            let gx = Guarded(x, atStart: false), gy = Guarded(inputs.dy, atStart: false), out = Guarded(expected, atStart: false)
+            path.weightGradient(gx.pointer + c * plane, xStride, s.h, s.w, gy.pointer, inputs.planeStride, inputs.dyStride, s.outChannels,
+                                s.samples, s.kh, s.kw, 0, s.kh, false, out.pointer + c * s.kh * s.kw, dwStride)
+            expected = out.array
+        }
+        for chunk in [1, 2, s.samples] {
+            for (first, channels) in [(0, 2), (0, 1), (1, 1)] {
+                var dw = start
+                for atStart in [false, true] {
+                    let gx = Guarded(x, atStart: atStart), gy = Guarded(inputs.dy, atStart: atStart), out = Guarded(start, atStart: atStart)
+                    path.blocked(gx.pointer + first * plane, xStride, channels, s.h, s.w, gy.pointer, inputs.planeStride, inputs.dyStride,
+                                 s.outChannels, s.samples, s.kh, s.kw, chunk, out.pointer + first * s.kh * s.kw, dwStride)
+                    dw = out.array
+                }
+                let written = (0..<s.outChannels).flatMap { o in (first * s.kh * s.kw ..< (first + channels) * s.kh * s.kw).map { o * dwStride + $0 } }
+                let differing = written.filter { dw[$0].bitPattern != expected[$0].bitPattern }.count
+                let touched = Set(written), stray = dw.indices.filter { !touched.contains($0) && dw[$0].bitPattern != start[$0].bitPattern }.count
+                #expect(differing == 0 && stray == 0, "\(path.name) \(s) chunk \(chunk), channels \(first)+\(channels): \(differing) differ, \(stray) written outside")
+            }
         }
     }
 

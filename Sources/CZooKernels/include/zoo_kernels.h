@@ -95,6 +95,17 @@ void zoo_conv_weight_gradient_avx512(const float *x, ptrdiff_t xSampleStride, pt
                                      ptrdiff_t count, ptrdiff_t samples, ptrdiff_t kh, ptrdiff_t kw,
                                      ptrdiff_t firstRow, ptrdiff_t rows, bool accumulate, float *dw, ptrdiff_t dwStride);
 
+/// zoo_conv_weight_gradient_avx512 for `channels` input channel planes (channel c at x + c·h·w)
+/// and every kernel row at once, the samples in chunks of `chunk`: each chunk's output gradients
+/// (count channels, read from L1) serve every input channel and kernel row before the next chunk,
+/// the accumulators kept in memory in between. Each accumulator sums over samples, then
+/// positions, in the same order as zoo_conv_weight_gradient_avx512 with all samples and one row
+/// per call: the results are the same bits. dw[o·dwStride + (c·kh + ki)·kw + kj] is stored.
+void zoo_conv_weight_gradient_blocked_avx512(const float *x, ptrdiff_t xSampleStride, ptrdiff_t channels, ptrdiff_t h, ptrdiff_t w,
+                                             const float *dyWide, ptrdiff_t planeStride, ptrdiff_t dySampleStride,
+                                             ptrdiff_t count, ptrdiff_t samples, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t chunk,
+                                             float *dw, ptrdiff_t dwStride);
+
 /// As zoo_conv_forward_avx512, with AVX2 and FMA (called only after zoo_cpu_has_avx2_fma()).
 void zoo_conv_forward_avx2(const float *x, ptrdiff_t channels, ptrdiff_t h, ptrdiff_t w,
                            const float *packed, ptrdiff_t outChannels, ptrdiff_t kh, ptrdiff_t kw,
@@ -106,5 +117,12 @@ void zoo_conv_weight_gradient_avx2(const float *x, ptrdiff_t xSampleStride, ptrd
                                    const float *dyWide, ptrdiff_t planeStride, ptrdiff_t dySampleStride,
                                    ptrdiff_t count, ptrdiff_t samples, ptrdiff_t kh, ptrdiff_t kw,
                                    ptrdiff_t firstRow, ptrdiff_t rows, bool accumulate, float *dw, ptrdiff_t dwStride);
+
+/// As zoo_conv_weight_gradient_blocked_avx512, with AVX2 and FMA (the sums of
+/// zoo_conv_weight_gradient_avx2 with all samples and one row per call, bit for bit).
+void zoo_conv_weight_gradient_blocked_avx2(const float *x, ptrdiff_t xSampleStride, ptrdiff_t channels, ptrdiff_t h, ptrdiff_t w,
+                                           const float *dyWide, ptrdiff_t planeStride, ptrdiff_t dySampleStride,
+                                           ptrdiff_t count, ptrdiff_t samples, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t chunk,
+                                           float *dw, ptrdiff_t dwStride);
 
 #endif

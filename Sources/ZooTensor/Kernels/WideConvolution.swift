@@ -16,7 +16,7 @@ enum WideConvolution {
             UnsafePointer<Float>?, Int, Int, Int, UnsafePointer<Float>?, Int, Int, Int, UnsafePointer<Float>?, UnsafeMutablePointer<Float>?
         ) -> Void
         typealias WeightGradient = @convention(c) (
-            UnsafePointer<Float>?, Int, Int, Int, UnsafePointer<Float>?, Int, Int, Int, Int, Int, Int, Int, Int, Bool,
+            UnsafePointer<Float>?, Int, Int, Int, Int, UnsafePointer<Float>?, Int, Int, Int, Int, Int, Int, Int,
             UnsafeMutablePointer<Float>?, Int
         ) -> Void
         let forward: Forward
@@ -24,8 +24,8 @@ enum WideConvolution {
         /// Output channels per weight-gradient tile for kernels up to 3 wide, and for wider ones.
         let narrowTile, wideTile: Int
 
-        static let avx512 = Kernels(forward: zoo_conv_forward_avx512, weightGradient: zoo_conv_weight_gradient_avx512, narrowTile: 8, wideTile: 4)
-        static let avx2 = Kernels(forward: zoo_conv_forward_avx2, weightGradient: zoo_conv_weight_gradient_avx2, narrowTile: 4, wideTile: 2)
+        static let avx512 = Kernels(forward: zoo_conv_forward_avx512, weightGradient: zoo_conv_weight_gradient_blocked_avx512, narrowTile: 8, wideTile: 4)
+        static let avx2 = Kernels(forward: zoo_conv_forward_avx2, weightGradient: zoo_conv_weight_gradient_blocked_avx2, narrowTile: 4, wideTile: 2)
     }
 
     /// The kernels of this process's path (where ``applies(_:)``).
@@ -100,16 +100,16 @@ enum WideConvolution {
     }
 
     /// dw = convW(x, dy): dy copied once into the wide layout (rows of the input's width, zeros
-    /// in the dropped columns), then, chunk of samples by chunk (so that a chunk's inputs and
-    /// output gradients stay in cache while every item reads them), one item per (member, group,
-    /// the kernel's tile of output channels, input channel, and kernel row unless the item takes
-    /// them all).
-    /// The chunk size depends on the geometry only and the chunks are added in order: the result
-    /// depends neither on the thread count nor on the other members.
+    /// in the dropped columns), then one item per (member, group, the kernel's tile of output
+    /// channels, part of the input channels), each running the blocked kernel (see
+    /// `zoo_kernels.h`): chunks of samples whose output gradients stay in L1 while they serve
+    /// every input channel and kernel row. Each weight's sum runs over samples, then positions,
+    /// in one fixed order: the result depends neither on the thread count nor on the split nor
+    /// on the other members.
     static func weightGradient(_ x: [Float], _ dy: [Float], _ g: ConvGeometry) -> [Float] {
         guard g.padH == 0 && g.padW == 0 else { return weightGradient(padded(x, g), dy, g.unpadded) }
         let og = g.outChannels / g.groups, cg = g.inChannels / g.groups, taps = g.patchSize
-        let (h, w, oh, ow, kh) = (g.height, g.width, g.outHeight, g.outWidth, g.kernelHeight)
+        let (h, w, oh, ow) = (g.height, g.width, g.outHeight, g.outWidth)
         let planeStride = (zoo_wide_length(w, oh, ow) + 15) / 16 * 16, planes = g.members * g.batch * g.outChannels
         let wide = [Float](unsafeUninitializedCapacity: planes * planeStride) { pw, initialized in
             dy.withUnsafeBufferPointer { pdy in
@@ -133,37 +133,32 @@ enum WideConvolution {
             }
             initialized = pw.count
         }
-        // Samples per chunk: about 1 MiB of inputs and wide output gradients (measured on
-        // resnet20: 2^15 floats 530 samples/s, 2^17 628, 2^18 654, 2^19 645, no chunks 621).
-        // Small planes (under 16 vectors) keep their accumulators in registers over all samples
-        // (see zoo_kernels.h) and read little per sample: one chunk, so each item reduces its
-        // accumulators once (once per chunk cost 8% on resnet20's 8×8 stage).
-        let chunk = planeStride / 16 < 16 ? g.batch : max(1, (1 << 18) / (g.outChannels * planeStride + g.inChannels * h * w))
         // Output channels per item: the kernel's register tile (AVX-512: 8 for kernels up to 3
         // wide, else 4; AVX2: 4, else 2).
         let path = kernels, kernel = path.weightGradient
         let width = g.kernelWidth <= 3 ? path.narrowTile : path.wideTile
-        let blocks = (og + width - 1) / width, units = g.members * g.groups * blocks * cg
-        // An item computes all kernel rows when the kernel serves them from one read of each
-        // sample (large planes, see zoo_kernels.h) and there are items enough; else one row.
-        let rows = (planeStride / 16 >= 16 && units >= 4 * BLAS.threadCount) ? kh : 1, rowGroups = kh / rows
-        // The first chunk stores every weight's gradient, the others add to it: no zeroing first.
+        let blocks = (og + width - 1) / width, tiles = g.members * g.groups * blocks
+        // Input channels split only as far as needed for 4 items per thread (each part reads the
+        // output gradients once more).
+        let parts = min(cg, max(1, (4 * BLAS.threadCount + tiles - 1) / tiles)), perPart = (cg + parts - 1) / parts
+        // Samples per chunk: 6,144 floats of one tile's output gradients (24 KiB, half an L1).
+        // Measured standalone on resnet20's 8×8 and 16×16 stages: 1.25x and 1.1x the previous
+        // driver (whole batch per item, or chunks of 1 MiB), equal on its 32×32 stage.
+        let chunk = max(1, 6144 / (width * planeStride))
         return [Float](unsafeUninitializedCapacity: g.weightShape.elementCount) { pdw, initialized in
             x.withUnsafeBufferPointer { px in
                 wide.withUnsafeBufferPointer { pw in
-                    for first in stride(from: 0, to: g.batch, by: chunk) {
-                        let samples = min(chunk, g.batch - first)
-                        BLAS.parallelFor(units * rowGroups, work: samples * g.members * g.outChannels * planeStride * taps) { i, _ in
-                            let rowGroup = i % rowGroups, unit = i / rowGroups
-                            let c = unit % cg, b = (unit / cg) % blocks, mg = unit / (cg * blocks)
-                            let member = mg / g.groups, group = mg % g.groups, o0 = group * og + b * width
-                            let sample = member * g.batch + first
-                            kernel(
-                                px.baseAddress! + (sample * g.inChannels + group * cg + c) * h * w, g.inChannels * h * w, h, w,
-                                pw.baseAddress! + (sample * g.outChannels + o0) * planeStride, planeStride, g.outChannels * planeStride,
-                                min(width, og - b * width), samples, kh, g.kernelWidth, rowGroup * rows, rows, first > 0,
-                                pdw.baseAddress! + (member * g.outChannels + o0) * taps + c * kh * g.kernelWidth, taps)
-                        }
+                    BLAS.parallelFor(tiles * parts, work: g.members * g.batch * g.outChannels * planeStride * taps) { i, _ in
+                        let part = i % parts, b = (i / parts) % blocks, mg = i / (parts * blocks)
+                        let member = mg / g.groups, group = mg % g.groups, o0 = group * og + b * width
+                        let c0 = part * perPart, channels = min(perPart, cg - c0)
+                        guard channels > 0 else { return }
+                        let sample = member * g.batch
+                        kernel(
+                            px.baseAddress! + (sample * g.inChannels + group * cg + c0) * h * w, g.inChannels * h * w, channels, h, w,
+                            pw.baseAddress! + (sample * g.outChannels + o0) * planeStride, planeStride, g.outChannels * planeStride,
+                            min(width, og - b * width), g.batch, g.kernelHeight, g.kernelWidth, chunk,
+                            pdw.baseAddress! + (member * g.outChannels + o0) * taps + c0 * g.kernelHeight * g.kernelWidth, taps)
                     }
                 }
             }
