@@ -81,7 +81,8 @@ void zoo_conv_forward_avx512(const float *x, ptrdiff_t channels, ptrdiff_t h, pt
                              const float *bias, float *y);
 
 /// The weight gradient of that convolution for output channels [0, count), one input channel
-/// plane `x` and kernel rows ki in [firstRow, firstRow + rows), summed over `samples` samples:
+/// plane `x` and kernel rows ki in [firstRow, firstRow + rows), summed over `samples` samples
+/// (the engine runs the blocked kernel below; this one is its bit-for-bit reference in the tests):
 /// dw[o][ki][kj] = Σ_{n, oy, ox} dy[n, o, oy, ox] · x[n, oy + ki, ox + kj],
 /// added to what dw holds when `accumulate`, else stored.
 /// `x` is sample 0's input plane ([h, w]), the next sample's `xSampleStride` floats on.
