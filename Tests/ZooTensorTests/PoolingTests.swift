@@ -123,6 +123,15 @@ struct PoolingTests {
         #expect(inferred.scalars.map(\.bitPattern) == y.scalars.map(\.bitPattern))
     }
 
+    /// An empty batch pools to an empty batch, forward and backward.
+    @Test func pairMaxPoolOfNothing() {
+        let t = Tensor.zeros([0, 2, 4, 4]).requiringGradient()
+        let y = maxPool2d(t, kernelSize: (2, 2))
+        #expect(y.shape == [0, 2, 2, 2] && y.count == 0)
+        #expect(gradients(of: y, wrt: [t], seed: Tensor.zeros([0, 2, 2, 2]))[0].shape == [0, 2, 4, 4])
+        #expect(withoutGradients { maxPool2d(t, kernelSize: (2, 2)) }.shape == [0, 2, 2, 2])
+    }
+
     @Test func oneDimensionalAndGlobal() {
         let x = randomDistinct([2, 3, 11], key: RandomKey(seed: 51))
         #expect(maxPool1d(x, kernelSize: 3, stride: 2, padding: 1).shape == [2, 3, 6])

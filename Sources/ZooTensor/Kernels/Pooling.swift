@@ -86,6 +86,7 @@ enum PoolingKernels {
     /// (top-left, top-right, bottom-left, bottom-right) in vectors (`loops.h`), blocks of planes
     /// over Zoo's threads.
     private static func pairArgmax(_ x: [Float], planes: Int, _ plan: PoolingPlan) -> (indices: [Int32], values: [Float]) {
+        guard planes > 0 else { return ([], []) }
         var maxima: [Float] = []
         let indices = [Int32](unsafeUninitializedCapacity: planes * plan.outputPlane) { pi, initialized in
             maxima = pairMaxima(x, planes: planes, plan, indices: pi.baseAddress!)
@@ -104,6 +105,7 @@ enum PoolingKernels {
     private static func pairMaxima(_ x: [Float], planes: Int, _ plan: PoolingPlan, indices: UnsafeMutablePointer<Int32>?) -> [Float] {
         let (h, w, oh, ow) = (plan.inputHeight, plan.inputWidth, plan.outputHeight, plan.outputWidth)
         let inPlane = plan.inputPlane, outPlane = plan.outputPlane, kernel = BLAS.loops.max_pool_pairs!
+        guard planes > 0 else { return [] }
         return [Float](unsafeUninitializedCapacity: planes * outPlane) { pm, initialized in
             x.withUnsafeBufferPointer { px in
                 let (src, top) = (px.baseAddress!, pm.baseAddress!)
@@ -125,6 +127,7 @@ enum PoolingKernels {
     static func pairScatter(_ g: [Float], _ indices: [Int32], planes: Int, _ plan: PoolingPlan) -> [Float] {
         let (h, w, oh, ow) = (plan.inputHeight, plan.inputWidth, plan.outputHeight, plan.outputWidth)
         let inPlane = plan.inputPlane, outPlane = plan.outputPlane, kernel = BLAS.loops.max_unpool_pairs!
+        guard planes > 0 else { return [] }
         return [Float](unsafeUninitializedCapacity: planes * inPlane) { pd, initialized in
             g.withUnsafeBufferPointer { pg in
                 indices.withUnsafeBufferPointer { pi in
