@@ -109,10 +109,7 @@ enum PoolingKernels {
         return [Float](unsafeUninitializedCapacity: planes * outPlane) { pm, initialized in
             x.withUnsafeBufferPointer { px in
                 let (src, top) = (px.baseAddress!, pm.baseAddress!)
-                let blocks = min(planes, 64), perBlock = (planes + blocks - 1) / blocks
-                BLAS.parallelFor(blocks, work: planes * inPlane) { b, _ in
-                    let p0 = min(planes, b * perBlock), count = min(planes, (b + 1) * perBlock) - p0
-                    guard count > 0 else { return }
+                forPlaneBlocks(planes, work: planes * inPlane) { p0, count in
                     kernel(src + p0 * inPlane, count, h, w, oh, ow, Int32(truncatingIfNeeded: p0 * inPlane), top + p0 * outPlane,
                            indices.map { $0 + p0 * outPlane })
                 }
@@ -131,16 +128,22 @@ enum PoolingKernels {
         return [Float](unsafeUninitializedCapacity: planes * inPlane) { pd, initialized in
             g.withUnsafeBufferPointer { pg in
                 indices.withUnsafeBufferPointer { pi in
-                    let blocks = min(planes, 64), perBlock = (planes + blocks - 1) / blocks
-                    BLAS.parallelFor(blocks, work: planes * inPlane) { b, _ in
-                        let p0 = min(planes, b * perBlock), count = min(planes, (b + 1) * perBlock) - p0
-                        guard count > 0 else { return }
+                    forPlaneBlocks(planes, work: planes * inPlane) { p0, count in
                         kernel(pg.baseAddress! + p0 * outPlane, pi.baseAddress! + p0 * outPlane, count, h, w, oh, ow,
                                Int32(truncatingIfNeeded: p0 * inPlane), pd.baseAddress! + p0 * inPlane)
                     }
                 }
             }
             initialized = pd.count
+        }
+    }
+
+    /// `body(first plane, planes)` for up to 64 blocks of consecutive planes, over Zoo's threads.
+    private static func forPlaneBlocks(_ planes: Int, work: Int, _ body: (Int, Int) -> Void) {
+        let blocks = min(planes, 64), perBlock = (planes + blocks - 1) / blocks
+        BLAS.parallelFor(blocks, work: work) { b, _ in
+            let p0 = min(planes, b * perBlock), count = min(planes, (b + 1) * perBlock) - p0
+            if count > 0 { body(p0, count) }
         }
     }
 
