@@ -6,7 +6,7 @@
 For each configuration it runs `zoo-bench --config NAME --json` once per kernel path (by default
 every path of Zoo's own kernels the processor has: avx512 and avx2 on an AVX-512 machine, avx2 on
 an AVX2 one, baseline elsewhere; `ZOO_KERNELS` selects it) and `bench/torch_bench.py --config NAME`
-interleaved (zoo avx512, zoo avx2, torch, zoo avx512, …): one untimed warm-up round, then
+interleaved (zoo avx512, zoo avx2, torch, torch limited to AVX2, zoo avx512, …): one untimed warm-up round, then
 `--repeats` rounds. One table per kernel path, against the same PyTorch runs. Each process's peak RSS comes from os.wait4. It prints one line per
 configuration and path and writes every figure to bench/results.json, keyed by path. Standard library only: it creates
 bench/.venv (torch, numpy) when missing and builds zoo-bench in release mode first.
@@ -53,6 +53,10 @@ TORCH_SETTINGS = {("margin", "percentile"): "--percentile", ("log_prod_of_spec",
                   ("hessian_top_eigenvalue", "iterations"): "--power-iterations",
                   ("hessian_top_eigenvalue", "tolerance"): "--power-tolerance"}
 POPULATION_WAYS = ("sequential", "vmap", "procs")
+# PyTorch's run-time switches that keep its ATen, oneDNN and MKL kernels to one instruction set:
+# on an AVX-512 machine, Zoo's avx2 path is compared with a PyTorch limited the same way (what
+# both would do on an AVX2 machine), and with the unlimited one.
+TORCH_LIMITS = {"avx2": {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}}
 TRAINING_FLOPS_PER_FORWARD = 3  # forward + backward (gradients of inputs and of weights)
 
 
@@ -130,11 +134,13 @@ def sides(config, zoo_bench, steps, warmup, threads, paths):
     common = ["--steps", str(steps), "--warmup", str(warmup), "--threads", str(threads)]
     torch = [VENV_PYTHON, os.path.join(BENCH, "torch_bench.py")]
     out = {f"zoo-{path}": ([zoo_bench, "--config", config, "--json"] + common, {"ZOO_KERNELS": path}) for path in paths}
-    if config.startswith("population-"):
-        for way in POPULATION_WAYS:
-            out[f"torch-{way}"] = (torch + ["--config", f"{config}-torch-{way}"] + common, None)
-    else:
-        out["torch"] = (torch + ["--config", config] + common, None)
+    torch_sides = {f"torch-{way}": torch + ["--config", f"{config}-torch-{way}"] + common for way in POPULATION_WAYS} \
+        if config.startswith("population-") else {"torch": torch + ["--config", config] + common}
+    for name, command in torch_sides.items():
+        out[name] = (command, None)
+        for path in paths:
+            if path in TORCH_LIMITS and path != processor_paths()[0]:
+                out[f"{name}@{path}"] = (command, TORCH_LIMITS[path])
     return out
 
 
@@ -165,8 +171,15 @@ def summarize(runs):
 
 
 def entry(config, runs, steps, warmup, threads, repeats, path):
-    """One object of results.json: Zoo's runs on kernel `path` against PyTorch's."""
-    runs = {"zoo": runs[f"zoo-{path}"], **{k: v for k, v in runs.items() if not k.startswith("zoo-")}}
+    """One object of results.json: Zoo's runs on kernel `path` against PyTorch's, limited to the
+    same instruction set when it ran so (`torch_limited_to`); the unlimited PyTorch's ratio then
+    stays as `ratio_unlimited_torch`."""
+    unlimited = None
+    if any(k.endswith(f"@{path}") for k in runs):
+        unlimited = entry(config, runs, steps, warmup, threads, repeats, None)
+    runs = {"zoo": runs.get(f"zoo-{path}", []),
+            **{k.removesuffix(f"@{path}"): v for k, v in runs.items() if k.startswith("torch") and
+               (k.endswith(f"@{path}") if unlimited else "@" not in k)}}
     zoo = summarize(runs["zoo"])
     ways = {name.removeprefix("torch-"): summarize(r) for name, r in runs.items() if name.startswith("torch-")}
     best_way = max(ways, key=lambda w: ways[w]["samples_per_s"]) if ways else None
@@ -190,6 +203,13 @@ def entry(config, runs, steps, warmup, threads, repeats, path):
     if zoo_params is not None and torch_params is not None:
         e["params"], e["params_match"] = zoo_params, zoo_params == torch_params
     e["zoo_runs"], e["torch_runs"] = runs["zoo"], {k: v for k, v in runs.items() if k != "zoo"}
+    if unlimited:
+        e["torch_limited_to"] = path
+        e["ratio_unlimited_torch"] = e["zoo_samples_per_s"] / unlimited["torch_samples_per_s"] \
+            if e["zoo_samples_per_s"] and unlimited["torch_samples_per_s"] else None
+        e["unlimited_torch_samples_per_s"] = unlimited["torch_samples_per_s"]
+        if "torch_gflops" in unlimited:
+            e["unlimited_torch_gflops"] = unlimited["torch_gflops"]
     return e
 
 
@@ -212,7 +232,9 @@ def print_table(entries, peak, threads, repeats, path):
     span = lambda e, s: "unsupported" if e[f"{s}_samples_per_s"] is None else \
         f"{fmt(e[f'{s}_samples_per_s'])} ({fmt(e[f'{s}_min'])}–{fmt(e[f'{s}_max'])})"
     print(f"\nZoo's {path} kernels (ZOO_KERNELS={path}): samples/s, median (min–max) of {repeats} run{'s' if repeats > 1 else ''}, "
-          f"{threads} threads; peak RSS in MB")
+          f"{threads} threads; peak RSS in MB"
+          + (f"; torch limited to {path} as well (ATEN_CPU_CAPABILITY, ONEDNN_MAX_CPU_ISA, MKL_ENABLE_INSTRUCTIONS), "
+             f"its unlimited runs below each row" if any(e.get("torch_limited_to") for e in entries) else ""))
     print(f"{'config':24} {'zoo samples/s':>28} {'torch samples/s':>28} {'zoo/torch':>9} {'zoo MB':>7} {'torch MB':>8}")
     for e in entries:
         ratio = "—" if e["ratio"] is None else f"{e['ratio']:.2f}"
@@ -221,6 +243,10 @@ def print_table(entries, peak, threads, repeats, path):
         for way, w in e.get("torch_ways", {}).items():
             best = "  (best)" if way == e["torch_best_way"] else ""
             print(f"  torch {way:17} {'':>28} {fmt(w['samples_per_s']):>28} {'':>9} {'':>7} {fmt(w['peak_rss_mb']):>8}{best}")
+        if e.get("torch_limited_to"):
+            unlimited = e["ratio_unlimited_torch"]
+            print(f"  torch unlimited {'':>18} {fmt(e['unlimited_torch_samples_per_s']):>28} "
+                  f"{'—' if unlimited is None else f'{unlimited:.2f}':>9}")
         if e.get("params_match") is False:
             print(f"  WARNING: parameter counts differ: zoo {e['params']}, torch {e['torch_runs']['torch'][0].get('params')}")
     gemm = next((e for e in entries if e["config"] == "gemm-peak"), None)
