@@ -30,6 +30,10 @@ struct Slots {
 
 /// Runs `body(p, g, slots…, count)` over raw buffers for each parameter that has a gradient,
 /// writing the new parameter and slots in place: one fused loop per tensor, no temporaries.
+///
+/// The new parameter and slots are fresh arrays (the old tensors are values others may hold).
+/// Each chunk of 32 Ki elements is copied into them and updated at once, over Zoo's threads, so
+/// the update reads what the copy just brought into the cache.
 func fusedUpdate(parameters: NamedTensors, gradients: NamedTensors, state: NamedTensors, slots: [String],
                  _ body: (_ p: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, _ s: [UnsafeMutablePointer<Float>], _ n: Int) -> Void)
     -> (parameters: NamedTensors, state: NamedTensors)
@@ -38,33 +42,50 @@ func fusedUpdate(parameters: NamedTensors, gradients: NamedTensors, state: Named
     for (name, g) in gradients {
         guard let p = parameters[name] else { preconditionFailure("optimizer: gradient '\(name)' has no parameter") }
         precondition(p.shape == g.shape, "optimizer: gradient '\(name)' has shape \(g.shape) but the parameter has \(p.shape)")
-        var pv = p.scalars
-        let buffers = slots.map { slot -> UnsafeMutableBufferPointer<Float> in
+        let old = [p.scalars] + slots.map { slot -> [Float] in
             guard let s = state["\(slot).\(name)"] else { preconditionFailure("optimizer: state lacks '\(slot).\(name)'; make it with initialState(for:)") }
-            let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: max(s.count, 1))
-            _ = buffer.initialize(from: s.scalars)
-            return buffer
+            precondition(s.count == p.count, "optimizer: state '\(slot).\(name)' has shape \(s.shape) but the parameter has \(p.shape)")
+            return s.scalars
         }
-        defer { buffers.forEach { $0.deallocate() } }
-        let n = pv.count
-        g.scalars.withUnsafeBufferPointer { pg in
-            pv.withUnsafeMutableBufferPointer { pp in
-                guard n > 0 else { return }
-                // Elementwise, so large tensors split into chunks over Zoo's threads.
-                let chunk = 1 << 15, chunks = (n + chunk - 1) / chunk
-                let (p0, g0, s0) = (pp.baseAddress!, pg.baseAddress!, buffers.map { $0.baseAddress! })
-                BLAS.parallelFor(chunks) { c, _ in
-                    let start = c * chunk
-                    body(p0 + start, g0 + start, s0.map { $0 + start }, min(chunk, n - start))
+        let n = p.count
+        var new = old.map { _ in [Float](unsafeUninitializedCapacity: n) { _, count in count = n } }
+        if n > 0 {
+            withReadPointers(old[...]) { sources in
+                withWritePointers(&new) { targets in
+                    g.scalars.withUnsafeBufferPointer { pg in
+                        let chunk = 1 << 15, chunks = (n + chunk - 1) / chunk
+                        let g0 = pg.baseAddress!
+                        BLAS.parallelFor(chunks) { c, _ in
+                            let start = c * chunk, count = min(chunk, n - start)
+                            for (source, target) in zip(sources, targets) {
+                                (target + start).update(from: source + start, count: count)
+                            }
+                            body(targets[0] + start, g0 + start, targets.dropFirst().map { $0 + start }, count)
+                        }
+                    }
                 }
             }
         }
-        newParameters[name] = Tensor(shape: p.shape, scalars: pv)
-        for (slot, buffer) in zip(slots, buffers) { newState["\(slot).\(name)"] = Tensor(shape: p.shape, scalars: Array(buffer.prefix(n))) }
+        newParameters[name] = Tensor(shape: p.shape, scalars: new[0])
+        for (slot, values) in zip(slots, new.dropFirst()) { newState["\(slot).\(name)"] = Tensor(shape: p.shape, scalars: values) }
     }
     let step = (state["step"]?.scalar ?? 0) + 1
     newState["step"] = Tensor(step)
     return (newParameters, newState)
+}
+
+/// Calls `body` with the base addresses of non-empty `arrays`, in order.
+private func withReadPointers<R>(_ arrays: ArraySlice<[Float]>, _ found: [UnsafePointer<Float>] = [],
+                                 _ body: ([UnsafePointer<Float>]) -> R) -> R {
+    guard let first = arrays.first else { return body(found) }
+    return first.withUnsafeBufferPointer { withReadPointers(arrays.dropFirst(), found + [$0.baseAddress!], body) }
+}
+
+/// Calls `body` with the base addresses of non-empty, uniquely held `arrays`, in order.
+private func withWritePointers<R>(_ arrays: inout [[Float]], _ body: ([UnsafeMutablePointer<Float>]) -> R) -> R {
+    guard var last = arrays.popLast() else { return body([]) }
+    defer { arrays.append(last) }
+    return withWritePointers(&arrays) { found in last.withUnsafeMutableBufferPointer { body(found + [$0.baseAddress!]) } }
 }
 
 /// Scales gradients so that their global L2 norm is at most `maxNorm` (Pascanu et al. 2013);

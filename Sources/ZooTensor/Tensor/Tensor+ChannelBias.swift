@@ -10,14 +10,23 @@
 public func addingChannelBias(_ x: Tensor, _ bias: Tensor) -> Tensor {
     let (m, c) = channelBiasLayout(x.shape, bias.shape, op: "addingChannelBias")
     let n = x.shape[0] / m, p = x.count / max(1, x.shape[0] * c)
-    var y = x.scalars
-    y.withUnsafeMutableBufferPointer { py in
-        bias.scalars.withUnsafeBufferPointer { pb in
-            for row in 0..<m * n {
-                let member = row / n
-                for ch in 0..<c {
-                    let v = pb[member * c + ch], base = (row * c + ch) * p
-                    for j in 0..<p { py[base + j] += v }
+    // One pass that reads x and writes y, which needs no zeroing or copy first.
+    let y = [Float](unsafeUninitializedCapacity: x.count) { py, initialized in
+        initialized = x.count
+        x.scalars.withUnsafeBufferPointer { px in
+            bias.scalars.withUnsafeBufferPointer { pb in
+                guard let xs = px.baseAddress, let ys = py.baseAddress, let bs = pb.baseAddress else { return }
+                for row in 0..<m * n {
+                    let member = bs + (row / n) * c, src = xs + row * c * p, dst = ys + row * c * p
+                    if p == 1 {
+                        // A linear layer's bias: the row added as a vector.
+                        for ch in 0..<c { dst[ch] = src[ch] + member[ch] }
+                    } else {
+                        for ch in 0..<c {
+                            let v = member[ch], base = ch * p
+                            for j in 0..<p { dst[base + j] = src[base + j] + v }
+                        }
+                    }
                 }
             }
         }

@@ -73,19 +73,19 @@ public func matmulTransposingA(_ a: Tensor, _ b: Tensor) -> Tensor {
 enum Kernels {
     /// Row-major `op(A)·op(B)` for contiguous arrays, op(A) m×k and op(B) k×n.
     static func gemm(_ a: [Float], _ b: [Float], m: Int, n: Int, k: Int, transposeA: Bool, transposeB: Bool) -> [Float] {
-        var out = [Float](repeating: 0, count: m * n)
-        guard m > 0, n > 0 else { return out }
-        a.withUnsafeBufferPointer { pa in
-            b.withUnsafeBufferPointer { pb in
-                out.withUnsafeMutableBufferPointer { po in
+        guard m > 0, n > 0 else { return [] }
+        // β = 0: the product writes every element of C without reading it (k = 0 writes zeros).
+        return [Float](unsafeUninitializedCapacity: m * n) { po, initialized in
+            a.withUnsafeBufferPointer { pa in
+                b.withUnsafeBufferPointer { pb in
                     BLAS.gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
                               pa.baseAddress ?? UnsafePointer(bitPattern: 1)!, lda: transposeA ? m : k,
                               pb.baseAddress ?? UnsafePointer(bitPattern: 1)!, ldb: transposeB ? k : n,
                               po.baseAddress!, ldc: n)
                 }
             }
+            initialized = m * n
         }
-        return out
     }
 }
 
