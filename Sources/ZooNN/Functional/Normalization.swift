@@ -12,9 +12,10 @@ public struct BatchNormOutput {
 /// Training: y = γ (x − μ_B) / √(σ²_B + ε) + β with the batch mean and *biased* variance;
 /// running statistics move as `(1 − momentum) · running + momentum · batch`, the running
 /// variance with the *unbiased* batch variance (PyTorch's convention). Evaluation uses the
-/// running statistics. Differentiable (twice) in x, γ and β.
+/// running statistics. Differentiable (twice) in x, γ and β. With `thenReLU` the output is
+/// `max(y, 0)`, the bits of `.relu()` after it, in the same pass forward and backward.
 public func batchNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean: Tensor, runningVariance: Tensor,
-                      training: Bool, momentum: Float = 0.1, epsilon: Float = 1e-5) -> BatchNormOutput {
+                      training: Bool, momentum: Float = 0.1, epsilon: Float = 1e-5, thenReLU: Bool = false) -> BatchNormOutput {
     precondition(x.rank >= 2, "batchNorm: input must be [N, C, …], got \(x.shape)")
     let c = x.shape[1]
     precondition(runningMean.shape == [c] && runningVariance.shape == [c],
@@ -25,7 +26,7 @@ public func batchNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean: 
     if training {
         let n = x.count / c
         precondition(n > 1, "batchNorm: training needs more than one value per channel, got input \(x.shape)")
-        let fused = batchNormTraining(x, weight: weight, bias: bias, epsilon: epsilon)
+        let fused = batchNormTraining(x, weight: weight, bias: bias, epsilon: epsilon, thenReLU: thenReLU)
         let batchMean = Tensor(shape: [c], scalars: fused.mean)
         let unbiased = Tensor(shape: [c], scalars: fused.variance) * (Float(n) / Float(n - 1))
         let (newMean, newVariance) = withoutGradients {
@@ -36,6 +37,7 @@ public func batchNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean: 
     var normalized = (x - runningMean.reshaped(broadcast)) / (runningVariance.reshaped(broadcast) + epsilon).sqrt()
     if let w = weight { normalized = normalized * w.reshaped(broadcast) }
     if let b = bias { normalized = normalized + b.reshaped(broadcast) }
+    if thenReLU { normalized = normalized.relu() }
     return BatchNormOutput(output: normalized, runningMean: runningMean.detached(), runningVariance: runningVariance.detached())
 }
 
@@ -43,7 +45,10 @@ public func batchNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean: 
 /// variance, then y = γ·x̂ + β) and a fused backward pass
 /// (dx = γ/σ · (g − mean(g) − x̂ · mean(g·x̂)), dγ = Σ g·x̂, dβ = Σ g), channels over Zoo's threads.
 /// When the backward pass must itself be differentiable, it is written with tensor ops instead.
-func batchNormTraining(_ x: Tensor, weight: Tensor?, bias: Tensor?, epsilon: Float) -> (output: Tensor, mean: [Float], variance: [Float]) {
+/// With `thenReLU`, max(y, 0) is written, and the backward pass masks the gradient by it first.
+func batchNormTraining(_ x: Tensor, weight: Tensor?, bias: Tensor?, epsilon: Float, thenReLU: Bool = false)
+    -> (output: Tensor, mean: [Float], variance: [Float])
+{
     let c = x.shape[1], rows = x.shape[0], p = x.count / max(1, rows * c), n = rows * p
     var mean = [Float](repeating: 0, count: c), variance = [Float](repeating: 0, count: c)
     let gamma = weight?.scalars, beta = bias?.scalars
@@ -66,7 +71,11 @@ func batchNormTraining(_ x: Tensor, weight: Tensor?, bias: Tensor?, epsilon: Flo
                         let scale = (gamma?[ch] ?? 1) / (v + epsilon).squareRoot(), shift = beta?[ch] ?? 0
                         for r in 0..<rows {
                             let src = xs + (r * c + ch) * p, dst = ys + (r * c + ch) * p
-                            for j in 0..<p { dst[j] = (src[j] - m) * scale + shift }
+                            if thenReLU {
+                                for j in 0..<p { dst[j] = Swift.max((src[j] - m) * scale + shift, 0) }
+                            } else {
+                                for j in 0..<p { dst[j] = (src[j] - m) * scale + shift }
+                            }
                         }
                     }
                 }
@@ -75,7 +84,8 @@ func batchNormTraining(_ x: Tensor, weight: Tensor?, bias: Tensor?, epsilon: Flo
     }
     let inputs = [x] + (weight.map { [$0] } ?? []) + (bias.map { [$0] } ?? [])
     let (batchMean, batchVariance) = (mean, variance)
-    let output = Tensor.recorded("batchNorm", shape: x.shape, scalars: y, inputs: inputs) { g, needs in
+    let output = Tensor.recorded(thenReLU ? "batchNormReLU" : "batchNorm", shape: x.shape, scalars: y, inputs: inputs) { g, needs in
+        let g = thenReLU ? Tensor(shape: x.shape, scalars: y).reluGradient(g) : g
         let grads = GradientMode.isEnabled
             ? batchNormBackwardOps(x, g, weight: weight, epsilon: epsilon)
             : batchNormBackwardKernel(x, g, gamma: gamma, mean: batchMean, variance: batchVariance, epsilon: epsilon)

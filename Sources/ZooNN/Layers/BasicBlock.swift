@@ -65,7 +65,8 @@ public struct BasicBlock: Module {
         } else {
             s = optionAShortcut(input)
         }
-        return activation(y + s)
+        // The sum and its ReLU in one pass (and one pass back).
+        return activation == .relu ? reluOfSum(y, s) : activation(y + s)
     }
 
     /// x[:, :, ::stride, ::stride] with the channels zero-padded equally on both sides to `outChannels`.

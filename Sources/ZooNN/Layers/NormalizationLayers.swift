@@ -51,9 +51,15 @@ public struct BatchNorm: Module {
     }
 
     public mutating func callAsFunction(_ input: Tensor, context: ForwardContext) -> Tensor {
+        callAsFunction(input, context: context, thenReLU: false)
+    }
+
+    /// The forward pass, followed by a ReLU in the same pass when `thenReLU` (``Sequential``
+    /// fuses a batch norm with the ReLU layer after it).
+    public mutating func callAsFunction(_ input: Tensor, context: ForwardContext, thenReLU: Bool) -> Tensor {
         let factor = context.cumulativeStatistics ? 1 / (batchesTracked.scalar + 1) : momentum
         let r = batchNorm(input, weight: weight, bias: bias, runningMean: runningMean, runningVariance: runningVariance,
-                          training: context.isTraining, momentum: factor, epsilon: epsilon)
+                          training: context.isTraining, momentum: factor, epsilon: epsilon, thenReLU: thenReLU)
         if context.isTraining {
             runningMean = r.runningMean
             runningVariance = r.runningVariance

@@ -35,10 +35,20 @@ public struct Sequential: Module {
         return out
     }
 
+    /// Applies the children in order. A ``BatchNorm`` followed by a ReLU ``ActivationLayer`` runs
+    /// as one pass (``BatchNorm/callAsFunction(_:context:thenReLU:)``), with the same result.
     public mutating func callAsFunction(_ input: Tensor, context: ForwardContext) -> Tensor {
-        var x = input
-        for i in children.indices {
+        var x = input, i = children.startIndex
+        while i < children.endIndex {
+            if i + 1 < children.endIndex, var norm = children[i].module as? BatchNorm,
+               (children[i + 1].module as? ActivationLayer)?.activation == .relu {
+                x = norm(x, context: context.child(children[i].name), thenReLU: true)
+                children[i].module = norm
+                i += 2
+                continue
+            }
             x = children[i].module(x, context: context.child(children[i].name))
+            i += 1
         }
         return x
     }

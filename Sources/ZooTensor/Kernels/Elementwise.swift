@@ -3,6 +3,20 @@
 /// Every function here is a plain computation on `Float` arrays: no tape, no shapes checks
 /// beyond broadcasting. The differentiable ops in `Autodiff/` call them.
 enum Elementwise {
+    /// `f` applied to the pairs of two arrays of one length.
+    @inline(__always)
+    static func zip(_ a: [Float], _ b: [Float], _ f: (Float, Float) -> Float) -> [Float] {
+        precondition(a.count == b.count, "Elementwise.zip: \(a.count) and \(b.count) elements")
+        return [Float](unsafeUninitializedCapacity: a.count) { out, n in
+            a.withUnsafeBufferPointer { pa in
+                b.withUnsafeBufferPointer { pb in
+                    for i in 0..<pa.count { out[i] = f(pa[i], pb[i]) }
+                }
+            }
+            n = a.count
+        }
+    }
+
     /// The broadcast of two shapes (NumPy rules: align at the right; an extent of 1 stretches).
     static func broadcastShape(_ a: [Int], _ b: [Int], op: String) -> [Int] {
         let rank = max(a.count, b.count)
@@ -40,17 +54,7 @@ enum Elementwise {
     /// `f` applied to broadcast pairs; returns the broadcast shape and the result.
     @inline(__always)
     static func zip(_ a: Tensor, _ b: Tensor, op: String, _ f: (Float, Float) -> Float) -> (shape: [Int], scalars: [Float]) {
-        if a.shape == b.shape {
-            let r = [Float](unsafeUninitializedCapacity: a.count) { out, n in
-                a.scalars.withUnsafeBufferPointer { pa in
-                    b.scalars.withUnsafeBufferPointer { pb in
-                        for i in 0..<pa.count { out[i] = f(pa[i], pb[i]) }
-                    }
-                }
-                n = a.count
-            }
-            return (a.shape, r)
-        }
+        if a.shape == b.shape { return (a.shape, zip(a.scalars, b.scalars, f)) }
         let shape = broadcastShape(a.shape, b.shape, op: op)
         let total = shape.elementCount
         if b.count == 1 && a.count == total {

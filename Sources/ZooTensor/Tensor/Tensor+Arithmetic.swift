@@ -123,7 +123,15 @@ extension Tensor {
     public func relu() -> Tensor {
         let x = self
         let values = Elementwise.map(scalars) { Swift.max($0, 0) }
-        return Tensor.recorded("relu", shape: shape, scalars: values, inputs: [x]) { g, _ in [g * x.positiveMask()] }
+        return Tensor.recorded("relu", shape: shape, scalars: values, inputs: [x]) { g, _ in [x.reluGradient(g)] }
+    }
+    /// The gradient `g` through a ReLU whose input (or output) is this tensor: `g · positiveMask()`,
+    /// in one pass unless the tape records (then differentiable in `g`).
+    public func reluGradient(_ g: Tensor) -> Tensor {
+        precondition(g.shape == shape, "reluGradient: gradient \(g.shape) does not match \(shape)")
+        if GradientMode.isEnabled { return g * positiveMask() }
+        // The product with the mask, not a select: the same bits (−0, NaN) as `g * positiveMask()`.
+        return Tensor(shape: shape, scalars: Elementwise.zip(scalars, g.scalars) { $1 * ($0 > 0 ? 1 : 0) })
     }
     /// 1 where x > 0, else 0 (not differentiable).
     public func positiveMask() -> Tensor {
@@ -191,3 +199,16 @@ extension Tensor {
     public static func minimum(_ a: Tensor, _ b: Tensor) -> Tensor { select(a .<= b, a, b) }
 }
 
+
+/// max(a + b, 0) in one pass, and its gradient in one (the same masked gradient for both): a
+/// residual block's last step. The bits of `(a + b).relu()`; operands of different shapes take
+/// that path.
+public func reluOfSum(_ a: Tensor, _ b: Tensor) -> Tensor {
+    guard a.shape == b.shape else { return (a + b).relu() }
+    let shape = a.shape
+    let values = Elementwise.zip(a.scalars, b.scalars) { Swift.max($0 + $1, 0) }
+    return Tensor.recorded("reluOfSum", shape: shape, scalars: values, inputs: [a, b]) { g, needs in
+        let masked = Tensor(shape: shape, scalars: values).reluGradient(g)
+        return [needs[0] ? masked : nil, needs[1] ? masked : nil]
+    }
+}

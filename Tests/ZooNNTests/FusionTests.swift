@@ -1,0 +1,127 @@
+import Testing
+import ZooNN
+import ZooTensor
+import ZooTestSupport
+
+/// The fused passes (a batch norm with the ReLU after it, a residual sum with its ReLU, the
+/// one-pass ReLU gradient) against the ops they replace: the same bits forward, backward and
+/// through a create-graph backward pass, and finite differences.
+@Suite("Fused passes")
+struct FusionTests {
+    let key = RandomKey(seed: 91)
+
+    private func bits(_ t: Tensor) -> [UInt32] { t.scalars.map(\.bitPattern) }
+
+    /// Values with the edge cases of a ReLU: exact zeros of both signs, NaN, infinities.
+    private func edgy(_ shape: [Int], key: RandomKey) -> Tensor {
+        var t = Tensor.randomNormal(shape, key: key).scalars
+        for (i, v) in [Float(0), -0.0, .nan, .infinity, -.infinity].enumerated() where i < t.count { t[i * 3] = v }
+        return Tensor(shape: shape, scalars: t)
+    }
+
+    @Test func reluGradientIsTheMaskProduct() {
+        let x = edgy([4, 5, 3], key: key.derived("x")), g = edgy([4, 5, 3], key: key.derived("g"))
+        #expect(bits(x.reluGradient(g)) == bits(g * x.positiveMask()))
+    }
+
+    @Test func reluOfSumIsTheUnfusedBits() {
+        let a = edgy([3, 4, 5, 5], key: key.derived("a")), b = Tensor.randomNormal([3, 4, 5, 5], key: key.derived("b"))
+        let seed = edgy([3, 4, 5, 5], key: key.derived("seed"))
+        let (fa, fb) = (a.requiringGradient(), b.requiringGradient())
+        let fused = reluOfSum(fa, fb)
+        let (ua, ub) = (a.requiringGradient(), b.requiringGradient())
+        let unfused = (ua + ub).relu()
+        #expect(bits(fused) == bits(unfused))
+        let gf = gradients(of: fused, wrt: [fa, fb], seed: seed), gu = gradients(of: unfused, wrt: [ua, ub], seed: seed)
+        #expect(bits(gf[0]) == bits(gu[0]) && bits(gf[1]) == bits(gu[1]))
+        // Shapes that broadcast take the unfused path.
+        let row = Tensor.randomNormal([5], key: key.derived("row"))
+        #expect(bits(reluOfSum(a, row)) == bits((a + row).relu()))
+    }
+
+    @Test func reluOfSumFiniteDifferences() {
+        // Sums at least 0.15 away from the kink.
+        let a = randomAwayFromZero([3, 2, 4], margin: 0.2, key: key.derived("a"))
+        let b = Tensor.randomUniform([3, 2, 4], low: -0.05, high: 0.05, key: key.derived("b"))
+        let r = checkGradients(of: { reluOfSum($0[0], $0[1]) }, at: [a, b])
+        #expect(r.passed, "\(r)")
+    }
+
+    /// A residual block's forward and backward against the same block computed op by op.
+    @Test func basicBlockIsTheUnfusedBits() {
+        var block = BasicBlock(inChannels: 3, outChannels: 3, stride: 1, key: key.derived("block"))
+        let x = Tensor.randomNormal([4, 3, 6, 6], key: key.derived("x"))
+        let context = ForwardContext.training(key: key.derived("context"))
+        var reference = block
+        let params = block.parameters.mapTensors { $0.requiringGradient() }
+        block.parameters = params
+        let fused = block(x, context: context)
+        let refParams = reference.parameters.mapTensors { $0.requiringGradient() }
+        reference.parameters = refParams
+        var body = reference.body.children.map(\.module)
+        var y = x
+        for i in body.indices {
+            if var norm = body[i] as? BatchNorm {
+                y = norm(y, context: context.child(reference.body.children[i].name), thenReLU: false)
+                body[i] = norm
+            } else {
+                y = body[i](y, context: context.child(reference.body.children[i].name))
+            }
+        }
+        let unfused = (y + x).relu()
+        #expect(bits(fused) == bits(unfused))
+        let seed = Tensor.randomNormal(fused.shape, key: key.derived("seed"))
+        let gf = gradients(of: fused, wrt: params.tensors, seed: seed)
+        let gu = gradients(of: unfused, wrt: refParams.tensors, seed: seed)
+        for (f, u) in zip(gf, gu) { #expect(bits(f) == bits(u)) }
+        #expect(block.buffers.tensors.map(bits) == (body[1] as! BatchNorm).buffers.tensors.map(bits) + (body[4] as! BatchNorm).buffers.tensors.map(bits))
+    }
+
+    /// Sequential runs BatchNorm + ReLU as one op: the same output, gradients, second-order
+    /// gradients and running statistics as the two layers one after the other.
+    @Test(arguments: [true, false])
+    func batchNormThenReLUInSequential(training: Bool) {
+        let conv = Conv2d(2, 3, kernelSize: 3, padding: 1, key: key.derived("conv"))
+        var net = Sequential([conv, BatchNorm(channels: 3), ActivationLayer(.relu), Flatten()])
+        // Running statistics away from their initial values, so that evaluation uses them.
+        _ = net(Tensor.randomNormal([5, 2, 4, 4], mean: 1, key: key.derived("warm")), context: .training(key: key))
+        var separate = net.children.map(\.module)
+        let x = Tensor.randomNormal([5, 2, 4, 4], key: key.derived("x")).requiringGradient()
+        let context = training ? ForwardContext.training(key: key.derived("c")) : .inference
+        let fused = net(x, context: context)
+        var y = x
+        for i in separate.indices {
+            if var norm = separate[i] as? BatchNorm {
+                y = norm(y, context: context.child(String(i)), thenReLU: false)
+                separate[i] = norm
+            } else {
+                y = separate[i](y, context: context.child(String(i)))
+            }
+        }
+        #expect(bits(fused) == bits(y))
+        #expect(net.buffers.tensors.map(bits) == (separate[1] as! BatchNorm).buffers.tensors.map { bits($0) })
+        let target = Tensor.randomNormal(fused.shape, key: key.derived("t"))
+        func loss(_ out: Tensor) -> Tensor { ((out - target) * (out - target) * out.tanh()).sum() }
+        let gf = gradients(of: loss(fused), wrt: [x], createGraph: true)[0]
+        let gu = gradients(of: loss(y), wrt: [x], createGraph: true)[0]
+        #expect(bits(gf) == bits(gu))
+        let v = Tensor.randomNormal(x.shape, key: key.derived("v"))
+        let hf = gradients(of: (gf * v).sum(), wrt: [x])[0], hu = gradients(of: (gu * v).sum(), wrt: [x])[0]
+        #expect(bits(hf) == bits(hu))
+    }
+
+    @Test func batchNormThenReLUFiniteDifferences() {
+        // Each channel holds ±0.5, ±1, ±1.5 six times each: x̂ = ±0.46, ±0.93, ±1.39, so with these
+        // γ and β every output is at least 0.26 away from the kink.
+        let pattern: [Float] = [-1.5, -1, -0.5, 0.5, 1, 1.5]
+        var values = [Float](repeating: 0, count: 72)
+        for n in 0..<4 { for c in 0..<2 { for j in 0..<9 { values[(n * 2 + c) * 9 + j] = pattern[(n * 9 + j) % 6] } } }
+        let x = Tensor(shape: [4, 2, 3, 3], scalars: values)
+        let w = Tensor([1, 1.2]), b = Tensor([0.2, -0.2])
+        let r = checkGradients(of: { p in
+            batchNorm(p[0], weight: p[1], bias: p[2], runningMean: .zeros([2]), runningVariance: .ones([2]), training: true,
+                      thenReLU: true).output
+        }, at: [x, w, b])
+        #expect(r.passed, "\(r)")
+    }
+}
