@@ -199,7 +199,6 @@ extension Tensor {
     public static func minimum(_ a: Tensor, _ b: Tensor) -> Tensor { select(a .<= b, a, b) }
 }
 
-
 /// max(a + b, 0) in one pass, and its gradient in one (the same masked gradient for both): a
 /// residual block's last step. The bits of `(a + b).relu()`; operands of different shapes take
 /// that path.
