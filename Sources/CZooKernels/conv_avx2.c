@@ -228,79 +228,16 @@ static inline float reduce_add(__m256 v) {
     return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
 }
 
-// The tile dispatch of both weight-gradient kernels: 4 channels × all the columns for kernels up
-// to 3 wide, else 2 channels × up to 5 columns.
-#define GRADIENT_TILE(columns, kw, SWEEP)        \
-    do {                                         \
-        if (kw <= 3) {                           \
-            if (columns == 1) SWEEP(4, 1);       \
-            else if (columns == 2) SWEEP(4, 2);  \
-            else SWEEP(4, 3);                    \
-        } else {                                 \
-            switch (columns) {                   \
-            case 1: SWEEP(2, 1); break;          \
-            case 2: SWEEP(2, 2); break;          \
-            case 3: SWEEP(2, 3); break;          \
-            case 4: SWEEP(2, 4); break;          \
-            default: SWEEP(2, 5); break;         \
-            }                                    \
-        }                                        \
-    } while (0)
-
-void zoo_conv_weight_gradient_avx2(const float *x, ptrdiff_t xSampleStride, ptrdiff_t h, ptrdiff_t w,
-                                   const float *dyWide, ptrdiff_t planeStride, ptrdiff_t dySampleStride,
-                                   ptrdiff_t count, ptrdiff_t samples, ptrdiff_t kh, ptrdiff_t kw,
-                                   ptrdiff_t firstRow, ptrdiff_t rows, bool accumulate, float *dw, ptrdiff_t dwStride) {
-    ptrdiff_t oh = h - kh + 1, ow = w - kw + 1;
-    if (oh <= 0 || ow <= 0 || count <= 0 || samples <= 0 || rows <= 0) return;
-    ptrdiff_t length = zoo_wide_length(w, oh, ow);
-    // Tiles: 4 channels × all the columns for kernels up to 3 wide, else 2 channels × 5 columns.
-    ptrdiff_t channelsPerTile = kw <= 3 ? 4 : 2, columnsPerTile = kw <= 3 ? kw : 5;
-    // Large planes: sample by sample, each kernel row's accumulators kept in memory in between;
-    // small planes: row by row, the accumulators in registers over all the samples (as
-    // conv_avx512.c). Each accumulator sums in the same order either way.
-    bool samplesOuter = (length + 15) / 16 >= 16 && rows > 1;
-    enum { TILE = 12 }; // accumulators saved per kernel row
-    __m256 onStack[8 * TILE], *saved = rows <= 8 ? onStack : aligned_alloc(32, sizeof(__m256) * TILE * (size_t)rows);
-    if (!saved) abort();
-    x += firstRow * w;
-    for (ptrdiff_t o = 0; o < count; o += channelsPerTile) {
-        ptrdiff_t channels = count - o < channelsPerTile ? count - o : channelsPerTile;
-        const float *dy = dyWide + o * planeStride;
-        for (ptrdiff_t kj = 0; kj < kw; kj += columnsPerTile) {
-            ptrdiff_t columns = kw - kj < columnsPerTile ? kw - kj : columnsPerTile;
-            for (ptrdiff_t i = 0; i < TILE * rows; i++) saved[i] = _mm256_setzero_ps();
-            for (ptrdiff_t n = 0; n < (samplesOuter ? samples : 1); n++) {
-                for (ptrdiff_t r = 0; r < rows; r++) {
-                    const float *xr = x + (samplesOuter ? n * xSampleStride : 0) + r * w + kj;
-                    const float *dr = dy + (samplesOuter ? n * dySampleStride : 0);
-                    ptrdiff_t sweepSamples = samplesOuter ? 1 : samples;
-#define SWEEP(CT, KT) gradient_sweep(CT, KT, xr, xSampleStride, dr, dySampleStride, planeStride, channels, sweepSamples, length, saved + TILE * r)
-                    GRADIENT_TILE(columns, kw, SWEEP);
-#undef SWEEP
-                }
-            }
-            for (ptrdiff_t r = 0; r < rows; r++)
-                for (ptrdiff_t i = 0; i < channels; i++)
-                    for (ptrdiff_t j = 0; j < columns; j++) {
-                        float sum = reduce_add(saved[TILE * r + i * columns + j]);
-                        float *target = dw + (o + i) * dwStride + (firstRow + r) * kw + kj + j;
-                        *target = accumulate ? *target + sum : sum;
-                    }
-        }
-    }
-    if (saved != onStack) free(saved);
-}
-
-#define BLOCKED_NAME zoo_conv_weight_gradient_blocked_avx2
-#define BLOCKED_VECTOR __m256
-#define BLOCKED_TILE 12
-#define BLOCKED_ALIGN 32
-#define BLOCKED_ZERO _mm256_setzero_ps()
-#define BLOCKED_REDUCE reduce_add
-#define BLOCKED_CHANNELS_NARROW 4
-#define BLOCKED_CHANNELS_WIDE 2
-#include "weight_gradient_blocked.h"
+#define WG_ROWS_NAME zoo_conv_weight_gradient_avx2
+#define WG_BLOCKED_NAME zoo_conv_weight_gradient_blocked_avx2
+#define WG_VECTOR __m256
+#define WG_TILE 12
+#define WG_ALIGN 32
+#define WG_ZERO _mm256_setzero_ps()
+#define WG_REDUCE reduce_add
+#define WG_CHANNELS_NARROW 4
+#define WG_CHANNELS_WIDE 2
+#include "weight_gradient.h"
 
 #pragma clang attribute pop
 

@@ -207,79 +207,16 @@ static inline __attribute__((always_inline)) void gradient_sweep(
         for (int j = 0; j < KT; j++) saved[i * KT + j] = acc[i][j];
 }
 
-// The tile dispatch of both weight-gradient kernels: 8 channels × all the columns for kernels up
-// to 3 wide, else 4 channels × up to 5 columns.
-#define GRADIENT_TILE(columns, kw, SWEEP)        \
-    do {                                         \
-        if (kw <= 3) {                           \
-            if (columns == 1) SWEEP(8, 1);       \
-            else if (columns == 2) SWEEP(8, 2);  \
-            else SWEEP(8, 3);                    \
-        } else {                                 \
-            switch (columns) {                   \
-            case 1: SWEEP(4, 1); break;          \
-            case 2: SWEEP(4, 2); break;          \
-            case 3: SWEEP(4, 3); break;          \
-            case 4: SWEEP(4, 4); break;          \
-            default: SWEEP(4, 5); break;         \
-            }                                    \
-        }                                        \
-    } while (0)
-
-void zoo_conv_weight_gradient_avx512(const float *x, ptrdiff_t xSampleStride, ptrdiff_t h, ptrdiff_t w,
-                                     const float *dyWide, ptrdiff_t planeStride, ptrdiff_t dySampleStride,
-                                     ptrdiff_t count, ptrdiff_t samples, ptrdiff_t kh, ptrdiff_t kw,
-                                     ptrdiff_t firstRow, ptrdiff_t rows, bool accumulate, float *dw, ptrdiff_t dwStride) {
-    ptrdiff_t oh = h - kh + 1, ow = w - kw + 1;
-    if (oh <= 0 || ow <= 0 || count <= 0 || samples <= 0 || rows <= 0) return;
-    ptrdiff_t length = zoo_wide_length(w, oh, ow);
-    // Tiles: 8 channels × all the columns for kernels up to 3 wide, else 4 channels × 5 columns.
-    ptrdiff_t channelsPerTile = kw <= 3 ? 8 : 4, columnsPerTile = kw <= 3 ? kw : 5;
-    // Large planes: sample by sample, each kernel row's accumulators kept in memory in between,
-    // so that a sample's output gradients, read from cache once, serve every kernel row. Small
-    // planes: row by row, the accumulators in registers over all the samples (saving them per
-    // sample would cost as much as the sweep). Each accumulator sums in the same order either way.
-    bool samplesOuter = (length + 15) / 16 >= 16 && rows > 1;
-    __m512 onStack[8 * 24], *saved = rows <= 8 ? onStack : aligned_alloc(64, sizeof(__m512) * 24 * (size_t)rows);
-    if (!saved) abort();
-    x += firstRow * w;
-    for (ptrdiff_t o = 0; o < count; o += channelsPerTile) {
-        ptrdiff_t channels = count - o < channelsPerTile ? count - o : channelsPerTile;
-        const float *dy = dyWide + o * planeStride;
-        for (ptrdiff_t kj = 0; kj < kw; kj += columnsPerTile) {
-            ptrdiff_t columns = kw - kj < columnsPerTile ? kw - kj : columnsPerTile;
-            for (ptrdiff_t i = 0; i < 24 * rows; i++) saved[i] = _mm512_setzero_ps();
-            for (ptrdiff_t n = 0; n < (samplesOuter ? samples : 1); n++) {
-                for (ptrdiff_t r = 0; r < rows; r++) {
-                    const float *xr = x + (samplesOuter ? n * xSampleStride : 0) + r * w + kj;
-                    const float *dr = dy + (samplesOuter ? n * dySampleStride : 0);
-                    ptrdiff_t sweepSamples = samplesOuter ? 1 : samples;
-#define SWEEP(CT, KT) gradient_sweep(CT, KT, xr, xSampleStride, dr, dySampleStride, planeStride, channels, sweepSamples, length, saved + 24 * r)
-                    GRADIENT_TILE(columns, kw, SWEEP);
-#undef SWEEP
-                }
-            }
-            for (ptrdiff_t r = 0; r < rows; r++)
-                for (ptrdiff_t i = 0; i < channels; i++)
-                    for (ptrdiff_t j = 0; j < columns; j++) {
-                        float sum = _mm512_reduce_add_ps(saved[24 * r + i * columns + j]);
-                        float *target = dw + (o + i) * dwStride + (firstRow + r) * kw + kj + j;
-                        *target = accumulate ? *target + sum : sum;
-                    }
-        }
-    }
-    if (saved != onStack) free(saved);
-}
-
-#define BLOCKED_NAME zoo_conv_weight_gradient_blocked_avx512
-#define BLOCKED_VECTOR __m512
-#define BLOCKED_TILE 24
-#define BLOCKED_ALIGN 64
-#define BLOCKED_ZERO _mm512_setzero_ps()
-#define BLOCKED_REDUCE _mm512_reduce_add_ps
-#define BLOCKED_CHANNELS_NARROW 8
-#define BLOCKED_CHANNELS_WIDE 4
-#include "weight_gradient_blocked.h"
+#define WG_ROWS_NAME zoo_conv_weight_gradient_avx512
+#define WG_BLOCKED_NAME zoo_conv_weight_gradient_blocked_avx512
+#define WG_VECTOR __m512
+#define WG_TILE 24
+#define WG_ALIGN 64
+#define WG_ZERO _mm512_setzero_ps()
+#define WG_REDUCE _mm512_reduce_add_ps
+#define WG_CHANNELS_NARROW 8
+#define WG_CHANNELS_WIDE 4
+#include "weight_gradient.h"
 
 #pragma clang attribute pop
 
