@@ -56,6 +56,32 @@ struct OptimizerTests {
         }
     }
 
+    /// A tensor of several of the update's 32 Ki-element chunks (the last one partial): every
+    /// element and every slot element is updated, in place of the scalar recurrence, and the
+    /// tensors passed in keep their values.
+    @Test func tensorsOfManyChunks() {
+        let n = 100_003
+        let p0 = (0..<n).map { Float($0 % 97) / 97 - 0.5 }, g = (0..<n).map { Float($0 % 89) / 89 - 0.4 }
+        let (lr, mu, wd): (Float, Float, Float) = (0.1, 0.9, 0.01)
+        let optimizer = SGD(learningRate: lr, momentum: mu, weightDecay: wd)
+        let before = NamedTensors([("w", Tensor(p0))])
+        var params = before, state = optimizer.initialState(for: before)
+        var p = p0, b = [Float](repeating: 0, count: n)
+        for step in 0..<2 {
+            (params, state) = optimizer.update(parameters: params, gradients: NamedTensors([("w", Tensor(g))]), state: state, learningRate: lr)
+            for i in 0..<n {
+                let d = g[i] + wd * p[i]
+                b[i] = step == 0 ? d : mu * b[i] + (1 - 0) * d
+                p[i] -= lr * b[i]
+            }
+        }
+        // Counts, not the arrays: a failure names how many of the 100,003 elements differ.
+        func differing(_ a: [Float], _ b: [Float]) -> Int { zip(a, b).filter { $0 != $1 }.count + abs(a.count - b.count) }
+        #expect(differing(params["w"]!.scalars, p) == 0)
+        #expect(differing(state["momentum.w"]!.scalars, b) == 0)
+        #expect(differing(before["w"]!.scalars, p0) == 0)
+    }
+
     @Test func adamAndAdamW() {
         for (name, decoupled, l2) in [("adam", 0.0, 0.0), ("adam L2", 0.0, 0.1), ("adamw", 0.1, 0.0)] {
             let lr = 0.01, b1 = 0.9, b2 = 0.999, eps = 1e-8
