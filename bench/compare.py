@@ -136,11 +136,11 @@ def sides(config, zoo_bench, steps, warmup, threads, paths):
     out = {f"zoo-{path}": ([zoo_bench, "--config", config, "--json"] + common, {"ZOO_KERNELS": path}) for path in paths}
     torch_sides = {f"torch-{way}": torch + ["--config", f"{config}-torch-{way}"] + common for way in POPULATION_WAYS} \
         if config.startswith("population-") else {"torch": torch + ["--config", config] + common}
+    limited = [p for p in paths if p in TORCH_LIMITS and p != processor_paths()[0]]
     for name, command in torch_sides.items():
         out[name] = (command, None)
-        for path in paths:
-            if path in TORCH_LIMITS and path != processor_paths()[0]:
-                out[f"{name}@{path}"] = (command, TORCH_LIMITS[path])
+        for path in limited:
+            out[f"{name}@{path}"] = (command, TORCH_LIMITS[path])
     return out
 
 
@@ -174,16 +174,13 @@ def entry(config, runs, steps, warmup, threads, repeats, path):
     """One object of results.json: Zoo's runs on kernel `path` against PyTorch's, limited to the
     same instruction set when it ran so (`torch_limited_to`); the unlimited PyTorch's ratio then
     stays as `ratio_unlimited_torch`."""
-    unlimited = None
-    if any(k.endswith(f"@{path}") for k in runs):
-        unlimited = entry(config, runs, steps, warmup, threads, repeats, None)
-    runs = {"zoo": runs.get(f"zoo-{path}", []),
+    limited = any(k.endswith(f"@{path}") for k in runs)
+    unlimited = torch_summary({k: v for k, v in runs.items() if k.startswith("torch") and "@" not in k})[0] if limited else None
+    runs = {"zoo": runs[f"zoo-{path}"],
             **{k.removesuffix(f"@{path}"): v for k, v in runs.items() if k.startswith("torch") and
-               (k.endswith(f"@{path}") if unlimited else "@" not in k)}}
+               (k.endswith(f"@{path}") if limited else "@" not in k)}}
     zoo = summarize(runs["zoo"])
-    ways = {name.removeprefix("torch-"): summarize(r) for name, r in runs.items() if name.startswith("torch-")}
-    best_way = max(ways, key=lambda w: ways[w]["samples_per_s"]) if ways else None
-    torch = ways[best_way] if ways else summarize(runs["torch"])
+    torch, ways, best_way = torch_summary(runs)
     e = {"config": config, "kernels": path,
          "zoo_samples_per_s": zoo["samples_per_s"], "zoo_min": zoo["min"], "zoo_max": zoo["max"],
          "torch_samples_per_s": torch["samples_per_s"], "torch_min": torch["min"], "torch_max": torch["max"],
@@ -205,12 +202,20 @@ def entry(config, runs, steps, warmup, threads, repeats, path):
     e["zoo_runs"], e["torch_runs"] = runs["zoo"], {k: v for k, v in runs.items() if k != "zoo"}
     if unlimited:
         e["torch_limited_to"] = path
-        e["ratio_unlimited_torch"] = e["zoo_samples_per_s"] / unlimited["torch_samples_per_s"] \
-            if e["zoo_samples_per_s"] and unlimited["torch_samples_per_s"] else None
-        e["unlimited_torch_samples_per_s"] = unlimited["torch_samples_per_s"]
-        if "torch_gflops" in unlimited:
-            e["unlimited_torch_gflops"] = unlimited["torch_gflops"]
+        e["ratio_unlimited_torch"] = e["zoo_samples_per_s"] / unlimited["samples_per_s"] \
+            if e["zoo_samples_per_s"] and unlimited["samples_per_s"] else None
+        e["unlimited_torch_samples_per_s"] = unlimited["samples_per_s"]
+        if "gflops" in unlimited:
+            e["unlimited_torch_gflops"] = unlimited["gflops"]
     return e
+
+
+def torch_summary(runs):
+    """PyTorch's side of `runs` (`torch`, or one `torch-WAY` per way of running a population):
+    the summary of the best way, the summaries of all ways, and the best way's name."""
+    ways = {name.removeprefix("torch-"): summarize(r) for name, r in runs.items() if name.startswith("torch-")}
+    best_way = max(ways, key=lambda w: ways[w]["samples_per_s"]) if ways else None
+    return (ways[best_way] if ways else summarize(runs["torch"])), ways, best_way
 
 
 def add_peak_fractions(entries):

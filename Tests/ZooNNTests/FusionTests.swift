@@ -12,6 +12,22 @@ struct FusionTests {
 
     private func bits(_ t: Tensor) -> [UInt32] { t.scalars.map(\.bitPattern) }
 
+    /// `net`'s children one after the other, each batch norm without the ReLU fused (what
+    /// Sequential did before the fusion), and the children afterwards (their statistics).
+    private func unfused(_ net: Sequential, _ x: Tensor, _ context: ForwardContext) -> (Tensor, [any Module]) {
+        var y = x, children = net.children.map(\.module)
+        for i in children.indices {
+            let childContext = context.child(net.children[i].name)
+            if var norm = children[i] as? BatchNorm {
+                y = norm(y, context: childContext, thenReLU: false)
+                children[i] = norm
+            } else {
+                y = children[i](y, context: childContext)
+            }
+        }
+        return (y, children)
+    }
+
     /// Values with the edge cases of a ReLU: exact zeros of both signs, NaN, infinities.
     private func edgy(_ shape: [Int], key: RandomKey) -> Tensor {
         var t = Tensor.randomNormal(shape, key: key).scalars
@@ -58,16 +74,7 @@ struct FusionTests {
         let fused = block(x, context: context)
         let refParams = reference.parameters.mapTensors { $0.requiringGradient() }
         reference.parameters = refParams
-        var body = reference.body.children.map(\.module)
-        var y = x
-        for i in body.indices {
-            if var norm = body[i] as? BatchNorm {
-                y = norm(y, context: context.child(reference.body.children[i].name), thenReLU: false)
-                body[i] = norm
-            } else {
-                y = body[i](y, context: context.child(reference.body.children[i].name))
-            }
-        }
+        let (y, body) = unfused(reference.body, x, context)
         let unfused = (y + x).relu()
         #expect(bits(fused) == bits(unfused))
         let seed = Tensor.randomNormal(fused.shape, key: key.derived("seed"))
@@ -85,19 +92,10 @@ struct FusionTests {
         var net = Sequential([conv, BatchNorm(channels: 3), ActivationLayer(.relu), Flatten()])
         // Running statistics away from their initial values, so that evaluation uses them.
         _ = net(Tensor.randomNormal([5, 2, 4, 4], mean: 1, key: key.derived("warm")), context: .training(key: key))
-        var separate = net.children.map(\.module)
         let x = Tensor.randomNormal([5, 2, 4, 4], key: key.derived("x")).requiringGradient()
         let context = training ? ForwardContext.training(key: key.derived("c")) : .inference
+        let (y, separate) = unfused(net, x, context)
         let fused = net(x, context: context)
-        var y = x
-        for i in separate.indices {
-            if var norm = separate[i] as? BatchNorm {
-                y = norm(y, context: context.child(String(i)), thenReLU: false)
-                separate[i] = norm
-            } else {
-                y = separate[i](y, context: context.child(String(i)))
-            }
-        }
         #expect(bits(fused) == bits(y))
         #expect(net.buffers.tensors.map(bits) == (separate[1] as! BatchNorm).buffers.tensors.map { bits($0) })
         let target = Tensor.randomNormal(fused.shape, key: key.derived("t"))
