@@ -174,14 +174,16 @@ void zoo_conv_forward_avx2(const float *x, ptrdiff_t channels, ptrdiff_t h, ptrd
     if (offset != onStack) free(offset);
 }
 
-// saved[i·KT + j] += Σ_n Σ_q dy[n, i, q] · x[n, q + j] over samples n and wide positions q < length,
-// for channels i < count ≤ CT and columns j < KT: a register tile of CT output channels × KT
-// kernel columns (CT·KT ≤ 12 accumulators, plus KT input vectors and one output-gradient vector;
-// both constants where it is inlined, so the tile stays in registers). Each input vector loaded
-// serves CT channels, each output-gradient vector KT taps.
+// saved[i·KT + j] += Σ_n Σ_q dy[n, i, q] · x[n, at(q) + j] over samples n and the positions q of
+// the output-gradient planes (zoo_gradient_length), for channels i < count ≤ CT and columns
+// j < KT: a register tile of CT output channels × KT kernel columns (CT·KT ≤ 12 accumulators,
+// plus KT input vectors and one output-gradient vector; both constants where it is inlined, so
+// the tile stays in registers). Each input vector loaded serves CT channels, each
+// output-gradient vector KT taps. Wide, x[at(q)] = x[q]; by rows (zoo_gradient_by_rows_avx2: rows
+// of 8k outputs), q is output (q / ow, q mod ow), at input (q / ow)·w + q mod ow.
 static inline __attribute__((always_inline)) void gradient_sweep(
     const int CT, const int KT, const float *x, ptrdiff_t xSampleStride, const float *dy, ptrdiff_t dySampleStride,
-    ptrdiff_t planeStride, ptrdiff_t count, ptrdiff_t samples, ptrdiff_t length, __m256 *saved) {
+    ptrdiff_t planeStride, ptrdiff_t count, ptrdiff_t samples, ptrdiff_t w, ptrdiff_t oh, ptrdiff_t ow, __m256 *saved) {
     __m256 acc[4][5];
 #pragma clang loop unroll(full)
     for (int i = 0; i < CT; i++)
@@ -191,26 +193,33 @@ static inline __attribute__((always_inline)) void gradient_sweep(
     ptrdiff_t channelOffset[4];
 #pragma clang loop unroll(full)
     for (int i = 0; i < CT; i++) channelOffset[i] = (i < count ? i : count - 1) * planeStride;
-    ptrdiff_t full = length / 8;
+    bool byRows = zoo_gradient_by_rows_avx2(ow);
+    ptrdiff_t length = zoo_wide_length(w, oh, ow), full = length / 8;
     __m256i last = lanes8(length - 8 * full);
     for (ptrdiff_t n = 0; n < samples; n++, x += xSampleStride, dy += dySampleStride) {
-        // Whole vectors, then the masked end (nothing past the last position is read).
-#define STEP(v, LOAD)                                                                             \
+        // The vector of positions at dy + dq, the input vectors at x + xq + j.
+#define STEP(xq, dq, LOAD)                                                                        \
         do {                                                                                      \
             __m256 xv[5];                                                                         \
             _Pragma("clang loop unroll(full)")                                                    \
-            for (int j = 0; j < KT; j++) xv[j] = LOAD(x + 8 * (v) + j);                           \
+            for (int j = 0; j < KT; j++) xv[j] = LOAD(x + (xq) + j);                              \
             _Pragma("clang loop unroll(full)")                                                    \
             for (int i = 0; i < CT; i++) {                                                        \
-                __m256 d = LOAD(dy + channelOffset[i] + 8 * (v));                                 \
+                __m256 d = LOAD(dy + channelOffset[i] + (dq));                                    \
                 _Pragma("clang loop unroll(full)")                                                \
                 for (int j = 0; j < KT; j++) acc[i][j] = _mm256_fmadd_ps(d, xv[j], acc[i][j]);    \
             }                                                                                     \
         } while (0)
 #define WHOLE(p) _mm256_loadu_ps(p)
 #define MASKED(p) _mm256_maskload_ps(p, last)
-        for (ptrdiff_t v = 0; v < full; v++) STEP(v, WHOLE);
-        if (length % 8) STEP(full, MASKED);
+        if (byRows) {
+            for (ptrdiff_t r = 0; r < oh; r++)
+                for (ptrdiff_t c = 0; c < ow; c += 8) STEP(r * w + c, r * ow + c, WHOLE);
+        } else {
+            // Whole vectors, then the masked end (nothing past the last position is read).
+            for (ptrdiff_t v = 0; v < full; v++) STEP(8 * v, 8 * v, WHOLE);
+            if (length % 8) STEP(8 * full, 8 * full, MASKED);
+        }
 #undef MASKED
 #undef WHOLE
 #undef STEP
@@ -235,6 +244,7 @@ static inline float reduce_add(__m256 v) {
 #define WG_ALIGN 32
 #define WG_ZERO _mm256_setzero_ps()
 #define WG_REDUCE reduce_add
+#define WG_BY_ROWS zoo_gradient_by_rows_avx2
 #define WG_CHANNELS_NARROW 4
 #define WG_CHANNELS_WIDE 2
 #include "weight_gradient.h"
@@ -248,11 +258,11 @@ void zoo_conv_forward_avx2(const float *x, ptrdiff_t channels, ptrdiff_t h, ptrd
                            const float *packed, ptrdiff_t outChannels, ptrdiff_t kh, ptrdiff_t kw,
                            const float *bias, float *y) { abort(); }
 void zoo_conv_weight_gradient_avx2(const float *x, ptrdiff_t xSampleStride, ptrdiff_t h, ptrdiff_t w,
-                                   const float *dyWide, ptrdiff_t planeStride, ptrdiff_t dySampleStride,
+                                   const float *dy, ptrdiff_t planeStride, ptrdiff_t dySampleStride,
                                    ptrdiff_t count, ptrdiff_t samples, ptrdiff_t kh, ptrdiff_t kw,
                                    ptrdiff_t firstRow, ptrdiff_t rows, bool accumulate, float *dw, ptrdiff_t dwStride) { abort(); }
 void zoo_conv_weight_gradient_blocked_avx2(const float *x, ptrdiff_t xSampleStride, ptrdiff_t channels, ptrdiff_t h, ptrdiff_t w,
-                                           const float *dyWide, ptrdiff_t planeStride, ptrdiff_t dySampleStride,
+                                           const float *dy, ptrdiff_t planeStride, ptrdiff_t dySampleStride,
                                            ptrdiff_t count, ptrdiff_t samples, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t chunk,
                                            float *dw, ptrdiff_t dwStride) { abort(); }
 

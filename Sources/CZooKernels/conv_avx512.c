@@ -137,12 +137,13 @@ void zoo_conv_forward_avx512(const float *x, ptrdiff_t channels, ptrdiff_t h, pt
         // tile narrower rather than computing vectors past the end.
         float *yb = y + 8 * b * plane;
 #define TILES(CT)                                                                                      \
-        for (ptrdiff_t v0 = 0; v0 < vectors; v0 += 24 / CT) {                                          \
-            ptrdiff_t left = vectors - v0 < 24 / CT ? vectors - v0 : 24 / CT;                          \
+        for (ptrdiff_t v0 = 0, t = 0, tiles = (vectors + 24 / CT - 1) / (24 / CT); v0 < vectors; t++) { \
+            ptrdiff_t left = (vectors - v0) / (tiles - t) + ((vectors - v0) % (tiles - t) != 0);      \
             const float *xq = x + 16 * v0;                                                             \
             switch (left) {                                                                            \
             TILE_CASES_##CT                                                                            \
             }                                                                                          \
+            v0 += left;                                                                                \
         }
 #define CASE(CT, NV)                                                                                  \
         case NV:                                                                                      \
@@ -165,13 +166,17 @@ void zoo_conv_forward_avx512(const float *x, ptrdiff_t channels, ptrdiff_t h, pt
     if (offset != onStack) free(offset);
 }
 
-// saved[i·KT + j] += Σ_n Σ_q dy[n, i, q] · x[n, q + j] over samples n and wide positions q < length,
-// for channels i < count ≤ CT and columns j < KT: a register tile of CT output channels × KT
-// kernel columns (CT·KT ≤ 24 accumulators; both constants where it is inlined, so the tile stays
-// in registers). Each dy vector loaded serves KT taps, each input vector CT channels.
+// saved[i·KT + j] += Σ_n Σ_q dy[n, i, q] · x[n, at(q) + j] over samples n and the positions q of
+// the output-gradient planes (zoo_gradient_length), for channels i < count ≤ CT and columns
+// j < KT: a register tile of CT output channels × KT kernel columns (CT·KT ≤ 24 accumulators;
+// both constants where it is inlined, so the tile stays in registers). Each dy vector loaded
+// serves KT taps, each input vector CT channels. Wide, position q is output (q / w, q mod w) and
+// x[at(q)] = x[q]; by rows (zoo_gradient_by_rows_avx512), q is output (q / ow, q mod ow), at
+// input (q / ow)·w + q mod ow: rows of 16k outputs in whole vectors, rows of 8 in pairs (an odd
+// last row in a vector's low half, its high half zero in both operands).
 static inline __attribute__((always_inline)) void gradient_sweep(
     const int CT, const int KT, const float *x, ptrdiff_t xSampleStride, const float *dy, ptrdiff_t dySampleStride,
-    ptrdiff_t planeStride, ptrdiff_t count, ptrdiff_t samples, ptrdiff_t length, __m512 *saved) {
+    ptrdiff_t planeStride, ptrdiff_t count, ptrdiff_t samples, ptrdiff_t w, ptrdiff_t oh, ptrdiff_t ow, __m512 *saved) {
     __m512 acc[8][5];
 #pragma clang loop unroll(full)
     for (int i = 0; i < CT; i++)
@@ -181,24 +186,46 @@ static inline __attribute__((always_inline)) void gradient_sweep(
     ptrdiff_t channelOffset[8];
 #pragma clang loop unroll(full)
     for (int i = 0; i < CT; i++) channelOffset[i] = (i < count ? i : count - 1) * planeStride;
-    ptrdiff_t full = length / 16;
+    bool byRows = zoo_gradient_by_rows_avx512(ow);
+    ptrdiff_t length = zoo_wide_length(w, oh, ow), full = length / 16;
     __mmask16 last = lanes16(length - 16 * full);
     for (ptrdiff_t n = 0; n < samples; n++, x += xSampleStride, dy += dySampleStride) {
-        // Whole vectors, then the masked end (nothing past the last position is read).
-#define STEP(v, mask)                                                                             \
+        // The vector of positions at dy + dq (lanes `mask`), the input vectors at x + xq + j.
+#define STEP(xq, dq, mask, LOADX)                                                                 \
         do {                                                                                      \
-            __m512 d[8];                                                                          \
+            __m512 xv[5];                                                                         \
             _Pragma("clang loop unroll(full)")                                                    \
-            for (int i = 0; i < CT; i++) d[i] = _mm512_maskz_loadu_ps(mask, dy + channelOffset[i] + 16 * (v)); \
+            for (int j = 0; j < KT; j++) xv[j] = LOADX(x + (xq) + j, mask);                       \
             _Pragma("clang loop unroll(full)")                                                    \
-            for (int j = 0; j < KT; j++) {                                                        \
-                __m512 xv = _mm512_maskz_loadu_ps(mask, x + 16 * (v) + j);                       \
+            for (int i = 0; i < CT; i++) {                                                        \
+                __m512 d = _mm512_maskz_loadu_ps(mask, dy + channelOffset[i] + (dq));             \
                 _Pragma("clang loop unroll(full)")                                                \
-                for (int i = 0; i < CT; i++) acc[i][j] = _mm512_fmadd_ps(d[i], xv, acc[i][j]);    \
+                for (int j = 0; j < KT; j++) acc[i][j] = _mm512_fmadd_ps(d, xv[j], acc[i][j]);    \
             }                                                                                     \
         } while (0)
-        for (ptrdiff_t v = 0; v < full; v++) STEP(v, 0xFFFF);
-        if (last) STEP(full, last);
+#define ONE(p, mask) _mm512_maskz_loadu_ps(mask, p)
+#define PAIR(p, mask) _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(p)), _mm256_loadu_ps((p) + w), 1)
+#define HALF(p, mask) _mm512_zextps256_ps512(_mm256_loadu_ps(p))
+        if (!byRows) {
+            // Whole vectors, then the masked end (nothing past the last position is read).
+            for (ptrdiff_t v = 0; v < full; v++) STEP(16 * v, 16 * v, 0xFFFF, ONE);
+            if (last) STEP(16 * full, 16 * full, last, ONE);
+        } else if (ow == 8) {
+            ptrdiff_t r = 0;
+            for (; r + 1 < oh; r += 2) STEP(r * w, 8 * r, 0xFFFF, PAIR);
+            if (r < oh) STEP(r * w, 8 * r, 0x00FF, HALF);
+        } else {
+            // Vector v at output row v / perRow, column 16·(v mod perRow): its input at xq.
+            ptrdiff_t perRow = ow / 16, vectors = oh * perRow, xq = 0, c = 0;
+            for (ptrdiff_t v = 0; v < vectors; v++) {
+                STEP(xq, 16 * v, 0xFFFF, ONE);
+                xq += 16;
+                if (++c == perRow) c = 0, xq += w - ow;
+            }
+        }
+#undef HALF
+#undef PAIR
+#undef ONE
 #undef STEP
     }
 #pragma clang loop unroll(full)
@@ -214,6 +241,7 @@ static inline __attribute__((always_inline)) void gradient_sweep(
 #define WG_ALIGN 64
 #define WG_ZERO _mm512_setzero_ps()
 #define WG_REDUCE _mm512_reduce_add_ps
+#define WG_BY_ROWS zoo_gradient_by_rows_avx512
 #define WG_CHANNELS_NARROW 8
 #define WG_CHANNELS_WIDE 4
 #include "weight_gradient.h"
@@ -227,11 +255,11 @@ void zoo_conv_forward_avx512(const float *x, ptrdiff_t channels, ptrdiff_t h, pt
                              const float *packed, ptrdiff_t outChannels, ptrdiff_t kh, ptrdiff_t kw,
                              const float *bias, float *y) { abort(); }
 void zoo_conv_weight_gradient_avx512(const float *x, ptrdiff_t xSampleStride, ptrdiff_t h, ptrdiff_t w,
-                                     const float *dyWide, ptrdiff_t planeStride, ptrdiff_t dySampleStride,
+                                     const float *dy, ptrdiff_t planeStride, ptrdiff_t dySampleStride,
                                      ptrdiff_t count, ptrdiff_t samples, ptrdiff_t kh, ptrdiff_t kw,
                                      ptrdiff_t firstRow, ptrdiff_t rows, bool accumulate, float *dw, ptrdiff_t dwStride) { abort(); }
 void zoo_conv_weight_gradient_blocked_avx512(const float *x, ptrdiff_t xSampleStride, ptrdiff_t channels, ptrdiff_t h, ptrdiff_t w,
-                                             const float *dyWide, ptrdiff_t planeStride, ptrdiff_t dySampleStride,
+                                             const float *dy, ptrdiff_t planeStride, ptrdiff_t dySampleStride,
                                              ptrdiff_t count, ptrdiff_t samples, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t chunk,
                                              float *dw, ptrdiff_t dwStride) { abort(); }
 

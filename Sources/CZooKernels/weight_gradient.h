@@ -4,6 +4,7 @@
 //   WG_VECTOR        the vector type               WG_ALIGN         the vector's alignment
 //   WG_TILE          accumulators per tile         WG_ZERO          a zero vector
 //   WG_REDUCE        the sum of a vector's lanes
+//   WG_BY_ROWS       whether the kernels read the output gradients by rows, given ow
 //   WG_CHANNELS_NARROW, WG_CHANNELS_WIDE  output channels per tile for kernels up to 3 wide and
 //                    wider
 // Not a public header: no include guard.
@@ -33,12 +34,12 @@
 // Small planes go row by row, the accumulators in registers over all the samples (saving them
 // per sample would cost as much as the sweep). Each accumulator sums in the same order either way.
 void WG_ROWS_NAME(const float *x, ptrdiff_t xSampleStride, ptrdiff_t h, ptrdiff_t w,
-                  const float *dyWide, ptrdiff_t planeStride, ptrdiff_t dySampleStride,
+                  const float *dyPlanes, ptrdiff_t planeStride, ptrdiff_t dySampleStride,
                   ptrdiff_t count, ptrdiff_t samples, ptrdiff_t kh, ptrdiff_t kw,
                   ptrdiff_t firstRow, ptrdiff_t rows, bool accumulate, float *dw, ptrdiff_t dwStride) {
     ptrdiff_t oh = h - kh + 1, ow = w - kw + 1;
     if (oh <= 0 || ow <= 0 || count <= 0 || samples <= 0 || rows <= 0) return;
-    ptrdiff_t length = zoo_wide_length(w, oh, ow);
+    ptrdiff_t length = zoo_gradient_length(WG_BY_ROWS(ow), w, oh, ow);
     ptrdiff_t channelsPerTile = kw <= 3 ? WG_CHANNELS_NARROW : WG_CHANNELS_WIDE, columnsPerTile = kw <= 3 ? kw : 5;
     bool samplesOuter = (length + 15) / 16 >= 16 && rows > 1;
     WG_VECTOR onStack[8 * WG_TILE], *saved = rows <= 8 ? onStack : aligned_alloc(WG_ALIGN, sizeof(WG_VECTOR) * WG_TILE * (size_t)rows);
@@ -46,7 +47,7 @@ void WG_ROWS_NAME(const float *x, ptrdiff_t xSampleStride, ptrdiff_t h, ptrdiff_
     x += firstRow * w;
     for (ptrdiff_t o = 0; o < count; o += channelsPerTile) {
         ptrdiff_t channels = count - o < channelsPerTile ? count - o : channelsPerTile;
-        const float *dy = dyWide + o * planeStride;
+        const float *dy = dyPlanes + o * planeStride;
         for (ptrdiff_t kj = 0; kj < kw; kj += columnsPerTile) {
             ptrdiff_t columns = kw - kj < columnsPerTile ? kw - kj : columnsPerTile;
             for (ptrdiff_t i = 0; i < WG_TILE * rows; i++) saved[i] = WG_ZERO;
@@ -55,7 +56,7 @@ void WG_ROWS_NAME(const float *x, ptrdiff_t xSampleStride, ptrdiff_t h, ptrdiff_
                     const float *xr = x + (samplesOuter ? n * xSampleStride : 0) + r * w + kj;
                     const float *dr = dy + (samplesOuter ? n * dySampleStride : 0);
                     ptrdiff_t sweepSamples = samplesOuter ? 1 : samples;
-#define WG_ROWS_SWEEP(CT, KT) gradient_sweep(CT, KT, xr, xSampleStride, dr, dySampleStride, planeStride, channels, sweepSamples, length, saved + WG_TILE * r)
+#define WG_ROWS_SWEEP(CT, KT) gradient_sweep(CT, KT, xr, xSampleStride, dr, dySampleStride, planeStride, channels, sweepSamples, w, oh, ow, saved + WG_TILE * r)
                     WG_TILE_DISPATCH(columns, kw, WG_ROWS_SWEEP);
 #undef WG_ROWS_SWEEP
                 }
@@ -90,16 +91,15 @@ void WG_ROWS_NAME(const float *x, ptrdiff_t xSampleStride, ptrdiff_t h, ptrdiff_
     } while (0)
 
 // One chunk's sweep of one tile (names of WG_BLOCKED_NAME's body).
-#define BLOCKED_SWEEP(CT, KT) gradient_sweep(CT, KT, xr, xSampleStride, dr, dySampleStride, planeStride, inTile, m, length, tile)
+#define BLOCKED_SWEEP(CT, KT) gradient_sweep(CT, KT, xr, xSampleStride, dr, dySampleStride, planeStride, inTile, m, w, oh, ow, tile)
 
 void WG_BLOCKED_NAME(const float *x, ptrdiff_t xSampleStride, ptrdiff_t channels, ptrdiff_t h, ptrdiff_t w,
-                  const float *dyWide, ptrdiff_t planeStride, ptrdiff_t dySampleStride,
+                  const float *dyPlanes, ptrdiff_t planeStride, ptrdiff_t dySampleStride,
                   ptrdiff_t count, ptrdiff_t samples, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t chunk,
                   float *dw, ptrdiff_t dwStride) {
     ptrdiff_t oh = h - kh + 1, ow = w - kw + 1;
     if (oh <= 0 || ow <= 0 || count <= 0 || samples <= 0 || channels <= 0) return;
     if (chunk < 1) chunk = 1;
-    ptrdiff_t length = zoo_wide_length(w, oh, ow);
     ptrdiff_t channelsPerTile = kw <= 3 ? WG_CHANNELS_NARROW : WG_CHANNELS_WIDE, columnsPerTile = kw <= 3 ? kw : 5;
     ptrdiff_t oTiles = (count + channelsPerTile - 1) / channelsPerTile, kjTiles = (kw + columnsPerTile - 1) / columnsPerTile;
     // One register tile's accumulators per (input channel, kernel row, channel tile, column
@@ -112,7 +112,7 @@ void WG_BLOCKED_NAME(const float *x, ptrdiff_t xSampleStride, ptrdiff_t channels
         ptrdiff_t m = samples - n0 < chunk ? samples - n0 : chunk;
         BLOCKED_FOR_EACH_TILE({
             const float *xr = x + n0 * xSampleStride + (c * h + r) * w + kj;
-            const float *dr = dyWide + n0 * dySampleStride + o * planeStride;
+            const float *dr = dyPlanes + n0 * dySampleStride + o * planeStride;
             WG_TILE_DISPATCH(columns, kw, BLOCKED_SWEEP);
         });
     }
@@ -134,5 +134,6 @@ void WG_BLOCKED_NAME(const float *x, ptrdiff_t xSampleStride, ptrdiff_t channels
 #undef WG_ALIGN
 #undef WG_ZERO
 #undef WG_REDUCE
+#undef WG_BY_ROWS
 #undef WG_CHANNELS_NARROW
 #undef WG_CHANNELS_WIDE

@@ -23,13 +23,15 @@ struct WideConvolutionKernelTests {
                                        Bool, UnsafeMutablePointer<Float>?, Int) -> Void
         var blocked: @Sendable (UnsafePointer<Float>?, Int, Int, Int, Int, UnsafePointer<Float>?, Int, Int, Int, Int, Int, Int, Int,
                                 UnsafeMutablePointer<Float>?, Int) -> Void
+        /// Whether the weight gradient reads the output gradients by rows, for an output width.
+        var byRows: @Sendable (Int) -> Bool
         var testDescription: String { name }
     }
 
     static let paths: [Path] = [Path(name: "avx2", forward: zoo_conv_forward_avx2, weightGradient: zoo_conv_weight_gradient_avx2,
-                                     blocked: zoo_conv_weight_gradient_blocked_avx2)]
+                                     blocked: zoo_conv_weight_gradient_blocked_avx2, byRows: { zoo_gradient_by_rows_avx2($0) })]
         + (zoo_cpu_has_avx512() ? [Path(name: "avx512", forward: zoo_conv_forward_avx512, weightGradient: zoo_conv_weight_gradient_avx512,
-                                        blocked: zoo_conv_weight_gradient_blocked_avx512)] : [])
+                                        blocked: zoo_conv_weight_gradient_blocked_avx512, byRows: { zoo_gradient_by_rows_avx512($0) })] : [])
 
     /// One convolution: `samples` inputs `[channels, h, w]`, `outChannels` kernels `kh × kw`.
     struct Shape: CustomTestStringConvertible, Sendable {
@@ -67,6 +69,8 @@ struct WideConvolutionKernelTests {
         Shape(samples: 2, channels: 2, h: 9, w: 10, outChannels: 8, kh: 2, kw: 3),
         Shape(samples: 2, channels: 2, h: 6, w: 34, outChannels: 5, kh: 3, kw: 3),
         Shape(samples: 1, channels: 3, h: 5, w: 16, outChannels: 3, kh: 1, kw: 1),
+        // The weight gradient by rows on both paths, planes large enough for samples outermost.
+        Shape(samples: 2, channels: 2, h: 34, w: 34, outChannels: 9, kh: 3, kw: 3),
     ]
 
     static var cases: [(Path, Shape)] { paths.flatMap { p in shapes.map { (p, $0) } } }
@@ -153,29 +157,33 @@ struct WideConvolutionKernelTests {
     }
 
     /// The weight gradient's inputs, with sample and channel strides wider than the planes and
-    /// channel planes `extra` floats longer than the wide length: NaN (which would show if read)
-    /// between the input planes and after each output-gradient plane's last position.
+    /// channel planes `extra` floats longer than the positions the path reads (by rows: oh·ow, at
+    /// oy·ow + ox; wide: the wide length, at oy·w + ox with zeros in the dropped columns): NaN
+    /// (which would show if read) between the input planes and after each output-gradient plane's
+    /// last position.
     struct GradientInputs {
-        var x: [Float], dy: [Float], xStride: Int, planeStride: Int, dyStride: Int, dwStride: Int
+        var x: [Float], dy: [Float], xStride: Int, planeStride: Int, dyStride: Int, dwStride: Int, rowStride: Int
 
-        init(_ s: Shape, extra: Int) {
+        init(_ s: Shape, extra: Int, path: Path) {
+            let byRows = path.byRows(s.ow), length = zoo_gradient_length(byRows, s.w, s.oh, s.ow)
+            rowStride = byRows ? s.ow : s.w
             xStride = s.h * s.w + 3
-            planeStride = s.length + extra
+            planeStride = length + extra
             dyStride = s.outChannels * planeStride + 5
             dwStride = s.kh * s.kw + 2
-            let (xStride, planeStride, dyStride) = (xStride, planeStride, dyStride)
+            let (xStride, planeStride, dyStride, rowStride) = (xStride, planeStride, dyStride, rowStride)
             x = WideConvolutionKernelTests.values((s.samples - 1) * xStride + s.h * s.w, seed: 4).enumerated().map { i, v in
                 i % xStride < s.h * s.w ? v : .nan
             }
-            let random = WideConvolutionKernelTests.values((s.samples - 1) * dyStride + (s.outChannels - 1) * planeStride + s.length, seed: 5)
+            let random = WideConvolutionKernelTests.values((s.samples - 1) * dyStride + (s.outChannels - 1) * planeStride + length, seed: 5)
             dy = random.indices.map { i in
                 let r = i % dyStride, q = r % planeStride
-                return r >= s.outChannels * planeStride || q >= s.length ? .nan : q % s.w < s.ow ? random[i] : 0
+                return r >= s.outChannels * planeStride || q >= length ? .nan : q % rowStride < s.ow ? random[i] : 0
             }
         }
 
         /// dy[n, o, oy, ox]
-        func dy(_ n: Int, _ o: Int, _ oy: Int, _ ox: Int, _ s: Shape) -> Float { dy[n * dyStride + o * planeStride + oy * s.w + ox] }
+        func dy(_ n: Int, _ o: Int, _ oy: Int, _ ox: Int) -> Float { dy[n * dyStride + o * planeStride + oy * rowStride + ox] }
     }
 
     /// Runs `path`'s weight gradient for output channels `channels` and kernel rows `rows` into `dw`.
@@ -191,7 +199,7 @@ struct WideConvolutionKernelTests {
 
     @Test("weight gradient matches double-precision loops", arguments: cases)
     func weightGradientMatchesLoops(path: Path, s: Shape) {
-        let inputs = GradientInputs(s, extra: (s.h + s.w) % 5)
+        let inputs = GradientInputs(s, extra: (s.h + s.w) % 5, path: path)
         let (oh, ow) = (s.oh, s.ow), start = Self.values(s.outChannels * inputs.dwStride, seed: 6)
         var dw = start, added = start
         Self.weightGradient(path, s, inputs, channels: 0..<s.outChannels, rows: 0..<s.kh, into: &dw)
@@ -204,7 +212,7 @@ struct WideConvolutionKernelTests {
                     for n in 0..<s.samples {
                         for oy in 0..<oh {
                             for ox in 0..<ow {
-                                let p = Double(inputs.dy(n, o, oy, ox, s)) * Double(inputs.x[n * inputs.xStride + (oy + ki) * s.w + ox + kj])
+                                let p = Double(inputs.dy(n, o, oy, ox)) * Double(inputs.x[n * inputs.xStride + (oy + ki) * s.w + ox + kj])
                                 sum += p
                                 magnitude += abs(p)
                             }
@@ -226,7 +234,7 @@ struct WideConvolutionKernelTests {
     /// time, or in two parts; all the channels at once or one at a time.
     @Test("weight gradient: splitting rows or channels changes no bit", arguments: cases)
     func weightGradientSplitsAreExact(path: Path, s: Shape) {
-        let inputs = GradientInputs(s, extra: 0), start = Self.values(s.outChannels * inputs.dwStride, seed: 7)
+        let inputs = GradientInputs(s, extra: 0, path: path), start = Self.values(s.outChannels * inputs.dwStride, seed: 7)
         var whole = start, byRow = start, byChannel = start, halves = start
         Self.weightGradient(path, s, inputs, channels: 0..<s.outChannels, rows: 0..<s.kh, into: &whole)
         for r in 0..<s.kh { Self.weightGradient(path, s, inputs, channels: 0..<s.outChannels, rows: r..<r + 1, into: &byRow) }
@@ -250,7 +258,7 @@ struct WideConvolutionKernelTests {
         let plane = s.h * s.w, xStride = 2 * plane + 3
         let values = Self.values((s.samples - 1) * xStride + 2 * plane, seed: 8)
         let x = values.indices.map { i in i % xStride < 2 * plane ? values[i] : .nan }
-        let inputs = GradientInputs(s, extra: 1), dwStride = 2 * s.kh * s.kw + 1
+        let inputs = GradientInputs(s, extra: 1, path: path), dwStride = 2 * s.kh * s.kw + 1
         let start = Self.values(s.outChannels * dwStride, seed: 9)
         // The reference: the per-row kernel, channel by channel, all samples at once.
         var expected = start
@@ -281,7 +289,7 @@ struct WideConvolutionKernelTests {
     /// bit for bit, on 1, 2 or 3 threads and with other members stacked beside it.
     @Test("weight gradient: thread count and stacked members change no bit", arguments: [
         ([4, 16, 18, 18], [16, 16, 3, 3], (1, 1)), ([3, 6, 14, 14], [16, 6, 5, 5], (0, 0)), ([5, 3, 9, 31], [11, 3, 5, 5], (2, 2)),
-        ([2, 4, 12, 7], [6, 4, 7, 1], (3, 0)),
+        ([2, 4, 12, 7], [6, 4, 7, 1], (3, 0)), ([3, 8, 8, 8], [16, 8, 3, 3], (1, 1)), ([2, 3, 16, 16], [9, 3, 3, 3], (1, 1)),
     ])
     func weightGradientIndependentOfThreads(input: [Int], weight: [Int], padding: (Int, Int)) {
         let key = RandomKey(seed: 41), members = 3

@@ -80,19 +80,34 @@ void zoo_conv_forward_avx512(const float *x, ptrdiff_t channels, ptrdiff_t h, pt
                              const float *packed, ptrdiff_t outChannels, ptrdiff_t kh, ptrdiff_t kw,
                              const float *bias, float *y);
 
+/// Whether the AVX-512 weight-gradient kernels read the output gradients by rows (as the tensor
+/// holds them: dy[o, oy, ox] at oy·ow + ox) rather than wide (at oy·w + ox): when the rows are
+/// whole vectors (ow a multiple of 16) or pairs of rows are (ow = 8), so no lane is wasted.
+static inline bool zoo_gradient_by_rows_avx512(ptrdiff_t ow) { return ow % 16 == 0 || ow == 8; }
+
+/// Whether the AVX2 weight-gradient kernels read the output gradients by rows: ow a multiple of 8.
+static inline bool zoo_gradient_by_rows_avx2(ptrdiff_t ow) { return ow % 8 == 0; }
+
+/// Positions of an output-gradient plane the weight-gradient kernels read: oh·ow by rows, else
+/// the wide length.
+static inline ptrdiff_t zoo_gradient_length(bool byRows, ptrdiff_t w, ptrdiff_t oh, ptrdiff_t ow) {
+    return byRows ? oh * ow : zoo_wide_length(w, oh, ow);
+}
+
 /// The weight gradient of that convolution for output channels [0, count), one input channel
 /// plane `x` and kernel rows ki in [firstRow, firstRow + rows), summed over `samples` samples
 /// (the engine runs the blocked kernel below; this one is its bit-for-bit reference in the tests):
 /// dw[o][ki][kj] = Σ_{n, oy, ox} dy[n, o, oy, ox] · x[n, oy + ki, ox + kj],
 /// added to what dw holds when `accumulate`, else stored.
 /// `x` is sample 0's input plane ([h, w]), the next sample's `xSampleStride` floats on.
-/// `dyWide` is dy in the wide layout: sample 0's channel-0 plane, dy[o, oy, ox] at oy·w + ox,
-/// zero at the dropped columns (ox ≥ ow), nothing read past the last position; channels
-/// `planeStride` apart (at least zoo_wide_length), samples `dySampleStride`. Sums run over n, then positions, in a
-/// fixed order: the result does not depend on how the work is split (nor on `rows`). `dw` holds
-/// count blocks of kh·kw values (row-major), block o at dw + o·dwStride.
+/// `dy` is sample 0's channel-0 plane of the output gradients, channels `planeStride` apart (at
+/// least zoo_gradient_length), samples `dySampleStride`, nothing read past a plane's last
+/// position. By rows (zoo_gradient_by_rows_avx512(ow)) dy[o, oy, ox] is at oy·ow + ox; otherwise
+/// in the wide layout, at oy·w + ox, with zeros at the dropped columns (ox ≥ ow). Sums run over n,
+/// then positions, in a fixed order: the result does not depend on how the work is split (nor on
+/// `rows`). `dw` holds count blocks of kh·kw values (row-major), block o at dw + o·dwStride.
 void zoo_conv_weight_gradient_avx512(const float *x, ptrdiff_t xSampleStride, ptrdiff_t h, ptrdiff_t w,
-                                     const float *dyWide, ptrdiff_t planeStride, ptrdiff_t dySampleStride,
+                                     const float *dy, ptrdiff_t planeStride, ptrdiff_t dySampleStride,
                                      ptrdiff_t count, ptrdiff_t samples, ptrdiff_t kh, ptrdiff_t kw,
                                      ptrdiff_t firstRow, ptrdiff_t rows, bool accumulate, float *dw, ptrdiff_t dwStride);
 
@@ -103,7 +118,7 @@ void zoo_conv_weight_gradient_avx512(const float *x, ptrdiff_t xSampleStride, pt
 /// positions, in the same order as zoo_conv_weight_gradient_avx512 with all samples and one row
 /// per call: the results are the same bits. dw[o·dwStride + (c·kh + ki)·kw + kj] is stored.
 void zoo_conv_weight_gradient_blocked_avx512(const float *x, ptrdiff_t xSampleStride, ptrdiff_t channels, ptrdiff_t h, ptrdiff_t w,
-                                             const float *dyWide, ptrdiff_t planeStride, ptrdiff_t dySampleStride,
+                                             const float *dy, ptrdiff_t planeStride, ptrdiff_t dySampleStride,
                                              ptrdiff_t count, ptrdiff_t samples, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t chunk,
                                              float *dw, ptrdiff_t dwStride);
 
@@ -112,17 +127,18 @@ void zoo_conv_forward_avx2(const float *x, ptrdiff_t channels, ptrdiff_t h, ptrd
                            const float *packed, ptrdiff_t outChannels, ptrdiff_t kh, ptrdiff_t kw,
                            const float *bias, float *y);
 
-/// As zoo_conv_weight_gradient_avx512, with AVX2 and FMA (the same layouts and the same fixed
-/// summation order; its sums differ from the AVX-512 kernel's in the last bits).
+/// As zoo_conv_weight_gradient_avx512, with AVX2 and FMA (the same layouts, but by rows where
+/// zoo_gradient_by_rows_avx2(ow), and a fixed summation order; its sums differ from the AVX-512
+/// kernel's in the last bits).
 void zoo_conv_weight_gradient_avx2(const float *x, ptrdiff_t xSampleStride, ptrdiff_t h, ptrdiff_t w,
-                                   const float *dyWide, ptrdiff_t planeStride, ptrdiff_t dySampleStride,
+                                   const float *dy, ptrdiff_t planeStride, ptrdiff_t dySampleStride,
                                    ptrdiff_t count, ptrdiff_t samples, ptrdiff_t kh, ptrdiff_t kw,
                                    ptrdiff_t firstRow, ptrdiff_t rows, bool accumulate, float *dw, ptrdiff_t dwStride);
 
 /// As zoo_conv_weight_gradient_blocked_avx512, with AVX2 and FMA (the sums of
 /// zoo_conv_weight_gradient_avx2 with all samples and one row per call, bit for bit).
 void zoo_conv_weight_gradient_blocked_avx2(const float *x, ptrdiff_t xSampleStride, ptrdiff_t channels, ptrdiff_t h, ptrdiff_t w,
-                                           const float *dyWide, ptrdiff_t planeStride, ptrdiff_t dySampleStride,
+                                           const float *dy, ptrdiff_t planeStride, ptrdiff_t dySampleStride,
                                            ptrdiff_t count, ptrdiff_t samples, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t chunk,
                                            float *dw, ptrdiff_t dwStride);
 

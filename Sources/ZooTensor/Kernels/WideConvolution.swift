@@ -21,11 +21,17 @@ enum WideConvolution {
         ) -> Void
         let forward: Forward
         let weightGradient: WeightGradient
+        /// Whether the weight gradient reads the output gradients by rows for an output width.
+        let byRows: @Sendable (Int) -> Bool
         /// Output channels per weight-gradient tile for kernels up to 3 wide, and for wider ones.
         let narrowTile, wideTile: Int
+        /// L1 ways one chunk of the weight gradient's output gradients may take (see ``weightGradient(_:_:_:)``).
+        let chunkWays: Int
 
-        static let avx512 = Kernels(forward: zoo_conv_forward_avx512, weightGradient: zoo_conv_weight_gradient_blocked_avx512, narrowTile: 8, wideTile: 4)
-        static let avx2 = Kernels(forward: zoo_conv_forward_avx2, weightGradient: zoo_conv_weight_gradient_blocked_avx2, narrowTile: 4, wideTile: 2)
+        static let avx512 = Kernels(forward: zoo_conv_forward_avx512, weightGradient: zoo_conv_weight_gradient_blocked_avx512,
+                                    byRows: { zoo_gradient_by_rows_avx512($0) }, narrowTile: 8, wideTile: 4, chunkWays: 8)
+        static let avx2 = Kernels(forward: zoo_conv_forward_avx2, weightGradient: zoo_conv_weight_gradient_blocked_avx2,
+                                  byRows: { zoo_gradient_by_rows_avx2($0) }, narrowTile: 4, wideTile: 2, chunkWays: 4)
     }
 
     /// The kernels of this process's path (where ``applies(_:)``).
@@ -99,19 +105,61 @@ enum WideConvolution {
         return forward(dy, flipped, transposed)
     }
 
-    /// dw = convW(x, dy): dy copied once into the wide layout (rows of the input's width, zeros
-    /// in the dropped columns), then one item per (member, group, the kernel's tile of output
-    /// channels, part of the input channels), each running the blocked kernel (see
-    /// `zoo_kernels.h`): chunks of samples whose output gradients stay in L1 while they serve
-    /// every input channel and kernel row. Each weight's sum runs over samples, then positions,
-    /// in one fixed order: the result depends neither on the thread count nor on the split nor
-    /// on the other members.
+    /// dw = convW(x, dy): one item per (member, group, the kernel's tile of output channels, part
+    /// of the input channels), each running the blocked kernel (see `zoo_kernels.h`): chunks of
+    /// samples whose output gradients stay in L1 while they serve every input channel and kernel
+    /// row. The kernel reads dy as it is where its rows fill whole vectors (``Kernels/byRows``),
+    /// else from a copy in the wide layout (rows of the input's width, zeros in the dropped
+    /// columns). Each weight's sum runs over samples, then positions, in one fixed order: the
+    /// result depends neither on the thread count nor on the split nor on the other members.
     static func weightGradient(_ x: [Float], _ dy: [Float], _ g: ConvGeometry) -> [Float] {
         guard g.padH == 0 && g.padW == 0 else { return weightGradient(padded(x, g), dy, g.unpadded) }
-        let og = g.outChannels / g.groups, cg = g.inChannels / g.groups, taps = g.patchSize
-        let (h, w, oh, ow) = (g.height, g.width, g.outHeight, g.outWidth)
-        let planeStride = (zoo_wide_length(w, oh, ow) + 15) / 16 * 16, planes = g.members * g.batch * g.outChannels
-        let wide = [Float](unsafeUninitializedCapacity: planes * planeStride) { pw, initialized in
+        let path = kernels, byRows = path.byRows(g.outWidth)
+        let planeStride = byRows ? g.outHeight * g.outWidth : (zoo_wide_length(g.width, g.outHeight, g.outWidth) + 15) / 16 * 16
+        let planes = byRows ? dy : wideCopy(dy, g, planeStride: planeStride)
+        let og = g.outChannels / g.groups, cg = g.inChannels / g.groups, taps = g.patchSize, (h, w) = (g.height, g.width)
+        // Output channels per item: the kernel's register tile (AVX-512: 8 for kernels up to 3
+        // wide, else 4; AVX2: 4, else 2).
+        let kernel = path.weightGradient, width = g.kernelWidth <= 3 ? path.narrowTile : path.wideTile
+        let blocks = (og + width - 1) / width, tiles = g.members * g.groups * blocks
+        // Input channels split only as far as needed for 4 items per thread (each part reads the
+        // output gradients once more).
+        let parts = min(cg, max(1, (4 * BLAS.threadCount + tiles - 1) / tiles)), perPart = (cg + parts - 1) / parts
+        // Samples per chunk. By rows, as many as leave room in L1 for the inputs: a sample's tile
+        // of output gradients (width planes) then sits a multiple of 4 KiB from the next one's
+        // (for the shapes that use it), so each sample takes ⌈bytes / 4 KiB⌉ of L1's ways in the
+        // sets it maps to, and a chunk at most `path.chunkWays` of them. Measured standalone on
+        // resnet20's stages (32×32, 16×16, 8×8), the best chunks were 1, 3-4 and 8 (AVX-512) and
+        // 1, 4 and 4-6 (AVX2); a sample more than fits cost 20-30 %. The wide copy has no such
+        // strides: 6,144 floats (24 KiB, half an L1) of tile per chunk.
+        let tileBytes = width * planeStride * MemoryLayout<Float>.size
+        let chunk = byRows ? max(1, path.chunkWays / max(1, (tileBytes + 4095) / 4096)) : max(1, 6144 / (width * planeStride))
+        return [Float](unsafeUninitializedCapacity: g.weightShape.elementCount) { pdw, initialized in
+            x.withUnsafeBufferPointer { px in
+                planes.withUnsafeBufferPointer { pw in
+                    BLAS.parallelFor(tiles * parts, work: g.members * g.batch * g.outChannels * planeStride * taps) { i, _ in
+                        let part = i % parts, b = (i / parts) % blocks, mg = i / (parts * blocks)
+                        let member = mg / g.groups, group = mg % g.groups, o0 = group * og + b * width
+                        let c0 = part * perPart, channels = min(perPart, cg - c0)
+                        guard channels > 0 else { return }
+                        let sample = member * g.batch
+                        kernel(
+                            px.baseAddress! + (sample * g.inChannels + group * cg + c0) * h * w, g.inChannels * h * w, channels, h, w,
+                            pw.baseAddress! + (sample * g.outChannels + o0) * planeStride, planeStride, g.outChannels * planeStride,
+                            min(width, og - b * width), g.batch, g.kernelHeight, g.kernelWidth, chunk,
+                            pdw.baseAddress! + (member * g.outChannels + o0) * taps + c0 * g.kernelHeight * g.kernelWidth, taps)
+                    }
+                }
+            }
+            initialized = pdw.count
+        }
+    }
+
+    /// dy (`[M·N, O, OH, OW]`) in the wide layout: each plane `planeStride` floats, output row oy
+    /// at oy·W, zeros in the dropped columns and after the last row.
+    private static func wideCopy(_ dy: [Float], _ g: ConvGeometry, planeStride: Int) -> [Float] {
+        let (w, oh, ow) = (g.width, g.outHeight, g.outWidth), planes = g.members * g.batch * g.outChannels
+        return [Float](unsafeUninitializedCapacity: planes * planeStride) { pw, initialized in
             dy.withUnsafeBufferPointer { pdy in
                 let (source, target) = (pdy.baseAddress!, pw.baseAddress!)
                 BLAS.parallelFor(g.members * g.batch, work: planes * planeStride) { sample, _ in
@@ -132,37 +180,6 @@ enum WideConvolution {
                 }
             }
             initialized = pw.count
-        }
-        // Output channels per item: the kernel's register tile (AVX-512: 8 for kernels up to 3
-        // wide, else 4; AVX2: 4, else 2).
-        let path = kernels, kernel = path.weightGradient
-        let width = g.kernelWidth <= 3 ? path.narrowTile : path.wideTile
-        let blocks = (og + width - 1) / width, tiles = g.members * g.groups * blocks
-        // Input channels split only as far as needed for 4 items per thread (each part reads the
-        // output gradients once more).
-        let parts = min(cg, max(1, (4 * BLAS.threadCount + tiles - 1) / tiles)), perPart = (cg + parts - 1) / parts
-        // Samples per chunk: 6,144 floats of one tile's output gradients (24 KiB, half an L1).
-        // Measured standalone on resnet20's 8×8 and 16×16 stages: 1.25x and 1.1x the previous
-        // driver (whole batch per item, or chunks of 1 MiB), equal on its 32×32 stage.
-        let chunk = max(1, 6144 / (width * planeStride))
-        return [Float](unsafeUninitializedCapacity: g.weightShape.elementCount) { pdw, initialized in
-            x.withUnsafeBufferPointer { px in
-                wide.withUnsafeBufferPointer { pw in
-                    BLAS.parallelFor(tiles * parts, work: g.members * g.batch * g.outChannels * planeStride * taps) { i, _ in
-                        let part = i % parts, b = (i / parts) % blocks, mg = i / (parts * blocks)
-                        let member = mg / g.groups, group = mg % g.groups, o0 = group * og + b * width
-                        let c0 = part * perPart, channels = min(perPart, cg - c0)
-                        guard channels > 0 else { return }
-                        let sample = member * g.batch
-                        kernel(
-                            px.baseAddress! + (sample * g.inChannels + group * cg + c0) * h * w, g.inChannels * h * w, channels, h, w,
-                            pw.baseAddress! + (sample * g.outChannels + o0) * planeStride, planeStride, g.outChannels * planeStride,
-                            min(width, og - b * width), g.batch, g.kernelHeight, g.kernelWidth, chunk,
-                            pdw.baseAddress! + (member * g.outChannels + o0) * taps + c0 * g.kernelHeight * g.kernelWidth, taps)
-                    }
-                }
-            }
-            initialized = pdw.count
         }
     }
 
