@@ -74,6 +74,29 @@ void LOOP(sigmoid)(const float *x, float *y, ptrdiff_t n) {
     for (ptrdiff_t i = 0; i < n; i++) y[i] = LOOP(sigmoid1)(x[i]);
 }
 
+// y[i] = a[i] + b[i].
+void LOOP(add)(const float *a, const float *b, float *y, ptrdiff_t n) {
+#pragma clang loop vectorize(enable) interleave(enable)
+    for (ptrdiff_t i = 0; i < n; i++) y[i] = a[i] + b[i];
+}
+
+// y[i] = max(a[i] + b[i], 0) as Swift's max(s, 0) takes it: 0 when 0 ≥ s, else s (so −0 gives
+// +0 and NaN stays NaN).
+void LOOP(relu_of_sum)(const float *a, const float *b, float *y, ptrdiff_t n) {
+#pragma clang loop vectorize(enable) interleave(enable)
+    for (ptrdiff_t i = 0; i < n; i++) {
+        float s = a[i] + b[i];
+        y[i] = 0 >= s ? 0 : s;
+    }
+}
+
+// y[i] = g[i] · (x[i] > 0 ? 1 : 0): a product, not a select, so −0, NaN and ∞ in g give what
+// multiplying by the mask gives.
+void LOOP(relu_gradient)(const float *x, const float *g, float *y, ptrdiff_t n) {
+#pragma clang loop vectorize(enable) interleave(enable)
+    for (ptrdiff_t i = 0; i < n; i++) y[i] = g[i] * (x[i] > 0 ? 1.0f : 0.0f);
+}
+
 // Σ over i < n of TERM(i) (a v8 of the 8 elements at i; SCALAR(i) for the tail): four running
 // vector sums (one is a chain of dependent adds), added pairwise, then the tail in order.
 #define LOOP_REDUCE(TERM, SCALAR)                                                   \
@@ -253,5 +276,6 @@ void LOOP(max_unpool_pairs)(const float *g, const int32_t *index, ptrdiff_t plan
 const zoo_loops LOOP(table) = {
     .tanh = LOOP(tanh), .sigmoid = LOOP(sigmoid), .sum = LOOP(sum), .dot = LOOP(dot),
     .centered_dot = LOOP(centered_dot), .centered_squares = LOOP(centered_squares), .max_pool_pairs = LOOP(max_pool_pairs),
-    .max_unpool_pairs = LOOP(max_unpool_pairs),
+    .max_unpool_pairs = LOOP(max_unpool_pairs), .add = LOOP(add), .relu_of_sum = LOOP(relu_of_sum),
+    .relu_gradient = LOOP(relu_gradient),
 };

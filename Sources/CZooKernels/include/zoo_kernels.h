@@ -42,6 +42,12 @@ typedef struct {
     /// at index[o] (positions counted from `first`), zero everywhere else.
     void (*max_unpool_pairs)(const float *g, const int32_t *index, ptrdiff_t planes, ptrdiff_t h, ptrdiff_t w, ptrdiff_t oh,
                              ptrdiff_t ow, int32_t first, float *dx);
+    /// y[i] = a[i] + b[i].
+    void (*add)(const float *a, const float *b, float *y, ptrdiff_t n);
+    /// y[i] = max(a[i] + b[i], 0), as Swift's max(s, 0): 0 when 0 ≥ s, else s (NaN stays NaN).
+    void (*relu_of_sum)(const float *a, const float *b, float *y, ptrdiff_t n);
+    /// y[i] = g[i] · (x[i] > 0 ? 1 : 0), the product (not a select: −0 and NaN as the product gives).
+    void (*relu_gradient)(const float *x, const float *g, float *y, ptrdiff_t n);
 } zoo_loops;
 
 /// The loops compiled for `path`; call only with a path the processor has (the baseline

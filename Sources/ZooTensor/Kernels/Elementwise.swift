@@ -17,6 +17,33 @@ enum Elementwise {
         }
     }
 
+    /// A loop of `CZooKernels/loops.h` over two arrays of one length into a third: (a, b, y, n).
+    typealias BinaryLoop = @convention(c) (UnsafePointer<Float>?, UnsafePointer<Float>?, UnsafeMutablePointer<Float>?, Int) -> Void
+
+    /// `loop` (y = f(a, b), in C for the kernel path) over two arrays of one length, in chunks on
+    /// the engine's threads when they are large (a chunk per call: the element loop stays in C,
+    /// vectorized, rather than a Swift closure called per element across the pool).
+    static func zip(_ a: [Float], _ b: [Float], loop: BinaryLoop?) -> [Float] {
+        precondition(a.count == b.count, "Elementwise.zip: \(a.count) and \(b.count) elements")
+        let f = loop!
+        return [Float](unsafeUninitializedCapacity: a.count) { out, n in
+            a.withUnsafeBufferPointer { pa in
+                b.withUnsafeBufferPointer { pb in
+                    chunked(pa.count) { start, count in f(pa.baseAddress! + start, pb.baseAddress! + start, out.baseAddress! + start, count) }
+                }
+            }
+            n = a.count
+        }
+    }
+
+    /// Calls `body(start, count)` for consecutive chunks covering `0 ..< total`, on the engine's
+    /// threads when `total` is large enough to pay for waking them.
+    @inline(__always)
+    static func chunked(_ total: Int, _ body: (_ start: Int, _ count: Int) -> Void) {
+        let chunk = 1 << 15, chunks = (total + chunk - 1) / chunk
+        BLAS.parallelFor(chunks, work: total) { c, _ in body(c * chunk, min(chunk, total - c * chunk)) }
+    }
+
     /// The broadcast of two shapes (NumPy rules: align at the right; an extent of 1 stretches).
     static func broadcastShape(_ a: [Int], _ b: [Int], op: String) -> [Int] {
         let rank = max(a.count, b.count)

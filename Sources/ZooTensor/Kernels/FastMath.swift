@@ -11,8 +11,11 @@ enum FastMath {
     static func sigmoid(_ a: [Float]) -> [Float] { map(a, BLAS.loops.sigmoid) }
 
     private static func map(_ a: [Float], _ f: (@convention(c) (UnsafePointer<Float>?, UnsafeMutablePointer<Float>?, Int) -> Void)?) -> [Float] {
-        [Float](unsafeUninitializedCapacity: a.count) { out, n in
-            a.withUnsafeBufferPointer { pa in f!(pa.baseAddress, out.baseAddress, pa.count) }
+        let f = f!
+        return [Float](unsafeUninitializedCapacity: a.count) { out, n in
+            a.withUnsafeBufferPointer { pa in
+                Elementwise.chunked(pa.count) { start, count in f(pa.baseAddress! + start, out.baseAddress! + start, count) }
+            }
             n = a.count
         }
     }

@@ -5,7 +5,8 @@ import Foundation
 
 extension Tensor {
     public static func + (a: Tensor, b: Tensor) -> Tensor {
-        let r = Elementwise.zip(a, b, op: "add") { $0 + $1 }
+        let r = a.shape == b.shape ? (shape: a.shape, scalars: Elementwise.zip(a.scalars, b.scalars, loop: BLAS.loops.add))
+            : Elementwise.zip(a, b, op: "add") { $0 + $1 }
         return recorded("add", shape: r.shape, scalars: r.scalars, inputs: [a, b]) { g, needs in
             [needs[0] ? g.sumToShape(a.shape) : nil, needs[1] ? g.sumToShape(b.shape) : nil]
         }
@@ -131,7 +132,7 @@ extension Tensor {
         precondition(g.shape == shape, "reluGradient: gradient \(g.shape) does not match \(shape)")
         if GradientMode.isEnabled { return g * positiveMask() }
         // The product with the mask, not a select: the same bits (−0, NaN) as `g * positiveMask()`.
-        return Tensor(shape: shape, scalars: Elementwise.zip(scalars, g.scalars) { $1 * ($0 > 0 ? 1 : 0) })
+        return Tensor(shape: shape, scalars: Elementwise.zip(scalars, g.scalars, loop: BLAS.loops.relu_gradient))
     }
     /// 1 where x > 0, else 0 (not differentiable).
     public func positiveMask() -> Tensor {
@@ -205,7 +206,7 @@ extension Tensor {
 public func reluOfSum(_ a: Tensor, _ b: Tensor) -> Tensor {
     guard a.shape == b.shape else { return (a + b).relu() }
     let shape = a.shape
-    let values = Elementwise.zip(a.scalars, b.scalars) { Swift.max($0 + $1, 0) }
+    let values = Elementwise.zip(a.scalars, b.scalars, loop: BLAS.loops.relu_of_sum)
     return Tensor.recorded("reluOfSum", shape: shape, scalars: values, inputs: [a, b]) { g, needs in
         let masked = Tensor(shape: shape, scalars: values).reluGradient(g)
         return [needs[0] ? masked : nil, needs[1] ? masked : nil]
