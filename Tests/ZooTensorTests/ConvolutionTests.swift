@@ -35,6 +35,11 @@ struct ConvolutionTests {
         Case(name: "wide, more than 1024 taps", input: [1, 48, 6, 6], weight: [4, 48, 5, 5], padding: (2, 2)),
         Case(name: "wide, a tall kernel over a large plane", input: [1, 8, 21, 20], weight: [8, 8, 9, 1]),
         Case(name: "wide, 7×1 down planes 1 wide", input: [2, 3, 12, 1], weight: [5, 3, 7, 1], padding: (3, 0)),
+        // Strided (im2col + GEMM):
+        Case(name: "stride 2 as in resnet20, two channel blocks", input: [2, 9, 12, 16], weight: [10, 9, 3, 3], stride: (2, 2), padding: (1, 1)),
+        Case(name: "stride 3, kernel 4×3", input: [2, 3, 11, 10], weight: [5, 3, 4, 3], stride: (3, 3), padding: (1, 2)),
+        Case(name: "1-D stride 2 as in cnn1d", input: [3, 2, 1, 40], weight: [6, 2, 1, 5], stride: (1, 2), padding: (0, 1)),
+        Case(name: "stride 2, groups 2, padding past the kernel", input: [2, 4, 7, 9], weight: [6, 2, 3, 2], stride: (2, 2), padding: (3, 2), groups: 2),
     ]
 
     /// The definition, as loops: y[n,o,i,j] = Σ_{c,a,b} x[n, g·C/g + c, i·s − p + a·d, j·s − p + b·d] · w[o, c, a, b].
@@ -169,7 +174,7 @@ struct ConvolutionTests {
 
     /// A stacked population: member m's outputs and gradients are those of conv2d on its own
     /// samples with its own weights, on one and on two threads.
-    @Test("stacked members equal separate convolutions", arguments: [cases[0], cases[2], cases[5], cases[9], cases[10], cases[11], cases[12], cases[13]])
+    @Test("stacked members equal separate convolutions", arguments: [cases[0], cases[2], cases[5], cases[9], cases[10], cases[11], cases[12], cases[13], cases[18], cases[21]])
     func stackedMembersEqualSeparateConvolutions(c: Case) {
         let key = RandomKey(seed: 35), members = 3
         let xs = (0..<members).map { Tensor.randomNormal(c.input, key: key.derived("x\($0)")) }
