@@ -21,6 +21,13 @@ static inline LOOP(v8) LOOP(load8)(const float *p) {
     return v;
 }
 
+// 1 where the 8 floats at p are above 0, else 0 (a comparison gives −1 or 0 per lane).
+typedef int LOOP(mi8) __attribute__((ext_vector_type(8)));
+static inline LOOP(v8) LOOP(mask8)(const float *p) {
+    LOOP(mi8) above = LOOP(load8)(p) > 0;
+    return __builtin_convertvector(-above, LOOP(v8));
+}
+
 static inline int LOOP(bits)(float x) { int i; memcpy(&i, &x, 4); return i; }
 static inline float LOOP(from_bits)(int i) { float x; memcpy(&x, &i, 4); return x; }
 
@@ -141,6 +148,47 @@ float LOOP(centered_squares)(const float *a, float shift, ptrdiff_t n) {
     LOOP_REDUCE(TERM, SCALAR)
 #undef TERM
 #undef SCALAR
+}
+
+// sums[0] = Σ gm[i] and sums[1] = Σ gm[i]·(x[i] − shift) in one pass, gm[i] = g[i]·(mask[i] > 0 ? 1
+// : 0) where `mask` is given, else g[i]: each sum added in the order (and with the contractions)
+// of `sum` and `centered_dot` over a materialized gm, so the bits are theirs.
+void LOOP(masked_sums)(const float *g, const float *mask, const float *x, float shift, ptrdiff_t n, float *sums) {
+    LOOP(v8) a0 = 0, a1 = 0, a2 = 0, a3 = 0, b0 = 0, b1 = 0, b2 = 0, b3 = 0;
+    ptrdiff_t i = 0;
+    // The loops written twice, with and without the mask, so neither tests it per element.
+#define SUMS(GM8)                                                                                \
+    for (; i + 32 <= n; i += 32) {                                                               \
+        LOOP(v8) g0 = GM8(i), g1 = GM8(i + 8), g2 = GM8(i + 16), g3 = GM8(i + 24);               \
+        a0 += g0; a1 += g1; a2 += g2; a3 += g3;                                                  \
+        b0 += g0 * (LOOP(load8)(x + i) - shift); b1 += g1 * (LOOP(load8)(x + i + 8) - shift);    \
+        b2 += g2 * (LOOP(load8)(x + i + 16) - shift); b3 += g3 * (LOOP(load8)(x + i + 24) - shift); \
+    }                                                                                            \
+    for (; i + 8 <= n; i += 8) {                                                                 \
+        LOOP(v8) g0 = GM8(i);                                                                    \
+        a0 += g0;                                                                                \
+        b0 += g0 * (LOOP(load8)(x + i) - shift);                                                 \
+    }
+#define MASKED(i) (LOOP(load8)(g + (i)) * LOOP(mask8)(mask + (i)))
+#define PLAIN(i) LOOP(load8)(g + (i))
+    if (mask) {
+        SUMS(MASKED)
+    } else {
+        SUMS(PLAIN)
+    }
+#undef PLAIN
+#undef MASKED
+#undef SUMS
+    LOOP(v8) ta = (a0 + a1) + (a2 + a3), tb = (b0 + b1) + (b2 + b3);
+    float sa = ((ta[0] + ta[1]) + (ta[2] + ta[3])) + ((ta[4] + ta[5]) + (ta[6] + ta[7]));
+    float sb = ((tb[0] + tb[1]) + (tb[2] + tb[3])) + ((tb[4] + tb[5]) + (tb[6] + tb[7]));
+    for (; i < n; i++) {
+        float gi = mask ? g[i] * (mask[i] > 0 ? 1.0f : 0.0f) : g[i];
+        sa += gi;
+        sb += gi * (x[i] - shift);
+    }
+    sums[0] = sa;
+    sums[1] = sb;
 }
 
 #undef LOOP_REDUCE
@@ -277,5 +325,5 @@ const zoo_loops LOOP(table) = {
     .tanh = LOOP(tanh), .sigmoid = LOOP(sigmoid), .sum = LOOP(sum), .dot = LOOP(dot),
     .centered_dot = LOOP(centered_dot), .centered_squares = LOOP(centered_squares), .max_pool_pairs = LOOP(max_pool_pairs),
     .max_unpool_pairs = LOOP(max_unpool_pairs), .add = LOOP(add), .relu_of_sum = LOOP(relu_of_sum),
-    .relu_gradient = LOOP(relu_gradient),
+    .relu_gradient = LOOP(relu_gradient), .masked_sums = LOOP(masked_sums),
 };

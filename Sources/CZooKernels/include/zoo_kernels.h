@@ -48,6 +48,9 @@ typedef struct {
     void (*relu_of_sum)(const float *a, const float *b, float *y, ptrdiff_t n);
     /// y[i] = g[i] · (x[i] > 0 ? 1 : 0), the product (not a select: −0 and NaN as the product gives).
     void (*relu_gradient)(const float *x, const float *g, float *y, ptrdiff_t n);
+    /// sums[0] = Σ gm[i], sums[1] = Σ gm[i]·(x[i] − shift), gm[i] = g[i]·(mask[i] > 0 ? 1 : 0)
+    /// (or g[i] when mask is NULL), in one pass: the bits of sum and centered_dot over gm.
+    void (*masked_sums)(const float *g, const float *mask, const float *x, float shift, ptrdiff_t n, float *sums);
 } zoo_loops;
 
 /// The loops compiled for `path`; call only with a path the processor has (the baseline

@@ -85,10 +85,9 @@ func batchNormTraining(_ x: Tensor, weight: Tensor?, bias: Tensor?, epsilon: Flo
     let inputs = [x] + (weight.map { [$0] } ?? []) + (bias.map { [$0] } ?? [])
     let (batchMean, batchVariance) = (mean, variance)
     let output = Tensor.recorded(thenReLU ? "batchNormReLU" : "batchNorm", shape: x.shape, scalars: y, inputs: inputs) { g, needs in
-        let g = thenReLU ? Tensor(shape: x.shape, scalars: y).reluGradient(g) : g
         let grads = GradientMode.isEnabled
-            ? batchNormBackwardOps(x, g, weight: weight, epsilon: epsilon)
-            : batchNormBackwardKernel(x, g, gamma: gamma, mean: batchMean, variance: batchVariance, epsilon: epsilon)
+            ? batchNormBackwardOps(x, thenReLU ? Tensor(shape: x.shape, scalars: y).reluGradient(g) : g, weight: weight, epsilon: epsilon)
+            : batchNormBackwardKernel(x, g, mask: thenReLU ? y : nil, gamma: gamma, mean: batchMean, variance: batchVariance, epsilon: epsilon)
         var out: [Tensor?] = [needs[0] ? grads.x : nil]
         if weight != nil { out.append(needs[1] ? grads.weight : nil) }
         if bias != nil { out.append(needs[out.count] ? grads.bias : nil) }
@@ -97,35 +96,48 @@ func batchNormTraining(_ x: Tensor, weight: Tensor?, bias: Tensor?, epsilon: Flo
     return (output, mean, variance)
 }
 
-/// The fused backward pass of training-mode batch norm.
-private func batchNormBackwardKernel(_ x: Tensor, _ g: Tensor, gamma: [Float]?, mean: [Float], variance: [Float], epsilon: Float)
-    -> (x: Tensor, weight: Tensor, bias: Tensor)
-{
+/// The fused backward pass of training-mode batch norm: per channel one pass for Σ g and
+/// Σ g·(x − μ), one for dx. With `mask` (the output of a ReLU after the batch norm), g is masked
+/// by it as it is read (the bits of masking it first, without writing the masked copy).
+private func batchNormBackwardKernel(_ x: Tensor, _ g: Tensor, mask: [Float]?, gamma: [Float]?, mean: [Float], variance: [Float],
+                                     epsilon: Float) -> (x: Tensor, weight: Tensor, bias: Tensor) {
     let c = x.shape[1], rows = x.shape[0], p = x.count / max(1, rows * c), n = Float(rows * p)
     var dgamma = [Float](repeating: 0, count: c), dbeta = [Float](repeating: 0, count: c)
+    let sums = BLAS.loops.masked_sums!
     // Every element is written below: no zeroing first.
     let dx = [Float](unsafeUninitializedCapacity: x.count) { pdx, initialized in
         initialized = x.count
         x.scalars.withUnsafeBufferPointer { px in
             g.scalars.withUnsafeBufferPointer { pg in
-                dgamma.withUnsafeMutableBufferPointer { pdg in
-                    dbeta.withUnsafeMutableBufferPointer { pdb in
-                        let (xs, gs, dxs, dgs, dbs) = (px.baseAddress!, pg.baseAddress!, pdx.baseAddress!, pdg.baseAddress!, pdb.baseAddress!)
-                        BLAS.parallelFor(c, work: 3 * x.count) { ch, _ in
-                            let m = mean[ch], inv = 1 / (variance[ch] + epsilon).squareRoot()
-                            var sg = 0.0, sgx = 0.0
-                            for r in 0..<rows {
-                                let xr = xs + (r * c + ch) * p, gr = gs + (r * c + ch) * p
-                                sg += Double(Reduce.sum(gr, p))
-                                sgx += Double(Reduce.centeredDot(gr, xr, shift: m, p))  // Σ g·(x − m)
-                            }
-                            let sumG = Float(sg), sumGX = Float(sgx) * inv  // Σ g, Σ g·x̂
-                            dbs[ch] = sumG
-                            dgs[ch] = sumGX
-                            let k = (gamma?[ch] ?? 1) * inv, meanG = sumG / n, meanGX = sumGX / n
-                            for r in 0..<rows {
-                                let xr = xs + (r * c + ch) * p, gr = gs + (r * c + ch) * p, dr = dxs + (r * c + ch) * p
-                                for j in 0..<p { dr[j] = k * (gr[j] - meanG - (xr[j] - m) * inv * meanGX) }
+                (mask ?? []).withUnsafeBufferPointer { pm in
+                    dgamma.withUnsafeMutableBufferPointer { pdg in
+                        dbeta.withUnsafeMutableBufferPointer { pdb in
+                            let (xs, gs, dxs, dgs, dbs) = (px.baseAddress!, pg.baseAddress!, pdx.baseAddress!, pdg.baseAddress!, pdb.baseAddress!)
+                            let ms = mask == nil ? nil : pm.baseAddress
+                            BLAS.parallelFor(c, work: 3 * x.count) { ch, _ in
+                                let m = mean[ch], inv = 1 / (variance[ch] + epsilon).squareRoot()
+                                var sg = 0.0, sgx = 0.0
+                                withUnsafeTemporaryAllocation(of: Float.self, capacity: 2) { pair in
+                                    for r in 0..<rows {
+                                        let at = (r * c + ch) * p
+                                        sums(gs + at, ms.map { $0 + at }, xs + at, m, p, pair.baseAddress)
+                                        sg += Double(pair[0])   // Σ g
+                                        sgx += Double(pair[1])  // Σ g·(x − m)
+                                    }
+                                }
+                                let sumG = Float(sg), sumGX = Float(sgx) * inv  // Σ g, Σ g·x̂
+                                dbs[ch] = sumG
+                                dgs[ch] = sumGX
+                                let k = (gamma?[ch] ?? 1) * inv, meanG = sumG / n, meanGX = sumGX / n
+                                for r in 0..<rows {
+                                    let at = (r * c + ch) * p, xr = xs + at, gr = gs + at, dr = dxs + at
+                                    if let ms {
+                                        let mr = ms + at
+                                        for j in 0..<p { dr[j] = k * (gr[j] * (mr[j] > 0 ? 1 : 0) - meanG - (xr[j] - m) * inv * meanGX) }
+                                    } else {
+                                        for j in 0..<p { dr[j] = k * (gr[j] - meanG - (xr[j] - m) * inv * meanGX) }
+                                    }
+                                }
                             }
                         }
                     }
