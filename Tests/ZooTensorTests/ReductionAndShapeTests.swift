@@ -64,4 +64,31 @@ struct ReductionAndShapeTests {
             #expect(r.passed, "\(name): \(r)")
         }
     }
+
+    /// `subsampled` is `x[:, :, ::sh, ::sw]` (against index arithmetic, on odd and even extents
+    /// and planes on several threads); `spread` is its adjoint, and both have finite-difference
+    /// gradients, twice over.
+    @Test(arguments: [(2, 2), (3, 2), (1, 3)])
+    func subsampleAndSpread(sh: Int, sw: Int) {
+        let x = Tensor.randomNormal([3, 40, 7, 8], key: RandomKey(seed: 6))
+        let s = x.subsampled(stride: (sh, sw))
+        let (oh, ow) = ((7 + sh - 1) / sh, (8 + sw - 1) / sw)
+        #expect(s.shape == [3, 40, oh, ow])
+        var wrong = 0
+        for p in 0 ..< 120 { for i in 0..<oh { for j in 0..<ow where s.scalars[(p * oh + i) * ow + j] != x.scalars[(p * 7 + i * sh) * 8 + j * sw] { wrong += 1 } } }
+        #expect(wrong == 0)
+        // ⟨subsample(x), y⟩ = ⟨x, spread(y)⟩.
+        let y = Tensor.randomNormal(s.shape, key: RandomKey(seed: 7))
+        let lhs = (s * y).sum().scalars[0], rhs = (x * y.spread(stride: (sh, sw), height: 7, width: 8)).sum().scalars[0]
+        #expect(abs(lhs - rhs) <= 1e-3 * abs(lhs) + 1e-3)
+        let small = Tensor.randomNormal([2, 2, 5, 4], key: RandomKey(seed: 8))
+        #expect(checkGradients(of: { $0[0].subsampled(stride: (sh, sw)) }, at: [small]).passed)
+        #expect(checkGradients(of: { $0[0].spread(stride: (sh, sw), height: 5, width: 4) }, at: [small.subsampled(stride: (sh, sw))]).passed)
+        // Second order, through spread's own pullback: for L = Σ subsample(z)², the gradient of
+        // ⟨∇L, v⟩ is 2·spread(subsample(v)).
+        let v = Tensor.randomNormal(small.shape, key: RandomKey(seed: 9)), z = small.requiringGradient()
+        let g = gradients(of: (z.subsampled(stride: (sh, sw)) * z.subsampled(stride: (sh, sw))).sum(), wrt: [z], createGraph: true)[0]
+        let hv = gradients(of: (g * v).sum(), wrt: [z])[0]
+        #expect(hv.scalars == (2 * v.subsampled(stride: (sh, sw))).spread(stride: (sh, sw), height: 5, width: 4).scalars)
+    }
 }

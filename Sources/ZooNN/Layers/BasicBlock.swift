@@ -71,15 +71,7 @@ public struct BasicBlock: Module {
 
     /// x[:, :, ::stride, ::stride] with the channels zero-padded equally on both sides to `outChannels`.
     private func optionAShortcut(_ x: Tensor) -> Tensor {
-        var s = x
-        if stride > 1 {
-            let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-            let hp = (h + stride - 1) / stride * stride, wp = (w + stride - 1) / stride * stride
-            s = s.padded(axis: 2, before: 0, after: hp - h).padded(axis: 3, before: 0, after: wp - w)
-            s = s.reshaped([n, c, hp / stride, stride, wp / stride, stride])
-                .sliced(axis: 3, 0..<1).sliced(axis: 5, 0..<1)
-                .reshaped([n, c, hp / stride, wp / stride])
-        }
+        var s = x.subsampled(stride: (stride, stride))
         let extra = outChannels - inChannels
         if extra > 0 { s = s.padded(axis: 1, before: extra / 2, after: extra - extra / 2) }
         return s

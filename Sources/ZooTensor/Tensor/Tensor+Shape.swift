@@ -98,6 +98,56 @@ extension Tensor {
         }
     }
 
+    /// `x[:, :, ::sh, ::sw]` of `[N, C, H, W]`: rows 0, sh, 2·sh, … and columns 0, sw, … of every
+    /// plane, `[N, C, ⌈H/sh⌉, ⌈W/sw⌉]`, in one pass over the planes on Zoo's threads (and its
+    /// gradient in one: ``spread(stride:height:width:)``).
+    public func subsampled(stride: (Int, Int)) -> Tensor {
+        precondition(rank == 4, "subsampled: input must be [N, C, H, W], got \(shape)")
+        precondition(stride.0 >= 1 && stride.1 >= 1, "subsampled: stride \(stride) must be ≥ 1")
+        if stride == (1, 1) { return self }
+        let (h, w) = (shape[2], shape[3])
+        let out = Tensor.strided(scalars, planes: shape[0] * shape[1], large: (h, w), stride: stride, gathering: true)
+        return Tensor.recorded("subsample", shape: [shape[0], shape[1], (h + stride.0 - 1) / stride.0, (w + stride.1 - 1) / stride.1],
+                               scalars: out, inputs: [self]) { g, _ in [g.spread(stride: stride, height: h, width: w)] }
+    }
+
+    /// The adjoint of ``subsampled(stride:)``: `[N, C, h, w]` planes of zeros with this
+    /// `[N, C, ⌈h/sh⌉, ⌈w/sw⌉]` tensor's elements at rows 0, sh, … and columns 0, sw, ….
+    public func spread(stride: (Int, Int), height h: Int, width w: Int) -> Tensor {
+        precondition(rank == 4 && shape[2] == (h + stride.0 - 1) / stride.0 && shape[3] == (w + stride.1 - 1) / stride.1,
+                     "spread: \(shape) is not the subsample by \(stride) of \(h)×\(w) planes")
+        if stride == (1, 1) { return self }
+        let out = Tensor.strided(scalars, planes: shape[0] * shape[1], large: (h, w), stride: stride, gathering: false)
+        return Tensor.recorded("spread", shape: [shape[0], shape[1], h, w], scalars: out, inputs: [self]) { g, _ in
+            [g.subsampled(stride: stride)]
+        }
+    }
+
+    /// Between planes of `large` extent and their subsample by `stride`: gathering reads the
+    /// large planes in `values` and returns the small ones; otherwise it spreads the small ones
+    /// into zeroed large ones.
+    private static func strided(_ values: [Float], planes: Int, large: (Int, Int), stride: (Int, Int), gathering: Bool) -> [Float] {
+        let (h, w, sh, sw) = (large.0, large.1, stride.0, stride.1), (oh, ow) = ((h + sh - 1) / sh, (w + sw - 1) / sw)
+        let (big, small) = (h * w, oh * ow)
+        guard planes > 0 && big > 0 else { return [] }
+        return [Float](unsafeUninitializedCapacity: planes * (gathering ? small : big)) { out, initialized in
+            values.withUnsafeBufferPointer { pv in
+                let (source, target) = (pv.baseAddress!, out.baseAddress!)
+                BLAS.parallelFor(planes, work: planes * big) { p, _ in
+                    if gathering {
+                        let (large, compact) = (source + p * big, target + p * small)
+                        for i in 0..<oh { for j in 0..<ow { compact[i &* ow &+ j] = large[i &* sh &* w &+ j &* sw] } }
+                    } else {
+                        let (compact, large) = (source + p * small, target + p * big)
+                        for i in 0..<big { large[i] = 0 }
+                        for i in 0..<oh { for j in 0..<ow { large[i &* sh &* w &+ j &* sw] = compact[i &* ow &+ j] } }
+                    }
+                }
+            }
+            initialized = out.count
+        }
+    }
+
     /// Zeros (or `value`) added before and after along `axis` (the adjoint of slicing).
     public func padded(axis: Int, before: Int, after: Int, value: Float = 0) -> Tensor {
         let a = normalizedAxis(axis, rank: rank, op: "padded")
