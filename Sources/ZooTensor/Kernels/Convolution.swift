@@ -86,25 +86,6 @@ enum ConvolutionKernels {
             return
         }
         columnBounds(g) { bounds in
-            if h == 1 && kh == 1 && ph == 0 {
-                // 1-D: each row of col is one (strided) run of the input with zeros at the ends.
-                var dst = col
-                for c in 0..<cg {
-                    let line = x + (c0 &+ c) &* w
-                    for kj in 0..<kw {
-                        let lo = bounds[2 &* kj], hi = bounds[2 &* kj &+ 1], first = lo &* sw &+ kj &* dw &- pw
-                        for ox in 0..<lo { dst[ox] = 0 }
-                        var src = line + first
-                        for ox in lo..<hi {
-                            dst[ox] = src.pointee
-                            src += sw
-                        }
-                        for ox in hi..<ow { dst[ox] = 0 }
-                        dst += rowStride
-                    }
-                }
-                return
-            }
             var row = 0
             for c in 0..<cg {
                 let plane = x + (c0 &+ c) &* h &* w
@@ -180,22 +161,6 @@ enum ConvolutionKernels {
             return
         }
         columnBounds(g) { bounds in
-            if h == 1 && kh == 1 && ph == 0 {
-                var src = col
-                for c in 0..<cg {
-                    let line = x + (c0 &+ c) &* w
-                    for kj in 0..<kw {
-                        let lo = bounds[2 &* kj], hi = bounds[2 &* kj &+ 1]
-                        var dst = line + (lo &* sw &+ kj &* dw &- pw)
-                        for ox in lo..<hi {
-                            dst.pointee += src[ox]
-                            dst += sw
-                        }
-                        src += rowStride
-                    }
-                }
-                return
-            }
             var row = 0
             for c in 0..<cg {
                 let plane = x + (c0 &+ c) &* h &* w
@@ -218,12 +183,81 @@ enum ConvolutionKernels {
         }
     }
 
+    /// Whether `g` is 1-D (one input row, kernels of one row, no vertical padding): its rows of
+    /// col are single runs of the input, a few floats long, unfolded line by line for all the
+    /// chunk's samples at once (``unfoldLines``).
+    private static func isLines(_ g: ConvGeometry) -> Bool {
+        g.height == 1 && g.kernelHeight == 1 && g.padH == 0 && !(g.strideW == 1 && g.padW == 0 && g.dilationW == 1)
+    }
+
     /// Unfolds samples `first ..< first + count` of `member` into `col [k, count·P]`.
     private static func unfold(_ x: UnsafePointer<Float>, _ plan: Plan, member: Int, group: Int, first: Int, count: Int,
                                into col: UnsafeMutablePointer<Float>) {
         let g = plan.g, p = g.positions, sampleSize = g.inChannels * g.height * g.width
+        let start = x + (member * g.batch + first) * sampleSize
+        if isLines(g) { return unfoldLines(start, g, channelOffset: group * plan.cg, samples: count, into: col) }
         for s in 0..<count {
-            im2col(x + (member * g.batch + first + s) * sampleSize, g, channelOffset: group * plan.cg, rowStride: count * p, into: col + s * p)
+            im2col(start + s * sampleSize, g, channelOffset: group * plan.cg, rowStride: count * p, into: col + s * p)
+        }
+    }
+
+    /// ``im2col(_:_:channelOffset:rowStride:into:)`` of `samples` consecutive 1-D samples
+    /// (``isLines(_:)``) into `col [k, samples·OW]`: each row of col is, per sample, one strided
+    /// run of the input with zeros at the ends; the run's bounds are found once per row, not
+    /// once per sample (the bookkeeping was most of the cost for rows of 4-19 floats).
+    private static func unfoldLines(_ x: UnsafePointer<Float>, _ g: ConvGeometry, channelOffset c0: Int, samples: Int,
+                                    into col: UnsafeMutablePointer<Float>) {
+        let (w, ow, kw, sw, pw, dw) = (g.width, g.outWidth, g.kernelWidth, g.strideW, g.padW, g.dilationW)
+        let sampleSize = g.inChannels * w, rowStride = samples * ow
+        columnBounds(g) { bounds in
+            var row = col
+            for c in 0 ..< g.inChannels / g.groups {
+                for kj in 0..<kw {
+                    let lo = bounds[2 &* kj], hi = bounds[2 &* kj &+ 1]
+                    var line = x + ((c0 &+ c) &* w &+ lo &* sw &+ kj &* dw &- pw), dst = row
+                    for _ in 0..<samples {
+                        for ox in 0..<lo { dst[ox] = 0 }
+                        var src = line
+                        for ox in lo..<hi {
+                            dst[ox] = src.pointee
+                            src += sw
+                        }
+                        for ox in hi..<ow { dst[ox] = 0 }
+                        dst += ow
+                        line += sampleSize
+                    }
+                    row += rowStride
+                }
+            }
+        }
+    }
+
+    /// The adjoint of ``unfoldLines(_:_:channelOffset:samples:into:)``: adds `col [k, samples·OW]`
+    /// back into `samples` consecutive 1-D samples. Each input element takes its terms in the
+    /// order ``col2im(_:_:channelOffset:rowStride:into:)`` adds them (by kernel column), so the
+    /// sums are its bits.
+    private static func foldLines(_ col: UnsafePointer<Float>, _ g: ConvGeometry, channelOffset c0: Int, samples: Int,
+                                  into x: UnsafeMutablePointer<Float>) {
+        let (w, ow, kw, sw, pw, dw) = (g.width, g.outWidth, g.kernelWidth, g.strideW, g.padW, g.dilationW)
+        let sampleSize = g.inChannels * w, rowStride = samples * ow
+        columnBounds(g) { bounds in
+            var row = col
+            for c in 0 ..< g.inChannels / g.groups {
+                for kj in 0..<kw {
+                    let lo = bounds[2 &* kj], hi = bounds[2 &* kj &+ 1]
+                    var line = x + ((c0 &+ c) &* w &+ lo &* sw &+ kj &* dw &- pw), src = row
+                    for _ in 0..<samples {
+                        var dst = line
+                        for ox in lo..<hi {
+                            dst.pointee += src[ox]
+                            dst += sw
+                        }
+                        src += ow
+                        line += sampleSize
+                    }
+                    row += rowStride
+                }
+            }
         }
     }
 
@@ -295,9 +329,13 @@ enum ConvolutionKernels {
                         BLAS.serialGemm(transposeA: true, transposeB: false, m: k, n: count * p, k: og,
                                         pw.baseAddress! + (m * g.groups + group) * og * k, lda: k, block, ldb: count * p,
                                         col, ldc: count * p)
-                        for s in 0..<count {
-                            col2im(col + s * p, g, channelOffset: group * plan.cg, rowStride: count * p,
-                                   into: pdx.baseAddress! + (m * g.batch + first + s) * sampleSize)
+                        let start = pdx.baseAddress! + (m * g.batch + first) * sampleSize
+                        if isLines(g) {
+                            foldLines(col, g, channelOffset: group * plan.cg, samples: count, into: start)
+                        } else {
+                            for s in 0..<count {
+                                col2im(col + s * p, g, channelOffset: group * plan.cg, rowStride: count * p, into: start + s * sampleSize)
+                            }
                         }
                     }
                 }
