@@ -103,7 +103,6 @@ private func batchNormBackwardKernel(_ x: Tensor, _ g: Tensor, mask: [Float]?, g
                                      epsilon: Float) -> (x: Tensor, weight: Tensor, bias: Tensor) {
     let c = x.shape[1], rows = x.shape[0], p = x.count / max(1, rows * c), n = Float(rows * p)
     var dgamma = [Float](repeating: 0, count: c), dbeta = [Float](repeating: 0, count: c)
-    let sums = BLAS.loops.masked_sums!
     // Every element is written below: no zeroing first.
     let dx = [Float](unsafeUninitializedCapacity: x.count) { pdx, initialized in
         initialized = x.count
@@ -117,13 +116,11 @@ private func batchNormBackwardKernel(_ x: Tensor, _ g: Tensor, mask: [Float]?, g
                             BLAS.parallelFor(c, work: 3 * x.count) { ch, _ in
                                 let m = mean[ch], inv = 1 / (variance[ch] + epsilon).squareRoot()
                                 var sg = 0.0, sgx = 0.0
-                                withUnsafeTemporaryAllocation(of: Float.self, capacity: 2) { pair in
-                                    for r in 0..<rows {
-                                        let at = (r * c + ch) * p
-                                        sums(gs + at, ms.map { $0 + at }, xs + at, m, p, pair.baseAddress)
-                                        sg += Double(pair[0])   // Σ g
-                                        sgx += Double(pair[1])  // Σ g·(x − m)
-                                    }
+                                for r in 0..<rows {
+                                    let at = (r * c + ch) * p
+                                    let sums = Reduce.maskedSums(gs + at, mask: ms.map { $0 + at }, xs + at, shift: m, p)
+                                    sg += Double(sums.sum)  // Σ g
+                                    sgx += Double(sums.centeredDot)  // Σ g·(x − m)
                                 }
                                 let sumG = Float(sg), sumGX = Float(sgx) * inv  // Σ g, Σ g·x̂
                                 dbs[ch] = sumG

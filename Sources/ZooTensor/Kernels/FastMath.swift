@@ -30,14 +30,14 @@ package enum Reduce {
     @inline(__always)
     package static func sum(_ p: UnsafePointer<Float>, _ n: Int) -> Float { BLAS.loops.sum(p, n) }
 
-    /// Σ a[i] · b[i] over `0 ..< n`.
+    /// (Σ gm[i], Σ gm[i] · (x[i] − shift)) over `0 ..< n` in one pass, gm[i] = g[i] · (mask[i] > 0 ?
+    /// 1 : 0), or g[i] without a mask: batch norm's backward sums, masked by a ReLU after it.
     @inline(__always)
-    package static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float { BLAS.loops.dot(a, b, n) }
-
-    /// Σ a[i] · (b[i] − shift) over `0 ..< n` (a centered dot product, without cancellation).
-    @inline(__always)
-    package static func centeredDot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, shift: Float, _ n: Int) -> Float {
-        BLAS.loops.centered_dot(a, b, shift, n)
+    package static func maskedSums(_ g: UnsafePointer<Float>, mask: UnsafePointer<Float>?, _ x: UnsafePointer<Float>, shift: Float,
+                                   _ n: Int) -> (sum: Float, centeredDot: Float) {
+        var sums: (Float, Float) = (0, 0)
+        withUnsafeMutableBytes(of: &sums) { BLAS.loops.masked_sums(g, mask, x, shift, n, $0.baseAddress!.assumingMemoryBound(to: Float.self)) }
+        return sums
     }
 
     /// Σ (a[i] − shift)² over `0 ..< n`.
