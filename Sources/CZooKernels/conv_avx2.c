@@ -1,6 +1,7 @@
 // Direct convolution kernels with AVX2 and FMA, as conv_avx512.c (stride 1, no padding, no
 // dilation; see zoo_kernels.h) with 8-float vectors and 16 registers.
 #include "zoo_kernels.h"
+#include "prefetch.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -135,6 +136,7 @@ void zoo_conv_forward_avx2(const float *x, ptrdiff_t channels, ptrdiff_t h, ptrd
     ptrdiff_t full = vectors - (lastLanes < 8);
     __m256i tail = lanes8(lastLanes);
     ptrdiff_t taps = channels * kh * kw, blocks = (outChannels + 7) / 8;
+    prefetch_input(x, channels * h * w, 16384);
     // Input offset of every tap, in the packed weights' order.
     ptrdiff_t onStack[1024], *offset = taps <= 1024 ? onStack : malloc(sizeof(ptrdiff_t) * (size_t)taps);
     if (!offset) abort();

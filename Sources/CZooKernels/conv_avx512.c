@@ -1,6 +1,7 @@
 // Direct convolution kernels with AVX-512 for stride 1, no padding, no dilation (callers pad
 // explicitly), computed "wide" (see zoo_kernels.h): every tap is one contiguous 16-float load.
 #include "zoo_kernels.h"
+#include "prefetch.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -31,7 +32,7 @@ static inline __mmask16 kept_lanes(ptrdiff_t q0, ptrdiff_t w, ptrdiff_t ow, ptrd
 // compressed into the (8-channel block's) output planes. A block of 6 channels runs 6 × 4
 // rather than 8 × 3: no accumulators for channels that are not there.
 static inline __attribute__((always_inline)) void forward_tile(
-    const int CT, const int NV, const float *xq, const float *pk, const ptrdiff_t *offset, ptrdiff_t taps, const __m512 start[8],
+    const int CT, const int NV, const bool MASKED, const float *xq, const float *pk, const ptrdiff_t *offset, ptrdiff_t taps, const __m512 start[8],
     ptrdiff_t v0, ptrdiff_t w, ptrdiff_t ow, ptrdiff_t length, ptrdiff_t plane, ptrdiff_t count, float *y) {
     __mmask16 m[12];
     __m512 acc[8][12];
@@ -45,7 +46,7 @@ static inline __attribute__((always_inline)) void forward_tile(
         const float *xt = xq + offset[t], *k = pk + 8 * t;
         __m512 xv[12];
 #pragma clang loop unroll(full)
-        for (int j = 0; j < NV; j++) xv[j] = _mm512_maskz_loadu_ps(m[j], xt + 16 * j);
+        for (int j = 0; j < NV; j++) xv[j] = MASKED ? _mm512_maskz_loadu_ps(m[j], xt + 16 * j) : _mm512_loadu_ps(xt + 16 * j);
 #pragma clang loop unroll(full)
         for (int i = 0; i < CT; i++) {
             __m512 weight = _mm512_set1_ps(k[i]);
@@ -62,29 +63,26 @@ static inline __attribute__((always_inline)) void forward_tile(
     }
 }
 
-// A tile of the forward pass by rows, where nothing is dropped: vector v is 16 outputs of one
-// row (ow a multiple of 16: row v / (ow/16), columns from 16·(v mod ow/16)), or with PAIRS (ow = 8)
-// rows 2v and 2v + 1, loaded as two halves (an odd last row's vector keeps only its low half).
-// Either way vector v is outputs [16v, 16v + 16) of each plane: one store, no compression.
-// Otherwise as forward_tile.
+// A tile of the forward pass by rows, where nothing is dropped: vector v is outputs [16v, 16v + 16)
+// of each plane, loaded as one vector where ow is a multiple of 16 (row v / (ow/16), columns from
+// 16·(v mod ow/16)), else (HALVES: ow a multiple of 8) as two halves of 8 outputs, each within one
+// row (a plane's last vector may hold only its low half). One store per vector and channel, no
+// compression. Otherwise as forward_tile.
 static inline __attribute__((always_inline)) void forward_rows_tile(
-    const int CT, const int NV, const bool PAIRS, const float *x, const float *pk, const ptrdiff_t *offset, ptrdiff_t taps,
-    const __m512 start[8], ptrdiff_t v0, ptrdiff_t w, ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t plane, ptrdiff_t count, float *y) {
+    const int CT, const int NV, const bool HALVES, const float *x, const float *pk, const ptrdiff_t *offset, ptrdiff_t taps,
+    const __m512 start[8], ptrdiff_t v0, ptrdiff_t w, ptrdiff_t ow, ptrdiff_t plane, ptrdiff_t count, float *y) {
     const float *lo[12], *hi[12];
     __mmask16 kept[12];
     __m512 acc[8][12];
 #pragma clang loop unroll(full)
     for (int j = 0; j < NV; j++) {
-        ptrdiff_t v = v0 + j;
-        if (PAIRS) {
-            bool two = 2 * v + 1 < oh;
-            lo[j] = x + 2 * v * w;
-            hi[j] = two ? lo[j] + w : lo[j];
-            kept[j] = two ? (__mmask16)0xFFFF : (__mmask16)0x00FF;
-        } else {
-            ptrdiff_t perRow = ow / 16;
-            lo[j] = hi[j] = x + (v / perRow) * w + 16 * (v % perRow);
-            kept[j] = (__mmask16)0xFFFF;
+        ptrdiff_t q = 16 * (v0 + j);
+        lo[j] = hi[j] = x + (q / ow) * w + q % ow;
+        kept[j] = (__mmask16)0xFFFF;
+        if (HALVES) {
+            bool two = q + 8 < plane;
+            if (two) hi[j] = x + ((q + 8) / ow) * w + (q + 8) % ow;
+            else kept[j] = (__mmask16)0x00FF;
         }
     }
 #pragma clang loop unroll(full)
@@ -97,7 +95,7 @@ static inline __attribute__((always_inline)) void forward_rows_tile(
         __m512 xv[12];
 #pragma clang loop unroll(full)
         for (int j = 0; j < NV; j++)
-            xv[j] = PAIRS ? _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(lo[j] + at)), _mm256_loadu_ps(hi[j] + at), 1)
+            xv[j] = HALVES ? _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(lo[j] + at)), _mm256_loadu_ps(hi[j] + at), 1)
                           : _mm512_loadu_ps(lo[j] + at);
 #pragma clang loop unroll(full)
         for (int i = 0; i < CT; i++) {
@@ -117,10 +115,11 @@ void zoo_conv_forward_avx512(const float *x, ptrdiff_t channels, ptrdiff_t h, pt
     ptrdiff_t oh = h - kh + 1, ow = w - kw + 1, plane = oh * ow;
     if (oh <= 0 || ow <= 0 || outChannels <= 0) return;
     // By rows where no lane would be dropped (see forward_rows_tile), else wide.
-    enum { WIDE, ROWS, PAIRS } layout = ow == 8 ? PAIRS : ow % 16 == 0 ? ROWS : WIDE;
+    enum { WIDE, ROWS, HALVES } layout = ow % 16 == 0 ? ROWS : ow % 8 == 0 ? HALVES : WIDE;
     ptrdiff_t length = zoo_wide_length(w, oh, ow);
-    ptrdiff_t vectors = layout == PAIRS ? (oh + 1) / 2 : layout == ROWS ? oh * ow / 16 : (length + 15) / 16;
+    ptrdiff_t vectors = layout == WIDE ? (length + 15) / 16 : (plane + 15) / 16;
     ptrdiff_t taps = channels * kh * kw, blocks = (outChannels + 7) / 8;
+    prefetch_input(x, channels * h * w, 32768);
     // Input offset of every tap, in the packed weights' order.
     ptrdiff_t onStack[1024], *offset = taps <= 1024 ? onStack : malloc(sizeof(ptrdiff_t) * (size_t)taps);
     if (!offset) abort();
@@ -147,9 +146,10 @@ void zoo_conv_forward_avx512(const float *x, ptrdiff_t channels, ptrdiff_t h, pt
         }
 #define CASE(CT, NV)                                                                                  \
         case NV:                                                                                      \
-            if (layout == WIDE) forward_tile(CT, NV, xq, pk, offset, taps, start, v0, w, ow, length, plane, count, yb); \
-            else if (layout == ROWS) forward_rows_tile(CT, NV, false, x, pk, offset, taps, start, v0, w, oh, ow, plane, count, yb); \
-            else forward_rows_tile(CT, NV, true, x, pk, offset, taps, start, v0, w, oh, ow, plane, count, yb); \
+            if (layout == WIDE && 16 * (v0 + NV) > length) forward_tile(CT, NV, true, xq, pk, offset, taps, start, v0, w, ow, length, plane, count, yb); \
+            else if (layout == WIDE) forward_tile(CT, NV, false, xq, pk, offset, taps, start, v0, w, ow, length, plane, count, yb); \
+            else if (layout == ROWS) forward_rows_tile(CT, NV, false, x, pk, offset, taps, start, v0, w, ow, plane, count, yb); \
+            else forward_rows_tile(CT, NV, true, x, pk, offset, taps, start, v0, w, ow, plane, count, yb); \
             break;
 #define TILE_CASES_8 CASE(8, 1) CASE(8, 2) default: CASE(8, 3)
 #define TILE_CASES_6 CASE(6, 1) CASE(6, 2) CASE(6, 3) default: CASE(6, 4)
@@ -172,8 +172,9 @@ void zoo_conv_forward_avx512(const float *x, ptrdiff_t channels, ptrdiff_t h, pt
 // both constants where it is inlined, so the tile stays in registers). Each dy vector loaded
 // serves KT taps, each input vector CT channels. Wide, position q is output (q / w, q mod w) and
 // x[at(q)] = x[q]; by rows (zoo_gradient_by_rows_avx512), q is output (q / ow, q mod ow), at
-// input (q / ow)·w + q mod ow: rows of 16k outputs in whole vectors, rows of 8 in pairs (an odd
-// last row in a vector's low half, its high half zero in both operands).
+// input (q / ow)·w + q mod ow: rows of 16k outputs in whole vectors, rows of 8k in halves of 8
+// (a plane of an odd number of halves ends with one in a vector's low half, its high half zero in
+// both operands).
 static inline __attribute__((always_inline)) void gradient_sweep(
     const int CT, const int KT, const float *x, ptrdiff_t xSampleStride, const float *dy, ptrdiff_t dySampleStride,
     ptrdiff_t planeStride, ptrdiff_t count, ptrdiff_t samples, ptrdiff_t w, ptrdiff_t oh, ptrdiff_t ow, __m512 *saved) {
@@ -191,11 +192,11 @@ static inline __attribute__((always_inline)) void gradient_sweep(
     __mmask16 last = lanes16(length - 16 * full);
     for (ptrdiff_t n = 0; n < samples; n++, x += xSampleStride, dy += dySampleStride) {
         // The vector of positions at dy + dq (lanes `mask`), the input vectors at x + xq + j.
-#define STEP(xq, dq, mask, LOADX)                                                                 \
+#define STEP(xq, xq2, dq, mask, LOADX)                                                            \
         do {                                                                                      \
             __m512 xv[5];                                                                         \
             _Pragma("clang loop unroll(full)")                                                    \
-            for (int j = 0; j < KT; j++) xv[j] = LOADX(x + (xq) + j, mask);                       \
+            for (int j = 0; j < KT; j++) xv[j] = LOADX(x + (xq) + j, x + (xq2) + j, mask);        \
             _Pragma("clang loop unroll(full)")                                                    \
             for (int i = 0; i < CT; i++) {                                                        \
                 __m512 d = _mm512_maskz_loadu_ps(mask, dy + channelOffset[i] + (dq));             \
@@ -203,28 +204,37 @@ static inline __attribute__((always_inline)) void gradient_sweep(
                 for (int j = 0; j < KT; j++) acc[i][j] = _mm512_fmadd_ps(d, xv[j], acc[i][j]);    \
             }                                                                                     \
         } while (0)
-#define ONE(p, mask) _mm512_maskz_loadu_ps(mask, p)
-#define PAIR(p, mask) _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(p)), _mm256_loadu_ps((p) + w), 1)
-#define HALF(p, mask) _mm512_zextps256_ps512(_mm256_loadu_ps(p))
+#define ONE(p, p2, mask) _mm512_maskz_loadu_ps(mask, p)
+#define TWO(p, p2, mask) _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(p)), _mm256_loadu_ps(p2), 1)
+#define HALF(p, p2, mask) _mm512_zextps256_ps512(_mm256_loadu_ps(p))
         if (!byRows) {
             // Whole vectors, then the masked end (nothing past the last position is read).
-            for (ptrdiff_t v = 0; v < full; v++) STEP(16 * v, 16 * v, 0xFFFF, ONE);
-            if (last) STEP(16 * full, 16 * full, last, ONE);
-        } else if (ow == 8) {
-            ptrdiff_t r = 0;
-            for (; r + 1 < oh; r += 2) STEP(r * w, 8 * r, 0xFFFF, PAIR);
-            if (r < oh) STEP(r * w, 8 * r, 0x00FF, HALF);
+            for (ptrdiff_t v = 0; v < full; v++) STEP(16 * v, 0, 16 * v, 0xFFFF, ONE);
+            if (last) STEP(16 * full, 0, 16 * full, last, ONE);
+        } else if (ow % 16 != 0) {
+            // Halves of 8 outputs, each within a row: `at` is the input offset of output 8h,
+            // `column` its column. A plane of an odd number of halves ends with a low half.
+            ptrdiff_t halves = oh * ow / 8, at = 0, column = 0, h = 0;
+#define NEXT_HALF() (++h, at += 8, (column += 8) == ow ? (column = 0, at += w - ow) : 0)
+            for (; h + 1 < halves;) {
+                ptrdiff_t lo = at, first = h;
+                NEXT_HALF();
+                STEP(lo, at, 8 * first, 0xFFFF, TWO);
+                NEXT_HALF();
+            }
+            if (h < halves) STEP(at, at, 8 * h, 0x00FF, HALF);
+#undef NEXT_HALF
         } else {
             // Vector v at output row v / perRow, column 16·(v mod perRow): its input at xq.
             ptrdiff_t perRow = ow / 16, vectors = oh * perRow, xq = 0, c = 0;
             for (ptrdiff_t v = 0; v < vectors; v++) {
-                STEP(xq, 16 * v, 0xFFFF, ONE);
+                STEP(xq, 0, 16 * v, 0xFFFF, ONE);
                 xq += 16;
                 if (++c == perRow) c = 0, xq += w - ow;
             }
         }
 #undef HALF
-#undef PAIR
+#undef TWO
 #undef ONE
 #undef STEP
     }

@@ -63,10 +63,14 @@ struct WideConvolutionKernelTests {
         Shape(samples: 2, channels: 5, h: 10, w: 20, outChannels: 6, kh: 3, kw: 5),
         Shape(samples: 2, channels: 3, h: 14, w: 16, outChannels: 6, kh: 3, kw: 3),
         Shape(samples: 2, channels: 2, h: 4, w: 6, outChannels: 5, kh: 3, kw: 3),
-        // The AVX-512 forward by rows (see conv_avx512.c): rows of 8 in pairs (an odd and an even
-        // number of rows), rows of 16 and 32; blocks of 5-6 and 3 channels.
+        // The AVX-512 forward and weight gradient by rows (see conv_avx512.c): rows of 8k in
+        // halves of 8 (rows of 8 and 24, an odd and an even number of halves, and rows of 40,
+        // whose vectors span two rows), rows of 16 and 32; blocks of 5-6 and 3 channels.
         Shape(samples: 2, channels: 3, h: 11, w: 12, outChannels: 6, kh: 5, kw: 5),
         Shape(samples: 2, channels: 2, h: 9, w: 10, outChannels: 8, kh: 2, kw: 3),
+        Shape(samples: 2, channels: 2, h: 7, w: 28, outChannels: 9, kh: 5, kw: 5),
+        Shape(samples: 3, channels: 1, h: 28, w: 28, outChannels: 8, kh: 5, kw: 5),
+        Shape(samples: 2, channels: 3, h: 6, w: 42, outChannels: 4, kh: 3, kw: 3),
         Shape(samples: 2, channels: 2, h: 6, w: 34, outChannels: 5, kh: 3, kw: 3),
         Shape(samples: 1, channels: 3, h: 5, w: 16, outChannels: 3, kh: 1, kw: 1),
         // The weight gradient by rows on both paths, planes large enough for samples outermost.

@@ -82,7 +82,9 @@ static inline ptrdiff_t zoo_wide_length(ptrdiff_t w, ptrdiff_t oh, ptrdiff_t ow)
 ///
 /// It runs "wide": output position oy·w + ox (w the input's width) reads the input at that
 /// position plus ki·w + kj, so 16 consecutive positions are one contiguous load per tap; the
-/// positions of columns ox ≥ ow are computed and dropped. x is [channels, h, w]; y is
+/// positions of columns ox ≥ ow are computed and dropped. Where the output rows are whole vectors
+/// (ow a multiple of 16) or whole halves (a multiple of 8), it runs by rows instead, nothing
+/// dropped. The input is prefetched on entry. x is [channels, h, w]; y is
 /// [outChannels, h − kh + 1, w − kw + 1]; `packed` holds the weights in blocks of 8 output
 /// channels, block b as [(c·kh + ki)·kw + kj][8] (zero past outChannels); bias may be NULL.
 void zoo_conv_forward_avx512(const float *x, ptrdiff_t channels, ptrdiff_t h, ptrdiff_t w,
@@ -91,8 +93,9 @@ void zoo_conv_forward_avx512(const float *x, ptrdiff_t channels, ptrdiff_t h, pt
 
 /// Whether the AVX-512 weight-gradient kernels read the output gradients by rows (as the tensor
 /// holds them: dy[o, oy, ox] at oy·ow + ox) rather than wide (at oy·w + ox): when the rows are
-/// whole vectors (ow a multiple of 16) or pairs of rows are (ow = 8), so no lane is wasted.
-static inline bool zoo_gradient_by_rows_avx512(ptrdiff_t ow) { return ow % 16 == 0 || ow == 8; }
+/// whole vectors (ow a multiple of 16) or whole halves of vectors (ow a multiple of 8, each
+/// vector's input loaded as two halves of 8 positions, each within one row): no lane is wasted.
+static inline bool zoo_gradient_by_rows_avx512(ptrdiff_t ow) { return ow % 8 == 0; }
 
 /// Whether the AVX2 weight-gradient kernels read the output gradients by rows: ow a multiple of 8.
 static inline bool zoo_gradient_by_rows_avx2(ptrdiff_t ow) { return ow % 8 == 0; }
