@@ -4,6 +4,7 @@
 // instruction set and contracts a·b + c into a fused multiply-add where the target has one, so
 // the same source gives 4-wide SSE, 8-wide AVX2 + FMA, AVX-512 or NEON code.
 // Not a public header: no include guard, meant to be included more than once.
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -102,6 +103,41 @@ void LOOP(relu_of_sum)(const float *a, const float *b, float *y, ptrdiff_t n) {
 void LOOP(relu_gradient)(const float *x, const float *g, float *y, ptrdiff_t n) {
 #pragma clang loop vectorize(enable) interleave(enable)
     for (ptrdiff_t i = 0; i < n; i++) y[i] = g[i] * (x[i] > 0 ? 1.0f : 0.0f);
+}
+
+// Batch norm's output: y[i] = (x[i] − mean)·scale + shift, plus residual[i] where it is given,
+// then max(·, 0) as relu_of_sum takes it where `relu`. Each operation rounds (no fused
+// multiply-add), so every path gives the bits of the expression written out.
+void LOOP(normalize)(const float *x, const float *residual, float *y, ptrdiff_t n, float mean, float scale, float shift,
+                     bool relu) {
+#pragma clang fp contract(off)
+    // Written out per case, so that no loop tests per element.
+#define NORMALIZE(VALUE, RELU)                                                     \
+    _Pragma("clang loop vectorize(enable) interleave(enable)")                      \
+    for (ptrdiff_t i = 0; i < n; i++) {                                             \
+        float v = VALUE;                                                            \
+        y[i] = RELU ? (0 >= v ? 0 : v) : v;                                         \
+    }
+    if (residual && relu) { NORMALIZE((x[i] - mean) * scale + shift + residual[i], 1) }
+    else if (residual) { NORMALIZE((x[i] - mean) * scale + shift + residual[i], 0) }
+    else if (relu) { NORMALIZE((x[i] - mean) * scale + shift, 1) }
+    else { NORMALIZE((x[i] - mean) * scale + shift, 0) }
+#undef NORMALIZE
+}
+
+// Batch norm's input gradient: dx[i] = k·((gm[i] − meanG) − (x[i] − mean)·inv·meanGX), gm[i] =
+// g[i]·(mask[i] > 0 ? 1 : 0) where `mask` is given, else g[i]. Each operation rounds, as in
+// normalize.
+void LOOP(normalize_gradient)(const float *g, const float *mask, const float *x, float *dx, ptrdiff_t n, float k, float meanG,
+                              float mean, float inv, float meanGX) {
+#pragma clang fp contract(off)
+    if (mask) {
+#pragma clang loop vectorize(enable) interleave(enable)
+        for (ptrdiff_t i = 0; i < n; i++) dx[i] = k * (g[i] * (mask[i] > 0 ? 1.0f : 0.0f) - meanG - (x[i] - mean) * inv * meanGX);
+    } else {
+#pragma clang loop vectorize(enable) interleave(enable)
+        for (ptrdiff_t i = 0; i < n; i++) dx[i] = k * (g[i] - meanG - (x[i] - mean) * inv * meanGX);
+    }
 }
 
 // Σ over i < n of TERM(i) (a v8 of the 8 elements at i; SCALAR(i) for the tail): four running
@@ -325,5 +361,6 @@ const zoo_loops LOOP(table) = {
     .tanh = LOOP(tanh), .sigmoid = LOOP(sigmoid), .sum = LOOP(sum), .dot = LOOP(dot),
     .centered_dot = LOOP(centered_dot), .centered_squares = LOOP(centered_squares), .max_pool_pairs = LOOP(max_pool_pairs),
     .max_unpool_pairs = LOOP(max_unpool_pairs), .add = LOOP(add), .relu_of_sum = LOOP(relu_of_sum),
-    .relu_gradient = LOOP(relu_gradient), .masked_sums = LOOP(masked_sums),
+    .relu_gradient = LOOP(relu_gradient), .masked_sums = LOOP(masked_sums), .normalize = LOOP(normalize),
+    .normalize_gradient = LOOP(normalize_gradient),
 };

@@ -63,25 +63,73 @@ struct FusionTests {
         #expect(r.passed, "\(r)")
     }
 
-    /// A residual block's forward and backward against the same block computed op by op.
-    @Test func basicBlockIsTheUnfusedBits() {
-        var block = BasicBlock(inChannels: 3, outChannels: 3, stride: 1, key: key.derived("block"))
-        let x = Tensor.randomNormal([4, 3, 6, 6], key: key.derived("x"))
-        let context = ForwardContext.training(key: key.derived("context"))
+    /// A residual block (the sum and its activation in bn2's pass) against the same block computed
+    /// op by op: same shape, the paper's option A (subsampled, channels padded), a projection,
+    /// tanh in place of ReLU; training and evaluation. Output, gradients of x and every parameter
+    /// and running statistics bit for bit; second-order gradients to rounding (the two graphs add
+    /// x's contributions in another order).
+    @Test(arguments: [(3, 1, false, Activation.relu, true), (3, 2, false, .relu, true), (3, 2, true, .relu, true),
+                      (3, 1, false, .tanh, true), (3, 2, false, .relu, false), (3, 2, true, .tanh, false)])
+    func basicBlockIsTheUnfusedBits(inChannels: Int, stride: Int, projection: Bool, activation: Activation, training: Bool) {
+        let out = 6 / stride
+        var block = BasicBlock(inChannels: inChannels, outChannels: out, stride: stride, activation: activation, projection: projection,
+                               key: key.derived("block"))
+        // Running statistics away from their initial values, so that evaluation uses them.
+        _ = block(Tensor.randomNormal([4, inChannels, 6, 6], mean: 0.5, key: key.derived("warm")), context: .training(key: key))
+        let x = Tensor.randomNormal([4, inChannels, 6, 6], key: key.derived("x"))
+        let context = training ? ForwardContext.training(key: key.derived("context")) : .inference
         var reference = block
+        let (fx, ux) = (x.requiringGradient(), x.requiringGradient())
         let params = block.parameters.mapTensors { $0.requiringGradient() }
         block.parameters = params
-        let fused = block(x, context: context)
+        let fused = block(fx, context: context)
         let refParams = reference.parameters.mapTensors { $0.requiringGradient() }
         reference.parameters = refParams
-        let (y, body) = unfused(reference.body, x, context)
-        let unfused = (y + x).relu()
+        let (y, body) = unfused(reference.body, ux, context)
+        var shortcutBuffers: [Tensor] = []
+        let s: Tensor
+        if var projection = reference.shortcut {
+            (s, _) = (projection(ux, context: context.child("shortcut")), ())
+            shortcutBuffers = projection.buffers.tensors
+        } else {
+            let extra = out - inChannels
+            s = ux.subsampled(stride: (stride, stride)).padded(axis: 1, before: extra / 2, after: extra - extra / 2)
+        }
+        let unfused = activation(y + s)
         #expect(bits(fused) == bits(unfused))
-        let seed = Tensor.randomNormal(fused.shape, key: key.derived("seed"))
-        let gf = gradients(of: fused, wrt: params.tensors, seed: seed)
-        let gu = gradients(of: unfused, wrt: refParams.tensors, seed: seed)
+        let target = Tensor.randomNormal(fused.shape, key: key.derived("t"))
+        func loss(_ out: Tensor) -> Tensor { ((out - target) * (out - target) * out.tanh()).sum() }
+        let gf = gradients(of: loss(fused), wrt: [fx] + params.tensors, createGraph: true)
+        let gu = gradients(of: loss(unfused), wrt: [ux] + refParams.tensors, createGraph: true)
         for (f, u) in zip(gf, gu) { #expect(bits(f) == bits(u)) }
-        #expect(block.buffers.tensors.map(bits) == (body[1] as! BatchNorm).buffers.tensors.map(bits) + (body[4] as! BatchNorm).buffers.tensors.map(bits))
+        let v = Tensor.randomNormal(x.shape, key: key.derived("v"))
+        let hf = gradients(of: (gf[0] * v).sum(), wrt: [fx])[0], hu = gradients(of: (gu[0] * v).sum(), wrt: [ux])[0]
+        let scale = hu.scalars.map(abs).max() ?? 0
+        let worst = zip(hf.scalars, hu.scalars).map { abs($0 - $1) }.max() ?? 0
+        #expect(worst <= 1e-5 * scale, "second order: \(worst) apart at a scale of \(scale)")
+        let bodyBuffers = (body[1] as! BatchNorm).buffers.tensors + (body[4] as! BatchNorm).buffers.tensors
+        #expect(block.buffers.tensors.map(bits) == (bodyBuffers + shortcutBuffers).map(bits))
+    }
+
+    /// Batch norm with a residual (and a ReLU) in one pass: finite differences in x, γ, β and the
+    /// residual; a residual that only broadcasts takes the separate ops.
+    @Test func batchNormWithResidualFiniteDifferences() {
+        // Residuals of ±0.1 keep every sum at least 0.16 away from the kink.
+        let x = Self.awayFromTheKink
+        let w = Tensor([1, 1.2]), b = Tensor([0.2, -0.2])
+        let r = Tensor.randomUniform([4, 2, 3, 3], low: -0.1, high: 0.1, key: key.derived("r"))
+        for relu in [false, true] {
+            let result = checkGradients(of: { p in
+                batchNorm(p[0], weight: p[1], bias: p[2], runningMean: .zeros([2]), runningVariance: .ones([2]), training: true,
+                          residual: p[3], thenReLU: relu).output
+            }, at: [x, w, b, r])
+            #expect(result.passed, "relu \(relu): \(result)")
+        }
+        let row = Tensor([0.25, -0.5, 1])
+        let broadcast = batchNorm(x, weight: w, bias: b, runningMean: .zeros([2]), runningVariance: .ones([2]), training: true,
+                                  residual: row, thenReLU: true).output
+        let separate = (batchNorm(x, weight: w, bias: b, runningMean: .zeros([2]), runningVariance: .ones([2]), training: true).output + row).relu()
+        #expect(bits(broadcast) == bits(separate))
     }
 
     /// Sequential runs BatchNorm + ReLU as one op: the same output, gradients, second-order
@@ -108,13 +156,18 @@ struct FusionTests {
         #expect(bits(hf) == bits(hu))
     }
 
-    @Test func batchNormThenReLUFiniteDifferences() {
-        // Each channel holds ±0.5, ±1, ±1.5 six times each: x̂ = ±0.46, ±0.93, ±1.39, so with these
-        // γ and β every output is at least 0.26 away from the kink.
+    /// `[4, 2, 3, 3]`: each channel holds ±0.5, ±1, ±1.5 six times each, so x̂ = ±0.46, ±0.93,
+    /// ±1.39, and with γ = (1, 1.2), β = (0.2, −0.2) every output is at least 0.26 away from a
+    /// ReLU's kink.
+    static let awayFromTheKink: Tensor = {
         let pattern: [Float] = [-1.5, -1, -0.5, 0.5, 1, 1.5]
         var values = [Float](repeating: 0, count: 72)
         for n in 0..<4 { for c in 0..<2 { for j in 0..<9 { values[(n * 2 + c) * 9 + j] = pattern[(n * 9 + j) % 6] } } }
-        let x = Tensor(shape: [4, 2, 3, 3], scalars: values)
+        return Tensor(shape: [4, 2, 3, 3], scalars: values)
+    }()
+
+    @Test func batchNormThenReLUFiniteDifferences() {
+        let x = Self.awayFromTheKink
         let w = Tensor([1, 1.2]), b = Tensor([0.2, -0.2])
         let r = checkGradients(of: { p in
             batchNorm(p[0], weight: p[1], bias: p[2], runningMean: .zeros([2]), runningVariance: .ones([2]), training: true,

@@ -4,8 +4,10 @@ import ZooTestSupport
 
 /// The element-wise ops that run as C loops in chunks over the engine's threads (`loops.h`):
 /// on tensors of several chunks, with an odd tail and the edge values of a ReLU, every element
-/// equals the scalar Swift rule bit for bit, on 1, 2 or 3 threads. And batch norm's one-pass
-/// masked sums: the bits of the two reductions over the masked gradient written out.
+/// equals the scalar Swift rule bit for bit, on 1, 2 or 3 threads. And batch norm's loops: the
+/// one-pass masked sums are the bits of the two reductions over the masked gradient written out,
+/// the output and input-gradient passes the bits of their Swift expressions (no fused
+/// multiply-add on any path).
 @Suite("Chunked element-wise loops")
 struct ElementwiseLoopTests {
     /// 100,003 elements (three chunks and a partial one), zeros of both signs, NaN and infinities.
@@ -52,6 +54,61 @@ struct ElementwiseLoopTests {
             }
             #expect(sums[0].bitPattern == sum.bitPattern && sums[1].bitPattern == dot.bitPattern,
                     "\(count) elements, masked \(masked): \(sums) against \(sum), \(dot)")
+        }
+    }
+
+    @Test(arguments: [0, 5, 37, 1_003])
+    func normalizeIsTheScalarExpression(count: Int) {
+        let x = Array(Self.values("x").scalars.prefix(count)), r = Array(Self.values("r").scalars.suffix(count))
+        let (mean, scale, shift): (Float, Float, Float) = (0.3125, 1.7, -0.45)
+        for (withResidual, relu) in [(false, false), (false, true), (true, false), (true, true)] {
+            var y = [Float](repeating: .nan, count: count)
+            x.withUnsafeBufferPointer { px in
+                r.withUnsafeBufferPointer { pr in
+                    y.withUnsafeMutableBufferPointer { py in
+                        guard count > 0 else { return }
+                        NormalizationLoops.normalize(px.baseAddress!, residual: withResidual ? pr.baseAddress! : nil, into: py.baseAddress!,
+                                                     count, mean: mean, scale: scale, shift: shift, relu: relu)
+                    }
+                }
+            }
+            var wrong = 0
+            for i in 0..<count {
+                var v = (x[i] - mean) * scale + shift
+                if withResidual { v = v + r[i] }
+                if relu { v = Swift.max(v, 0) }
+                if y[i].bitPattern != v.bitPattern { wrong += 1 }
+            }
+            #expect(wrong == 0, "\(wrong) of \(count) differ, residual \(withResidual), relu \(relu)")
+        }
+    }
+
+    @Test(arguments: [0, 5, 37, 1_003])
+    func normalizeGradientIsTheScalarExpression(count: Int) {
+        let g = Array(Self.values("g").scalars.prefix(count)), x = Array(Self.values("x").scalars.suffix(count))
+        let mask = Array(Self.values("mask").scalars.prefix(count))
+        let (k, meanG, mean, inv, meanGX): (Float, Float, Float, Float, Float) = (0.8, 0.0625, -0.3, 2.3, 0.41)
+        for masked in [false, true] {
+            var dx = [Float](repeating: .nan, count: count)
+            g.withUnsafeBufferPointer { pg in
+                mask.withUnsafeBufferPointer { pm in
+                    x.withUnsafeBufferPointer { px in
+                        dx.withUnsafeMutableBufferPointer { pd in
+                            guard count > 0 else { return }
+                            NormalizationLoops.inputGradient(pg.baseAddress!, mask: masked ? pm.baseAddress! : nil, px.baseAddress!,
+                                                             into: pd.baseAddress!, count, k: k, meanG: meanG, mean: mean, inv: inv,
+                                                             meanGX: meanGX)
+                        }
+                    }
+                }
+            }
+            var wrong = 0
+            for i in 0..<count {
+                let gm = masked ? g[i] * (mask[i] > 0 ? 1 : 0) : g[i]
+                let expected = k * (gm - meanG - (x[i] - mean) * inv * meanGX)
+                if dx[i].bitPattern != expected.bitPattern { wrong += 1 }
+            }
+            #expect(wrong == 0, "\(wrong) of \(count) differ, masked \(masked)")
         }
     }
 }

@@ -51,6 +51,14 @@ typedef struct {
     /// sums[0] = Σ gm[i], sums[1] = Σ gm[i]·(x[i] − shift), gm[i] = g[i]·(mask[i] > 0 ? 1 : 0)
     /// (or g[i] when mask is NULL), in one pass: the bits of sum and centered_dot over gm.
     void (*masked_sums)(const float *g, const float *mask, const float *x, float shift, ptrdiff_t n, float *sums);
+    /// Batch norm's output: y[i] = (x[i] − mean)·scale + shift, plus residual[i] unless residual
+    /// is NULL, then max(·, 0) as relu_of_sum where `relu`; every operation rounded (no fused
+    /// multiply-add), so every path gives the same bits.
+    void (*normalize)(const float *x, const float *residual, float *y, ptrdiff_t n, float mean, float scale, float shift, bool relu);
+    /// Batch norm's input gradient: dx[i] = k·((gm[i] − meanG) − (x[i] − mean)·inv·meanGX), gm
+    /// as in masked_sums; every operation rounded.
+    void (*normalize_gradient)(const float *g, const float *mask, const float *x, float *dx, ptrdiff_t n, float k, float meanG,
+                               float mean, float inv, float meanGX);
 } zoo_loops;
 
 /// The loops compiled for `path`; call only with a path the processor has (the baseline

@@ -12,10 +12,13 @@ public struct BatchNormOutput {
 /// Training: y = γ (x − μ_B) / √(σ²_B + ε) + β with the batch mean and *biased* variance;
 /// running statistics move as `(1 − momentum) · running + momentum · batch`, the running
 /// variance with the *unbiased* batch variance (PyTorch's convention). Evaluation uses the
-/// running statistics. Differentiable (twice) in x, γ and β. With `thenReLU` the output is
-/// `max(y, 0)`, the bits of `.relu()` after it, in the same pass forward and backward.
+/// running statistics. Differentiable (twice) in x, γ and β. With `residual` the output is
+/// y + residual (a residual block's sum), and with `thenReLU` max(·, 0) of it: the bits of `+`
+/// and `.relu()` after it, in the same pass forward and backward when training (and the residual
+/// has x's shape).
 public func batchNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean: Tensor, runningVariance: Tensor,
-                      training: Bool, momentum: Float = 0.1, epsilon: Float = 1e-5, thenReLU: Bool = false) -> BatchNormOutput {
+                      training: Bool, momentum: Float = 0.1, epsilon: Float = 1e-5, residual: Tensor? = nil,
+                      thenReLU: Bool = false) -> BatchNormOutput {
     precondition(x.rank >= 2, "batchNorm: input must be [N, C, …], got \(x.shape)")
     let c = x.shape[1]
     precondition(runningMean.shape == [c] && runningVariance.shape == [c],
@@ -26,17 +29,25 @@ public func batchNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean: 
     if training {
         let n = x.count / c
         precondition(n > 1, "batchNorm: training needs more than one value per channel, got input \(x.shape)")
-        let fused = batchNormTraining(x, weight: weight, bias: bias, epsilon: epsilon, thenReLU: thenReLU)
+        let fusing = residual.map { $0.shape == x.shape } ?? true
+        let fused = batchNormTraining(x, weight: weight, bias: bias, epsilon: epsilon, residual: fusing ? residual : nil,
+                                      thenReLU: thenReLU && fusing)
         let batchMean = Tensor(shape: [c], scalars: fused.mean)
         let unbiased = Tensor(shape: [c], scalars: fused.variance) * (Float(n) / Float(n - 1))
         let (newMean, newVariance) = withoutGradients {
             (runningMean * (1 - momentum) + batchMean * momentum, runningVariance * (1 - momentum) + unbiased * momentum)
         }
-        return BatchNormOutput(output: fused.output, runningMean: newMean.detached(), runningVariance: newVariance.detached())
+        var output = fused.output
+        if !fusing, let residual {
+            output = output + residual
+            if thenReLU { output = output.relu() }
+        }
+        return BatchNormOutput(output: output, runningMean: newMean.detached(), runningVariance: newVariance.detached())
     }
     var normalized = (x - runningMean.reshaped(broadcast)) / (runningVariance.reshaped(broadcast) + epsilon).sqrt()
     if let w = weight { normalized = normalized * w.reshaped(broadcast) }
     if let b = bias { normalized = normalized + b.reshaped(broadcast) }
+    if let residual { normalized = normalized + residual }
     if thenReLU { normalized = normalized.relu() }
     return BatchNormOutput(output: normalized, runningMean: runningMean.detached(), runningVariance: runningVariance.detached())
 }
@@ -45,55 +56,71 @@ public func batchNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean: 
 /// variance, then y = γ·x̂ + β) and a fused backward pass
 /// (dx = γ/σ · (g − mean(g) − x̂ · mean(g·x̂)), dγ = Σ g·x̂, dβ = Σ g), channels over Zoo's threads.
 /// When the backward pass must itself be differentiable, it is written with tensor ops instead.
-/// With `thenReLU`, max(y, 0) is written, and the backward pass masks the gradient by it first.
-func batchNormTraining(_ x: Tensor, weight: Tensor?, bias: Tensor?, epsilon: Float, thenReLU: Bool = false)
+/// With `residual` (x's shape), y + residual is written: a residual block's sum in the same pass.
+/// With `thenReLU`, max(·, 0) of that is written, and the backward pass masks the gradient by it
+/// first. The bits are those of the separate ops.
+func batchNormTraining(_ x: Tensor, weight: Tensor?, bias: Tensor?, epsilon: Float, residual: Tensor? = nil, thenReLU: Bool = false)
     -> (output: Tensor, mean: [Float], variance: [Float])
 {
+    precondition(residual.map { $0.shape == x.shape } ?? true, "batchNormTraining: residual \(residual!.shape) is not the shape of \(x.shape)")
     let c = x.shape[1], rows = x.shape[0], p = x.count / max(1, rows * c), n = rows * p
     var mean = [Float](repeating: 0, count: c), variance = [Float](repeating: 0, count: c)
     let gamma = weight?.scalars, beta = bias?.scalars
     // Every element is written below: no zeroing first (a whole pass over memory).
     let y = [Float](unsafeUninitializedCapacity: x.count) { py, initialized in
         initialized = x.count
-        x.scalars.withUnsafeBufferPointer { px in
-            mean.withUnsafeMutableBufferPointer { pm in
-                variance.withUnsafeMutableBufferPointer { pv in
-                    let (xs, ys, ms, vs) = (px.baseAddress!, py.baseAddress!, pm.baseAddress!, pv.baseAddress!)
-                    BLAS.parallelFor(c, work: 3 * x.count) { ch, _ in
-                        var sum = 0.0
-                        for r in 0..<rows { sum += Double(Reduce.sum(xs + (r * c + ch) * p, p)) }
-                        let m = Float(sum / Double(n))
-                        var squares = 0.0
-                        for r in 0..<rows { squares += Double(Reduce.centeredSquares(xs + (r * c + ch) * p, shift: m, p)) }
-                        let v = Float(squares / Double(n))
-                        ms[ch] = m
-                        vs[ch] = v
-                        let scale = (gamma?[ch] ?? 1) / (v + epsilon).squareRoot(), shift = beta?[ch] ?? 0
-                        for r in 0..<rows {
-                            let src = xs + (r * c + ch) * p, dst = ys + (r * c + ch) * p
-                            if thenReLU {
-                                for j in 0..<p { dst[j] = Swift.max((src[j] - m) * scale + shift, 0) }
-                            } else {
-                                for j in 0..<p { dst[j] = (src[j] - m) * scale + shift }
-                            }
-                        }
-                    }
+        withStatistics(x.scalars, residual?.scalars, &mean, &variance) { xs, rs, ms, vs in
+            let ys = py.baseAddress!
+            BLAS.parallelFor(c, work: 3 * x.count) { ch, _ in
+                var sum = 0.0
+                for r in 0..<rows { sum += Double(Reduce.sum(xs + (r * c + ch) * p, p)) }
+                let m = Float(sum / Double(n))
+                var squares = 0.0
+                for r in 0..<rows { squares += Double(Reduce.centeredSquares(xs + (r * c + ch) * p, shift: m, p)) }
+                let v = Float(squares / Double(n))
+                ms[ch] = m
+                vs[ch] = v
+                let scale = (gamma?[ch] ?? 1) / (v + epsilon).squareRoot(), shift = beta?[ch] ?? 0
+                for r in 0..<rows {
+                    let at = (r * c + ch) * p
+                    NormalizationLoops.normalize(xs + at, residual: rs.map { $0 + at }, into: ys + at, p,
+                                                 mean: m, scale: scale, shift: shift, relu: thenReLU)
                 }
             }
         }
     }
-    let inputs = [x] + (weight.map { [$0] } ?? []) + (bias.map { [$0] } ?? [])
+    let inputs = [x] + (weight.map { [$0] } ?? []) + (bias.map { [$0] } ?? []) + (residual.map { [$0] } ?? [])
     let (batchMean, batchVariance) = (mean, variance)
-    let output = Tensor.recorded(thenReLU ? "batchNormReLU" : "batchNorm", shape: x.shape, scalars: y, inputs: inputs) { g, needs in
+    let name = (residual == nil ? "batchNorm" : "batchNormResidual") + (thenReLU ? "ReLU" : "")
+    let output = Tensor.recorded(name, shape: x.shape, scalars: y, inputs: inputs) { g, needs in
+        // The residual's gradient is the masked g itself: written once and read by the batch
+        // norm's pass too. Without a residual the mask is applied as g is read.
+        let masked = thenReLU && (residual != nil || GradientMode.isEnabled) ? Tensor(shape: x.shape, scalars: y).reluGradient(g) : nil
         let grads = GradientMode.isEnabled
-            ? batchNormBackwardOps(x, thenReLU ? Tensor(shape: x.shape, scalars: y).reluGradient(g) : g, weight: weight, epsilon: epsilon)
-            : batchNormBackwardKernel(x, g, mask: thenReLU ? y : nil, gamma: gamma, mean: batchMean, variance: batchVariance, epsilon: epsilon)
+            ? batchNormBackwardOps(x, masked ?? g, weight: weight, epsilon: epsilon)
+            : batchNormBackwardKernel(x, masked ?? g, mask: thenReLU && masked == nil ? y : nil, gamma: gamma, mean: batchMean,
+                                      variance: batchVariance, epsilon: epsilon)
         var out: [Tensor?] = [needs[0] ? grads.x : nil]
-        if weight != nil { out.append(needs[1] ? grads.weight : nil) }
+        if weight != nil { out.append(needs[out.count] ? grads.weight : nil) }
         if bias != nil { out.append(needs[out.count] ? grads.bias : nil) }
+        if residual != nil { out.append(needs[out.count] ? masked ?? g : nil) }
         return out
     }
     return (output, mean, variance)
+}
+
+/// `body` with pointers to x, the residual (nil without one) and the statistics' storage.
+private func withStatistics(_ x: [Float], _ residual: [Float]?, _ mean: inout [Float], _ variance: inout [Float],
+                            _ body: (UnsafePointer<Float>, UnsafePointer<Float>?, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void) {
+    x.withUnsafeBufferPointer { px in
+        (residual ?? []).withUnsafeBufferPointer { pr in
+            mean.withUnsafeMutableBufferPointer { pm in
+                variance.withUnsafeMutableBufferPointer { pv in
+                    body(px.baseAddress!, residual == nil ? nil : pr.baseAddress!, pm.baseAddress!, pv.baseAddress!)
+                }
+            }
+        }
+    }
 }
 
 /// The fused backward pass of training-mode batch norm: per channel one pass for Σ g and
@@ -127,13 +154,9 @@ private func batchNormBackwardKernel(_ x: Tensor, _ g: Tensor, mask: [Float]?, g
                                 dgs[ch] = sumGX
                                 let k = (gamma?[ch] ?? 1) * inv, meanG = sumG / n, meanGX = sumGX / n
                                 for r in 0..<rows {
-                                    let at = (r * c + ch) * p, xr = xs + at, gr = gs + at, dr = dxs + at
-                                    if let ms {
-                                        let mr = ms + at
-                                        for j in 0..<p { dr[j] = k * (gr[j] * (mr[j] > 0 ? 1 : 0) - meanG - (xr[j] - m) * inv * meanGX) }
-                                    } else {
-                                        for j in 0..<p { dr[j] = k * (gr[j] - meanG - (xr[j] - m) * inv * meanGX) }
-                                    }
+                                    let at = (r * c + ch) * p
+                                    NormalizationLoops.inputGradient(gs + at, mask: ms.map { $0 + at }, xs + at, into: dxs + at, p,
+                                                                     k: k, meanG: meanG, mean: m, inv: inv, meanGX: meanGX)
                                 }
                             }
                         }

@@ -58,15 +58,9 @@ public struct BasicBlock: Module {
     }
 
     public mutating func callAsFunction(_ input: Tensor, context: ForwardContext) -> Tensor {
-        let y = body(input, context: context)
-        let s: Tensor
-        if shortcut != nil {
-            s = shortcut!(input, context: context.child("shortcut"))
-        } else {
-            s = optionAShortcut(input)
-        }
-        // The sum and its ReLU in one pass (and one pass back).
-        return activation == .relu ? reluOfSum(y, s) : activation(y + s)
+        let s = shortcut != nil ? shortcut!(input, context: context.child("shortcut")) : optionAShortcut(input)
+        // The sum and its ReLU in bn2's pass (and one pass back).
+        return body(input, context: context, residual: s, then: activation)
     }
 
     /// x[:, :, ::stride, ::stride] with the channels zero-padded equally on both sides to `outChannels`.

@@ -54,12 +54,13 @@ public struct BatchNorm: Module {
         callAsFunction(input, context: context, thenReLU: false)
     }
 
-    /// The forward pass, followed by a ReLU in the same pass when `thenReLU` (``Sequential``
-    /// fuses a batch norm with the ReLU layer after it).
-    public mutating func callAsFunction(_ input: Tensor, context: ForwardContext, thenReLU: Bool) -> Tensor {
+    /// The forward pass, plus `residual` when given, followed by a ReLU when `thenReLU`, in the
+    /// same pass (``Sequential`` fuses a batch norm with the ReLU layer after it, ``BasicBlock``
+    /// its last batch norm with the shortcut's sum and ReLU).
+    public mutating func callAsFunction(_ input: Tensor, context: ForwardContext, residual: Tensor? = nil, thenReLU: Bool) -> Tensor {
         let factor = context.cumulativeStatistics ? 1 / (batchesTracked.scalar + 1) : momentum
         let r = batchNorm(input, weight: weight, bias: bias, runningMean: runningMean, runningVariance: runningVariance,
-                          training: context.isTraining, momentum: factor, epsilon: epsilon, thenReLU: thenReLU)
+                          training: context.isTraining, momentum: factor, epsilon: epsilon, residual: residual, thenReLU: thenReLU)
         if context.isTraining {
             runningMean = r.runningMean
             runningVariance = r.runningVariance

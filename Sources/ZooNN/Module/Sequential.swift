@@ -38,9 +38,29 @@ public struct Sequential: Module {
     /// Applies the children in order. A ``BatchNorm`` followed by a ReLU ``ActivationLayer`` runs
     /// as one pass (``BatchNorm/callAsFunction(_:context:thenReLU:)``), with the same result.
     public mutating func callAsFunction(_ input: Tensor, context: ForwardContext) -> Tensor {
-        var x = input, i = children.startIndex
-        while i < children.endIndex {
-            if i + 1 < children.endIndex, var norm = children[i].module as? BatchNorm,
+        apply(children.indices, input, context: context)
+    }
+
+    /// Applies the children, adds `residual` and applies `activation`: a residual block's end.
+    /// When the last child is a ``BatchNorm``, the sum (and a ReLU) run in its pass, with the same
+    /// result.
+    public mutating func callAsFunction(_ input: Tensor, context: ForwardContext, residual: Tensor, then activation: Activation) -> Tensor {
+        let relu = activation == .relu
+        guard let last = children.indices.last, var norm = children[last].module as? BatchNorm else {
+            let y = apply(children.indices, input, context: context)
+            return relu ? reluOfSum(y, residual) : activation(y + residual)
+        }
+        let x = apply(children.startIndex..<last, input, context: context)
+        let y = norm(x, context: context.child(children[last].name), residual: residual, thenReLU: relu)
+        children[last].module = norm
+        return relu ? y : activation(y)
+    }
+
+    /// The children in `range`, in order, fusing a batch norm with a ReLU after it.
+    private mutating func apply(_ range: Range<Int>, _ input: Tensor, context: ForwardContext) -> Tensor {
+        var x = input, i = range.lowerBound
+        while i < range.upperBound {
+            if i + 1 < range.upperBound, var norm = children[i].module as? BatchNorm,
                (children[i + 1].module as? ActivationLayer)?.activation == .relu {
                 x = norm(x, context: context.child(children[i].name), thenReLU: true)
                 children[i].module = norm
