@@ -18,6 +18,13 @@ static inline __mmask16 lanes16(ptrdiff_t count) {
 static inline __mmask16 kept_lanes(ptrdiff_t q0, ptrdiff_t w, ptrdiff_t ow, ptrdiff_t length, ptrdiff_t *first) {
     ptrdiff_t column = q0 % w;
     *first = (q0 / w) * ow + (column < ow ? column : ow);
+    if (w >= 16 && w < (1 << 30)) {
+        // At most one wrap to the next row: each lane's column in a few vector operations.
+        __m512i lane = _mm512_add_epi32(_mm512_set1_epi32((int)column), _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+        __m512i width = _mm512_set1_epi32((int)w);
+        lane = _mm512_mask_sub_epi32(lane, _mm512_cmpge_epi32_mask(lane, width), lane, width);
+        return _mm512_cmplt_epi32_mask(lane, _mm512_set1_epi32((int)ow)) & lanes16(length - q0);
+    }
     unsigned mask = 0;
     for (int l = 0; l < 16; l++) {
         if (column < ow && q0 + l < length) mask |= 1u << l;
@@ -34,10 +41,14 @@ static inline __mmask16 kept_lanes(ptrdiff_t q0, ptrdiff_t w, ptrdiff_t ow, ptrd
 static inline __attribute__((always_inline)) void forward_tile(
     const int CT, const int NV, const bool MASKED, const float *xq, const float *pk, const ptrdiff_t *offset, ptrdiff_t taps, const __m512 start[8],
     ptrdiff_t v0, ptrdiff_t w, ptrdiff_t ow, ptrdiff_t length, ptrdiff_t plane, ptrdiff_t count, float *y) {
-    __mmask16 m[12];
+    __mmask16 m[12], kept[12];
+    ptrdiff_t first[12];
     __m512 acc[8][12];
 #pragma clang loop unroll(full)
-    for (int j = 0; j < NV; j++) m[j] = lanes16(length - 16 * (v0 + j));
+    for (int j = 0; j < NV; j++) {
+        m[j] = lanes16(length - 16 * (v0 + j));
+        kept[j] = kept_lanes(16 * (v0 + j), w, ow, length, &first[j]);
+    }
 #pragma clang loop unroll(full)
     for (int i = 0; i < CT; i++)
 #pragma clang loop unroll(full)
@@ -55,11 +66,9 @@ static inline __attribute__((always_inline)) void forward_tile(
         }
     }
     for (int j = 0; j < NV; j++) {
-        ptrdiff_t first;
-        __mmask16 kept = kept_lanes(16 * (v0 + j), w, ow, length, &first);
-        __mmask16 out = lanes16(__builtin_popcount(kept));
+        __mmask16 out = lanes16(__builtin_popcount(kept[j]));
         for (ptrdiff_t i = 0; i < count; i++)
-            _mm512_mask_storeu_ps(y + i * plane + first, out, _mm512_maskz_compress_ps(kept, acc[i][j]));
+            _mm512_mask_storeu_ps(y + i * plane + first[j], out, _mm512_maskz_compress_ps(kept[j], acc[i][j]));
     }
 }
 
