@@ -101,7 +101,8 @@ struct ConvolutionTests {
         #expect(isApproximatelyEqual(grads[1], dw, absolute: 1e-4), "\(c.name) dw: \(maxAbsoluteDifference(grads[1], dw))")
     }
 
-    /// With a bias, the result is the convolution plus the bias (the direct kernels start from it).
+    /// With a bias, the result is the convolution plus the bias (the direct kernels start from it,
+    /// the im2col path adds it as it writes the output).
     @Test("bias adds per channel", arguments: cases)
     func biasAddsPerChannel(c: Case) {
         let key = RandomKey(seed: 38)

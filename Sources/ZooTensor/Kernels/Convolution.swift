@@ -262,26 +262,28 @@ enum ConvolutionKernels {
 
     /// Copies between `y`'s layout (`[M·N, O, P]`) and a chunk's `[og, count·P]` block.
     private static func transfer(_ y: UnsafeMutablePointer<Float>, _ block: UnsafeMutablePointer<Float>, _ plan: Plan,
-                                 member: Int, group: Int, first: Int, count: Int, toBlock: Bool) {
+                                 member: Int, group: Int, first: Int, count: Int, toBlock: Bool, bias: UnsafePointer<Float>? = nil) {
         let g = plan.g, p = g.positions, og = plan.og
         for s in 0..<count {
             for o in 0..<og {
-                let inY = y + ((member * g.batch + first + s) * g.outChannels + group * og + o) * p
+                let channel = group * og + o
+                let inY = y + ((member * g.batch + first + s) * g.outChannels + channel) * p
                 let inBlock = block + o * count * p + s * p
-                if toBlock { for j in 0..<p { inBlock[j] = inY[j] } } else { for j in 0..<p { inY[j] = inBlock[j] } }
+                if toBlock {
+                    for j in 0..<p { inBlock[j] = inY[j] }
+                } else if let bias {
+                    let b = bias[member * g.outChannels + channel]
+                    for j in 0..<p { inY[j] = inBlock[j] + b }
+                } else {
+                    for j in 0..<p { inY[j] = inBlock[j] }
+                }
             }
         }
     }
 
-    /// Whether `forward(_:_:_:bias:)` takes a bias for `g`: the direct kernels start their
-    /// accumulators from it (otherwise the caller adds it).
-    static func fusesBias(_ g: ConvGeometry) -> Bool {
-        WideConvolution.applies(g) || (g.batch > 0 && DirectConvolution.applies(g))
-    }
-
-    /// y = conv(x, w), plus `bias` (`[M·O]`) where ``fusesBias(_:)``; the direct kernels where they apply.
+    /// y = conv(x, w), plus `bias` (`[M·O]`) when given: the direct kernels start their
+    /// accumulators from it, the im2col path adds it as it moves each block of the product into y.
     static func forward(_ x: [Float], _ w: [Float], _ g: ConvGeometry, bias: [Float]? = nil) -> [Float] {
-        precondition(bias == nil || fusesBias(g), "ConvolutionKernels.forward: no fused bias for \(g)")
         if WideConvolution.applies(g) { return WideConvolution.forward(x, w, g, bias: bias) }
         if g.batch > 0 && DirectConvolution.applies(g) { return DirectConvolution.forward(x, w, g, bias: bias) }
         var y = [Float](repeating: 0, count: g.outputShape.elementCount)
@@ -290,17 +292,21 @@ enum ConvolutionKernels {
         let scratch = plan.chunk * g.positions
         x.withUnsafeBufferPointer { px in
             w.withUnsafeBufferPointer { pw in
-                y.withUnsafeMutableBufferPointer { py in
-                    let workspace = UnsafeMutablePointer<Float>.allocate(capacity: BLAS.threadsFor(plan.items) * scratch * (k + og))
-                    defer { workspace.deallocate() }
-                    BLAS.parallelFor(plan.items, work: plan.items * plan.chunk * k * og * g.positions) { i, thread in
-                        let (m, group, first, count) = plan.item(i)
-                        let col = workspace + thread * scratch * (k + og), out = col + scratch * k
-                        unfold(px.baseAddress!, plan, member: m, group: group, first: first, count: count, into: col)
-                        BLAS.serialGemm(transposeA: false, transposeB: false, m: og, n: count * g.positions, k: k,
-                                        pw.baseAddress! + (m * g.groups + group) * og * k, lda: k, col, ldb: count * g.positions,
-                                        out, ldc: count * g.positions)
-                        transfer(py.baseAddress!, out, plan, member: m, group: group, first: first, count: count, toBlock: false)
+                (bias ?? []).withUnsafeBufferPointer { pb in
+                    y.withUnsafeMutableBufferPointer { py in
+                        let workspace = UnsafeMutablePointer<Float>.allocate(capacity: BLAS.threadsFor(plan.items) * scratch * (k + og))
+                        defer { workspace.deallocate() }
+                        let biases = bias == nil ? nil : pb.baseAddress
+                        BLAS.parallelFor(plan.items, work: plan.items * plan.chunk * k * og * g.positions) { i, thread in
+                            let (m, group, first, count) = plan.item(i)
+                            let col = workspace + thread * scratch * (k + og), out = col + scratch * k
+                            unfold(px.baseAddress!, plan, member: m, group: group, first: first, count: count, into: col)
+                            BLAS.serialGemm(transposeA: false, transposeB: false, m: og, n: count * g.positions, k: k,
+                                            pw.baseAddress! + (m * g.groups + group) * og * k, lda: k, col, ldb: count * g.positions,
+                                            out, ldc: count * g.positions)
+                            transfer(py.baseAddress!, out, plan, member: m, group: group, first: first, count: count, toBlock: false,
+                                     bias: biases)
+                        }
                     }
                 }
             }

@@ -81,12 +81,10 @@ func convGeometry(_ x: [Int], _ w: [Int], stride: (Int, Int), padding: (Int, Int
     return g
 }
 
-/// conv(x, w) + bias. Where the direct kernels apply, one op that starts its accumulators from
-/// the bias (its gradient is the channel sums of the output gradient); otherwise a convolution
-/// followed by ``addingChannelBias(_:_:)``.
+/// conv(x, w) + bias as one op: the kernels add the bias as they write the output (its gradient
+/// is the channel sums of the output gradient).
 func convolution(_ x: Tensor, _ w: Tensor, bias: Tensor?, _ g: ConvGeometry) -> Tensor {
     guard let b = bias else { return convolution(x, w, g) }
-    guard ConvolutionKernels.fusesBias(g) else { return addingChannelBias(convolution(x, w, g), b) }
     let (y, padded) = forwardKeepingPaddedInput(x, w, b, g)
     return Tensor.recorded("conv2dBias", shape: g.outputShape, scalars: y, inputs: [x, w, b]) { gy, needs in
         [needs[0] ? convolutionInputGradient(gy, w, g) : nil, needs[1] ? convolutionWeightGradient(x, gy, g, padded: padded) : nil,
