@@ -45,14 +45,17 @@ func channelSums(_ x: Tensor, like bias: Tensor) -> Tensor {
     x.scalars.withUnsafeBufferPointer { px in
         s.withUnsafeMutableBufferPointer { ps in
             guard let xs = px.baseAddress, let sums = ps.baseAddress else { return }
-            for row in 0..<m * n {
-                let out = sums + (row / n) * c, input = xs + row * c * p
-                if p == 1 {
-                    // A linear layer's bias: the row added as a vector (each sum still runs over rows in order).
+            if p == 1 {
+                // A linear layer's bias: the row added as a vector (each sum still runs over rows in order).
+                for row in 0..<m * n {
+                    let out = sums + (row / n) * c, input = xs + row * c
                     for ch in 0..<c { out[ch] += input[ch] }
-                } else {
-                    for ch in 0..<c { out[ch] += Reduce.sum(input + ch * p, p) }
                 }
+                return
+            }
+            // A channel per item over Zoo's threads; each sum runs over the rows in order.
+            BLAS.parallelFor(c, work: x.count) { ch, _ in
+                for row in 0..<m * n { sums[(row / n) * c + ch] += Reduce.sum(xs + (row * c + ch) * p, p) }
             }
         }
     }
