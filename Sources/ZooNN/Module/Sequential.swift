@@ -36,7 +36,7 @@ public struct Sequential: Module {
     }
 
     /// Applies the children in order. A ``BatchNorm`` followed by a ReLU ``ActivationLayer`` runs
-    /// as one pass (``BatchNorm/callAsFunction(_:context:thenReLU:)``), with the same result.
+    /// as one pass (``BatchNorm/callAsFunction(_:context:residual:thenReLU:)``), with the same result.
     public mutating func callAsFunction(_ input: Tensor, context: ForwardContext) -> Tensor {
         apply(children.indices, input, context: context)
     }
