@@ -175,6 +175,13 @@ void zoo_conv_forward_avx512(const float *x, ptrdiff_t channels, ptrdiff_t h, pt
     if (offset != onStack) free(offset);
 }
 
+// Moves (at, column) from one half of 8 outputs to the next (ow a multiple of 8): `at` is the
+// input offset of the half's first output, `column` its column.
+static inline void next_half(ptrdiff_t *at, ptrdiff_t *column, ptrdiff_t w, ptrdiff_t ow) {
+    *at += 8;
+    if ((*column += 8) == ow) *column = 0, *at += w - ow;
+}
+
 // saved[i·KT + j] += Σ_n Σ_q dy[n, i, q] · x[n, at(q) + j] over samples n and the positions q of
 // the output-gradient planes (zoo_gradient_length), for channels i < count ≤ CT and columns
 // j < KT: a register tile of CT output channels × KT kernel columns (CT·KT ≤ 24 accumulators;
@@ -221,18 +228,17 @@ static inline __attribute__((always_inline)) void gradient_sweep(
             for (ptrdiff_t v = 0; v < full; v++) STEP(16 * v, 0, 16 * v, 0xFFFF, ONE);
             if (last) STEP(16 * full, 0, 16 * full, last, ONE);
         } else if (ow % 16 != 0) {
-            // Halves of 8 outputs, each within a row: `at` is the input offset of output 8h,
-            // `column` its column. A plane of an odd number of halves ends with a low half.
-            ptrdiff_t halves = oh * ow / 8, at = 0, column = 0, h = 0;
-#define NEXT_HALF() (++h, at += 8, (column += 8) == ow ? (column = 0, at += w - ow) : 0)
-            for (; h + 1 < halves;) {
-                ptrdiff_t lo = at, first = h;
-                NEXT_HALF();
-                STEP(lo, at, 8 * first, 0xFFFF, TWO);
-                NEXT_HALF();
+            // Halves of 8 outputs, each within a row: `at` is the input offset of the next
+            // half's first output, `column` its column. A plane of an odd number of halves ends
+            // with a low half.
+            ptrdiff_t halves = oh * ow / 8, at = 0, column = 0;
+            for (ptrdiff_t half = 0; half + 1 < halves; half += 2) {
+                ptrdiff_t lo = at;
+                next_half(&at, &column, w, ow);
+                STEP(lo, at, 8 * half, 0xFFFF, TWO);
+                next_half(&at, &column, w, ow);
             }
-            if (h < halves) STEP(at, at, 8 * h, 0x00FF, HALF);
-#undef NEXT_HALF
+            if (halves % 2) STEP(at, at, 8 * (halves - 1), 0x00FF, HALF);
         } else {
             // Vector v at output row v / perRow, column 16·(v mod perRow): its input at xq.
             ptrdiff_t perRow = ow / 16, vectors = oh * perRow, xq = 0, c = 0;
