@@ -32,37 +32,41 @@ static inline LOOP(v8) LOOP(mask8)(const float *p) {
 static inline int LOOP(bits)(float x) { int i; memcpy(&i, &x, 4); return i; }
 static inline float LOOP(from_bits)(int i) { float x; memcpy(&x, &i, 4); return x; }
 
-// e^x, relative error below 3e-7: x = k·ln 2 + r, |r| ≤ ln 2 / 2 (ln 2 in two parts, Cody–Waite),
-// e^r by its degree-7 Taylor polynomial, 2^k through the exponent bits (adding 1.5·2²³ rounds to
-// an integer held in the low mantissa bits). Inputs clamped to [−87.3, 88.3].
-static inline float LOOP(exp1)(float x) {
-    float c = x != x ? 0 : x < -87.3f ? -87.3f : x > 88.3f ? 88.3f : x;
-    float shifted = c * 1.44269504f + 12582912.0f;
+// For y in [−87.3, 88.3], y = k·ln 2 + r with |r| ≤ ln 2 / 2 (ln 2 in two parts, Cody–Waite):
+// returns e^r − 1 by its degree-7 Taylor polynomial without the constant term (so its relative
+// accuracy holds as r goes to 0), and sets *scale to 2^k through the exponent bits (adding
+// 1.5·2²³ rounds to an integer held in the low mantissa bits).
+static inline float LOOP(expm1_reduced)(float y, float *scale) {
+    float shifted = y * 1.44269504f + 12582912.0f;
     float k = shifted - 12582912.0f;
-    float r = (c - k * 0.693145751953125f) - k * 1.428606765330187e-6f;
+    float r = (y - k * 0.693145751953125f) - k * 1.428606765330187e-6f;
     float p = 1.0f / 5040;
     p = p * r + 1.0f / 720;
     p = p * r + 1.0f / 120;
     p = p * r + 1.0f / 24;
     p = p * r + 1.0f / 6;
     p = p * r + 0.5f;
-    p = p * r + 1;
-    p = p * r + 1;
-    float y = p * LOOP(from_bits)((LOOP(bits)(shifted) - 0x4B400000 + 127) << 23);
+    *scale = LOOP(from_bits)((LOOP(bits)(shifted) - 0x4B400000 + 127) << 23);
+    return r + r * r * p;
+}
+
+// e^x, relative error below 3e-7: 2^k·((e^r − 1) + 1). Inputs clamped to [−87.3, 88.3].
+static inline float LOOP(exp1)(float x) {
+    float c = x != x ? 0 : x < -87.3f ? -87.3f : x > 88.3f ? 88.3f : x, scale;
+    float y = (LOOP(expm1_reduced)(c, &scale) + 1) * scale;
     return x != x ? x : x > 88.7f ? __builtin_inff() : y;
 }
 
+// tanh |x| = m / (m + 2) with m = e^{2|x|} − 1 = 2^k·(e^r − 1) + (2^k − 1), the sign put back;
+// 2.5 ulp at most. m keeps its relative accuracy as x goes to 0, so one expression serves every
+// x (no select between a small-x polynomial and e^x). 2|x| is clamped to 40, where m/(m + 2)
+// rounds to 1.
 static inline float LOOP(tanh1)(float x) {
-    float a = __builtin_fabsf(x), x2 = x * x;
-    float p = -1382.0f / 155925;
-    p = p * x2 + 62.0f / 2835;
-    p = p * x2 - 17.0f / 315;
-    p = p * x2 + 2.0f / 15;
-    p = p * x2 - 1.0f / 3;
-    float small = x + x * x2 * p;
-    float e = LOOP(exp1)(2 * a < 40 ? 2 * a : 40);
-    float large = 1 - 2 / (e + 1);
-    float result = a < 0.25f ? small : (x < 0 ? -large : large);
+    float a = __builtin_fabsf(x), scale;
+    float em1 = LOOP(expm1_reduced)(2 * a < 40 ? 2 * a : 40, &scale);
+    float m = scale * em1 + (scale - 1);
+    float t = m / (m + 2);
+    float result = LOOP(from_bits)(LOOP(bits)(t) | (LOOP(bits)(x) & (int)0x80000000u));
     return x != x ? x : result;
 }
 
