@@ -166,6 +166,13 @@ float LOOP(sum)(const float *x, ptrdiff_t n) {
 #undef SCALAR
 }
 
+// sums[(r / perSum)·sumStride] += sum(x + r·stride, length) for r < rows, in order: a bias
+// gradient's channel sums over short rows in one call rather than one call per row.
+void LOOP(row_sums)(const float *x, ptrdiff_t rows, ptrdiff_t length, ptrdiff_t stride, ptrdiff_t perSum, float *sums,
+                    ptrdiff_t sumStride) {
+    for (ptrdiff_t r = 0; r < rows; r++) sums[(r / perSum) * sumStride] += LOOP(sum)(x + r * stride, length);
+}
+
 float LOOP(dot)(const float *a, const float *b, ptrdiff_t n) {
 #define TERM(i) LOOP(load8)(a + (i)) * LOOP(load8)(b + (i))
 #define SCALAR(i) a[i] * b[i]
@@ -347,6 +354,76 @@ void LOOP(max_unpool_pairs)(const float *g, const int32_t *index, ptrdiff_t plan
     }
 }
 
+// The rows of a 1-D im2col, sample by sample. With stride 2, 8 (or 4) outputs come from 16 (8)
+// consecutive inputs, their even lanes; the last input read, one past the last kept, is read
+// only while a later output of the run needs it (i + 8 < n), so nothing past the run is read.
+void LOOP(unfold_lines)(const float *x, ptrdiff_t sampleStride, ptrdiff_t samples, ptrdiff_t stride, ptrdiff_t lo, ptrdiff_t hi,
+                        ptrdiff_t ow, float *y) {
+    ptrdiff_t n = hi - lo;
+    // The zeros column by column across the samples: a few per sample, which as a loop over one
+    // sample's columns the compiler turns into a call to memset (a third of the time).
+    for (ptrdiff_t j = 0; j < lo; j++)
+        for (ptrdiff_t s = 0; s < samples; s++) y[s * ow + j] = 0;
+    for (ptrdiff_t j = hi; j < ow; j++)
+        for (ptrdiff_t s = 0; s < samples; s++) y[s * ow + j] = 0;
+    for (ptrdiff_t s = 0; s < samples; s++, x += sampleStride, y += ow) {
+        float *run = y + lo;
+        ptrdiff_t i = 0;
+        if (stride == 2 && n > 4) {
+            for (; i + 8 < n; i += 8) {
+                LOOP(v8) kept = EVENS8(LOOP(load8)(x + 2 * i), LOOP(load8)(x + 2 * i + 8));
+                memcpy(run + i, &kept, sizeof kept);
+            }
+            // The run's last 8 (or 4) outputs, again where they overlap the ones above: the odd
+            // lanes of the 16 (8) inputs that end with the last one, which starts past x[0].
+            if (n > 8) {
+                LOOP(v8) kept = ODDS8(LOOP(load8)(x + 2 * n - 17), LOOP(load8)(x + 2 * n - 9));
+                memcpy(run + n - 8, &kept, sizeof kept);
+            } else {
+                LOOP(v4) kept = EVENS4(LOOP(load4)(x), LOOP(load4)(x + 4));
+                memcpy(run, &kept, sizeof kept);
+                kept = ODDS4(LOOP(load4)(x + 2 * n - 9), LOOP(load4)(x + 2 * n - 5));
+                memcpy(run + n - 4, &kept, sizeof kept);
+            }
+            continue;
+        }
+        for (; i < n; i++) run[i] = x[i * stride];
+    }
+}
+
+// The adjoint of unfold_lines, each x element taking its term as the scalar `x += y` gives it.
+// With stride 2 the vectors cover the run's 16 (8) inputs and add into the even lanes only; the
+// odd ones are stored back unchanged (bit masks, not + 0, which would turn −0 into +0).
+void LOOP(fold_lines)(const float *y, ptrdiff_t samples, ptrdiff_t stride, ptrdiff_t lo, ptrdiff_t hi, ptrdiff_t ow, float *x,
+                      ptrdiff_t sampleStride) {
+    ptrdiff_t n = hi - lo;
+    const LOOP(vi8) even8 = {-1, 0, -1, 0, -1, 0, -1, 0};
+    const LOOP(vi4) even4 = {-1, 0, -1, 0};
+    for (ptrdiff_t s = 0; s < samples; s++, x += sampleStride, y += ow) {
+        const float *run = y + lo;
+        ptrdiff_t i = 0;
+        if (stride == 2) {
+            for (; i + 8 < n; i += 8) {
+                LOOP(v8) terms = LOOP(load8)(run + i), a = LOOP(load8)(x + 2 * i), b = LOOP(load8)(x + 2 * i + 8);
+                LOOP(v8) sa = a + INTERLEAVE_LO8(terms, terms), sb = b + INTERLEAVE_HI8(terms, terms);
+                a = (LOOP(v8))(((LOOP(vi8))sa & even8) | ((LOOP(vi8))a & ~even8));
+                b = (LOOP(v8))(((LOOP(vi8))sb & even8) | ((LOOP(vi8))b & ~even8));
+                memcpy(x + 2 * i, &a, sizeof a);
+                memcpy(x + 2 * i + 8, &b, sizeof b);
+            }
+            for (; i + 4 < n; i += 4) {
+                LOOP(v4) terms = LOOP(load4)(run + i), a = LOOP(load4)(x + 2 * i), b = LOOP(load4)(x + 2 * i + 4);
+                LOOP(v4) sa = a + INTERLEAVE_LO4(terms, terms), sb = b + INTERLEAVE_HI4(terms, terms);
+                a = (LOOP(v4))(((LOOP(vi4))sa & even4) | ((LOOP(vi4))a & ~even4));
+                b = (LOOP(v4))(((LOOP(vi4))sb & even4) | ((LOOP(vi4))b & ~even4));
+                memcpy(x + 2 * i, &a, sizeof a);
+                memcpy(x + 2 * i + 4, &b, sizeof b);
+            }
+        }
+        for (; i < n; i++) x[i * stride] += run[i];
+    }
+}
+
 #undef LOOP_UNPOOL
 #undef INTERLEAVE_LO8
 #undef INTERLEAVE_HI8
@@ -366,5 +443,6 @@ const zoo_loops LOOP(table) = {
     .centered_dot = LOOP(centered_dot), .centered_squares = LOOP(centered_squares), .max_pool_pairs = LOOP(max_pool_pairs),
     .max_unpool_pairs = LOOP(max_unpool_pairs), .add = LOOP(add), .relu_of_sum = LOOP(relu_of_sum),
     .relu_gradient = LOOP(relu_gradient), .masked_sums = LOOP(masked_sums), .normalize = LOOP(normalize),
-    .normalize_gradient = LOOP(normalize_gradient),
+    .normalize_gradient = LOOP(normalize_gradient), .unfold_lines = LOOP(unfold_lines), .fold_lines = LOOP(fold_lines),
+    .row_sums = LOOP(row_sums),
 };

@@ -111,4 +111,53 @@ struct ElementwiseLoopTests {
             #expect(wrong == 0, "\(wrong) of \(count) differ, masked \(masked)")
         }
     }
+
+    /// 1-D im2col's rows (`unfold_lines`) and their adjoint (`fold_lines`): runs of 0-40 outputs
+    /// with zeros before and after, 3 samples, against the scalar loops bit for bit. The inputs
+    /// end where the last sample's run ends, and fold leaves every element off the run (the odd
+    /// ones of a stride-2 run, −0 among them) with its bits.
+    @Test(arguments: [1, 2, 3])
+    func linesAreTheScalarLoops(stride: Int) {
+        let loops = BLAS.loops, samples = 3, edge = Self.values("lines").scalars
+        var wrong = 0
+        for n in 0...40 {
+            for lo in [0, 2] {
+                let ow = lo + n + 1, sampleStride = max(1, (n - 1) * stride + 1) + 3
+                let count = (samples - 1) * sampleStride + max(0, (n - 1) * stride + 1)
+                let x = Array(edge.prefix(count)), terms = Array(edge.suffix(samples * ow))
+                var col = [Float](repeating: .nan, count: samples * ow)
+                var folded = x
+                x.withUnsafeBufferPointer { px in
+                    col.withUnsafeMutableBufferPointer { loops.unfold_lines(px.baseAddress, sampleStride, samples, stride, lo, lo + n, ow, $0.baseAddress) }
+                }
+                terms.withUnsafeBufferPointer { pt in
+                    folded.withUnsafeMutableBufferPointer { loops.fold_lines(pt.baseAddress, samples, stride, lo, lo + n, ow, $0.baseAddress, sampleStride) }
+                }
+                var expected = x
+                for s in 0..<samples {
+                    for j in 0..<ow {
+                        let copied: Float = j >= lo && j < lo + n ? x[s * sampleStride + (j - lo) * stride] : 0
+                        if col[s * ow + j].bitPattern != copied.bitPattern { wrong += 1 }
+                    }
+                    for j in lo ..< lo + n { expected[s * sampleStride + (j - lo) * stride] += terms[s * ow + j] }
+                }
+                wrong += zip(folded, expected).filter { $0.bitPattern != $1.bitPattern }.count
+            }
+        }
+        #expect(wrong == 0, "\(wrong) elements differ with stride \(stride)")
+    }
+
+    /// `row_sums` (a bias gradient's channel sums) adds each row's `sum` into its member's slot,
+    /// row by row: the bits of those calls written out, for rows shorter and longer than a vector.
+    @Test(arguments: [1, 5, 19, 70])
+    func rowSumsAreTheRowsSums(length: Int) {
+        let loops = BLAS.loops, rows = 12, perSum = 4, stride = length + 3, sumStride = 2
+        let x = Array(Tensor.randomNormal([rows * stride], key: RandomKey(seed: 19).derived(length)).scalars)
+        var sums = [Float](repeating: 0.25, count: rows / perSum * sumStride), expected = sums
+        x.withUnsafeBufferPointer { px in
+            sums.withUnsafeMutableBufferPointer { loops.row_sums(px.baseAddress, rows, length, stride, perSum, $0.baseAddress, sumStride) }
+            for r in 0..<rows { expected[r / perSum * sumStride] += loops.sum(px.baseAddress! + r * stride, length) }
+        }
+        #expect(sums.map(\.bitPattern) == expected.map(\.bitPattern), "\(sums) against \(expected)")
+    }
 }

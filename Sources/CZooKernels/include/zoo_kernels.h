@@ -26,6 +26,10 @@ typedef struct {
     void (*sigmoid)(const float *x, float *y, ptrdiff_t n);
     /// Σ x[i].
     float (*sum)(const float *x, ptrdiff_t n);
+    /// sums[(r / perSum)·sumStride] += sum(x + r·stride, length) for r < rows, in order (each
+    /// row's sum the bits of `sum`).
+    void (*row_sums)(const float *x, ptrdiff_t rows, ptrdiff_t length, ptrdiff_t stride, ptrdiff_t perSum, float *sums,
+                     ptrdiff_t sumStride);
     /// Σ a[i]·b[i].
     float (*dot)(const float *a, const float *b, ptrdiff_t n);
     /// Σ a[i]·(b[i] − shift).
@@ -59,6 +63,15 @@ typedef struct {
     /// as in masked_sums; every operation rounded.
     void (*normalize_gradient)(const float *g, const float *mask, const float *x, float *dx, ptrdiff_t n, float k, float meanG,
                                float mean, float inv, float meanGX);
+    /// One row of a 1-D im2col for `samples` samples (x one sampleStride apart, y one ow apart):
+    /// y[j] = 0 for j < lo and j ≥ hi, y[j] = x[(j − lo)·stride] for lo ≤ j < hi. Reads no x
+    /// element past the last one copied.
+    void (*unfold_lines)(const float *x, ptrdiff_t sampleStride, ptrdiff_t samples, ptrdiff_t stride, ptrdiff_t lo, ptrdiff_t hi,
+                         ptrdiff_t ow, float *y);
+    /// The adjoint of unfold_lines: x[(j − lo)·stride] += y[j] for lo ≤ j < hi, sample by sample
+    /// (the bits of that scalar loop). Writes no x element outside the run's span.
+    void (*fold_lines)(const float *y, ptrdiff_t samples, ptrdiff_t stride, ptrdiff_t lo, ptrdiff_t hi, ptrdiff_t ow, float *x,
+                       ptrdiff_t sampleStride);
 } zoo_loops;
 
 /// The loops compiled for `path`; call only with a path the processor has (the baseline

@@ -203,19 +203,12 @@ enum ConvolutionKernels {
 
     /// ``im2col(_:_:channelOffset:rowStride:into:)`` of `samples` consecutive 1-D samples
     /// (``isLines(_:)``) into `col [k, samples·OW]`: each row of col is, per sample, one strided
-    /// run of the input with zeros at the ends.
+    /// run of the input with zeros at the ends (the loops' `unfold_lines`, a row at a time).
     private static func unfoldLines(_ x: UnsafePointer<Float>, _ g: ConvGeometry, channelOffset c0: Int, samples: Int,
                                     into col: UnsafeMutablePointer<Float>) {
-        let (ow, sw) = (g.outWidth, g.strideW)
-        forEachLine(g, channelOffset: c0, samples: samples) { input, output, lo, hi in
-            let dst = col + output
-            for ox in 0..<lo { dst[ox] = 0 }
-            var src = x + input
-            for ox in lo..<hi {
-                dst[ox] = src.pointee
-                src += sw
-            }
-            for ox in hi..<ow { dst[ox] = 0 }
+        let unfold = BLAS.loops.unfold_lines!
+        forEachLine(g, channelOffset: c0, samples: samples) { input, row, lo, hi in
+            unfold(x + input, g.inChannels * g.width, samples, g.strideW, lo, hi, g.outWidth, col + row)
         }
     }
 
@@ -225,35 +218,25 @@ enum ConvolutionKernels {
     /// sums are its bits.
     private static func foldLines(_ col: UnsafePointer<Float>, _ g: ConvGeometry, channelOffset c0: Int, samples: Int,
                                   into x: UnsafeMutablePointer<Float>) {
-        let sw = g.strideW
-        forEachLine(g, channelOffset: c0, samples: samples) { input, output, lo, hi in
-            var dst = x + input
-            for ox in lo..<hi {
-                dst.pointee += col[output &+ ox]
-                dst += sw
-            }
+        let fold = BLAS.loops.fold_lines!
+        forEachLine(g, channelOffset: c0, samples: samples) { input, row, lo, hi in
+            fold(col + row, samples, g.strideW, lo, hi, g.outWidth, x + input, g.inChannels * g.width)
         }
     }
 
-    /// Calls `body(input, output, lo, hi)` for each row of a 1-D col (channel, kernel column) and
-    /// each sample in turn: the input offset of the run's first element inside the image, the
-    /// offset of the sample's segment of the row, and the segment's columns `[lo, hi)` inside the
-    /// image. The bounds are found once per row, not once per sample (the bookkeeping was most of
-    /// the cost for cnn1d's rows of 4-19 floats).
+    /// Calls `body(input, row, lo, hi)` for each row of a 1-D col (channel, kernel column): the
+    /// input offset of the first sample's run (its element for output column `lo`), the offset
+    /// of the row in col, and the run's output columns `[lo, hi)` inside the image. The bounds
+    /// are found once per row, not once per sample.
     @inline(__always)
     private static func forEachLine(_ g: ConvGeometry, channelOffset c0: Int, samples: Int, _ body: (Int, Int, Int, Int) -> Void) {
         let (w, ow, kw, sw, pw, dw) = (g.width, g.outWidth, g.kernelWidth, g.strideW, g.padW, g.dilationW)
-        let sampleSize = g.inChannels * w
         columnBounds(g) { bounds in
             var row = 0
             for c in 0 ..< g.inChannels / g.groups {
                 for kj in 0..<kw {
                     let lo = bounds[2 &* kj], hi = bounds[2 &* kj &+ 1]
-                    var input = (c0 &+ c) &* w &+ lo &* sw &+ kj &* dw &- pw
-                    for s in 0..<samples {
-                        body(input, row &+ s &* ow, lo, hi)
-                        input &+= sampleSize
-                    }
+                    body((c0 &+ c) &* w &+ lo &* sw &+ kj &* dw &- pw, row, lo, hi)
                     row &+= samples &* ow
                 }
             }

@@ -55,7 +55,7 @@ func channelSums(_ x: Tensor, like bias: Tensor) -> Tensor {
             }
             // A channel per item over Zoo's threads; each sum runs over the rows in order.
             BLAS.parallelFor(c, work: x.count) { ch, _ in
-                for row in 0..<m * n { sums[(row / n) * c + ch] += Reduce.sum(xs + (row * c + ch) * p, p) }
+                BLAS.loops.row_sums(xs + ch * p, m * n, p, c * p, n, sums + ch, c)
             }
         }
     }
