@@ -394,37 +394,34 @@ void LOOP(unfold_lines)(const float *x, ptrdiff_t sampleStride, ptrdiff_t sample
 // The adjoint of unfold_lines, each x element taking its term as the scalar `x += y` gives it.
 // With stride 2 the vectors cover the run's 16 (8) inputs and add into the even lanes only; the
 // odd ones are stored back unchanged (bit masks, not + 0, which would turn −0 into +0).
+// N terms (N = 8 or 4) of a stride-2 run added into the even lanes of its 2N inputs.
+#define LOOP_FOLD_EVENS(N, VF, VI, LOAD)                                                             \
+    for (; i + N < n; i += N) {                                                                      \
+        const VI even = (VI)(LANES##N % 2 == 0);                                                     \
+        VF terms = LOAD(run + i), a = LOAD(x + 2 * i), b = LOAD(x + 2 * i + N);                      \
+        VF sa = a + INTERLEAVE_LO##N(terms, terms), sb = b + INTERLEAVE_HI##N(terms, terms);         \
+        a = (VF)(((VI)sa & even) | ((VI)a & ~even));                                                 \
+        b = (VF)(((VI)sb & even) | ((VI)b & ~even));                                                 \
+        memcpy(x + 2 * i, &a, sizeof a);                                                             \
+        memcpy(x + 2 * i + N, &b, sizeof b);                                                         \
+    }
+
 void LOOP(fold_lines)(const float *y, ptrdiff_t samples, ptrdiff_t stride, ptrdiff_t lo, ptrdiff_t hi, ptrdiff_t ow, float *x,
                       ptrdiff_t sampleStride) {
     ptrdiff_t n = hi - lo;
-    const LOOP(vi8) even8 = {-1, 0, -1, 0, -1, 0, -1, 0};
-    const LOOP(vi4) even4 = {-1, 0, -1, 0};
     for (ptrdiff_t s = 0; s < samples; s++, x += sampleStride, y += ow) {
         const float *run = y + lo;
         ptrdiff_t i = 0;
         if (stride == 2) {
-            for (; i + 8 < n; i += 8) {
-                LOOP(v8) terms = LOOP(load8)(run + i), a = LOOP(load8)(x + 2 * i), b = LOOP(load8)(x + 2 * i + 8);
-                LOOP(v8) sa = a + INTERLEAVE_LO8(terms, terms), sb = b + INTERLEAVE_HI8(terms, terms);
-                a = (LOOP(v8))(((LOOP(vi8))sa & even8) | ((LOOP(vi8))a & ~even8));
-                b = (LOOP(v8))(((LOOP(vi8))sb & even8) | ((LOOP(vi8))b & ~even8));
-                memcpy(x + 2 * i, &a, sizeof a);
-                memcpy(x + 2 * i + 8, &b, sizeof b);
-            }
-            for (; i + 4 < n; i += 4) {
-                LOOP(v4) terms = LOOP(load4)(run + i), a = LOOP(load4)(x + 2 * i), b = LOOP(load4)(x + 2 * i + 4);
-                LOOP(v4) sa = a + INTERLEAVE_LO4(terms, terms), sb = b + INTERLEAVE_HI4(terms, terms);
-                a = (LOOP(v4))(((LOOP(vi4))sa & even4) | ((LOOP(vi4))a & ~even4));
-                b = (LOOP(v4))(((LOOP(vi4))sb & even4) | ((LOOP(vi4))b & ~even4));
-                memcpy(x + 2 * i, &a, sizeof a);
-                memcpy(x + 2 * i + 4, &b, sizeof b);
-            }
+            LOOP_FOLD_EVENS(8, LOOP(v8), LOOP(vi8), LOOP(load8))
+            LOOP_FOLD_EVENS(4, LOOP(v4), LOOP(vi4), LOOP(load4))
         }
         for (; i < n; i++) x[i * stride] += run[i];
     }
 }
 
 #undef LOOP_UNPOOL
+#undef LOOP_FOLD_EVENS
 #undef INTERLEAVE_LO8
 #undef INTERLEAVE_HI8
 #undef INTERLEAVE_LO4
