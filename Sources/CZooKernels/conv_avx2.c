@@ -8,7 +8,8 @@
 #include <stdlib.h>
 
 enum {
-    VT = 3, // vectors of 8 positions per forward tile: 4 channels × 3 vectors = 12 accumulators
+    VT = 3,  // vectors of 8 positions per forward tile: 4 channels × 3 vectors = 12 accumulators
+    VT3 = 4, // in a tile of 3 channels (blocks of 6 or 3 channels): 3 × 4 = 12 accumulators
 };
 
 #pragma clang attribute push (__attribute__((target("avx2,fma"))), apply_to = function)
@@ -82,14 +83,17 @@ static inline __attribute__((always_inline)) void store_kept(
 // One tile of the forward pass: CT ≤ 4 output channels (k: their weights, 8 floats a tap apart)
 // × NV vectors from the one at (row, column), summed over all taps; with TAIL, the last vector is
 // the plane's last, partial one, loaded masked by `tail` (nothing past the input is read). CT, NV
-// and TAIL are constants where it is inlined: CT·NV accumulators in registers.
+// and TAIL are constants where it is inlined: CT·NV accumulators in registers. A tap loads the
+// NV input vectors, then each channel's weight in turn; with CT = 3 (NV ≤ 4) it loads the 3
+// weights, then each input vector in turn (12 accumulators, 3 weights and one input: 16
+// registers).
 static inline __attribute__((always_inline)) void forward_tile(
     const int CT, const int NV, const bool TAIL, const float *x, const float *k, const ptrdiff_t *offset,
     ptrdiff_t taps, const __m256 start[4], __m256i tail, bool byRows, ptrdiff_t row, ptrdiff_t column,
     ptrdiff_t w, ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t plane, ptrdiff_t count, float *y) {
-    ptrdiff_t rows[VT], columns[VT];
-    const float *xj[VT];
-    __m256 acc[4][VT];
+    ptrdiff_t rows[VT3], columns[VT3];
+    const float *xj[VT3];
+    __m256 acc[4][VT3];
 #pragma clang loop unroll(full)
     for (int j = 0; j < NV; j++) {
         rows[j] = row, columns[j] = column;
@@ -100,7 +104,19 @@ static inline __attribute__((always_inline)) void forward_tile(
     for (int i = 0; i < CT; i++)
 #pragma clang loop unroll(full)
         for (int j = 0; j < NV; j++) acc[i][j] = start[i];
-    for (ptrdiff_t t = 0; t < taps; t++) {
+    for (ptrdiff_t t = 0; t < taps && CT == 3; t++) {
+        const float *kt = k + 8 * t;
+        __m256 weight[3];
+#pragma clang loop unroll(full)
+        for (int i = 0; i < 3; i++) weight[i] = _mm256_broadcast_ss(kt + i);
+#pragma clang loop unroll(full)
+        for (int j = 0; j < NV; j++) {
+            __m256 xv = TAIL && j == NV - 1 ? _mm256_maskload_ps(xj[j] + offset[t], tail) : _mm256_loadu_ps(xj[j] + offset[t]);
+#pragma clang loop unroll(full)
+            for (int i = 0; i < 3; i++) acc[i][j] = _mm256_fmadd_ps(weight[i], xv, acc[i][j]);
+        }
+    }
+    for (ptrdiff_t t = 0; t < taps && CT != 3; t++) {
         const float *kt = k + 8 * t;
         __m256 xv[VT];
 #pragma clang loop unroll(full)
@@ -117,7 +133,7 @@ static inline __attribute__((always_inline)) void forward_tile(
             for (int j = 0; j < NV; j++) acc[i][j] = _mm256_fmadd_ps(weight, xv[j], acc[i][j]);
         }
     }
-    for (int j = 0; j < NV; j++) store_kept(&acc[0][j], VT, count, byRows, rows[j], columns[j], w, oh, ow, plane, y);
+    for (int j = 0; j < NV; j++) store_kept(&acc[0][j], VT3, count, byRows, rows[j], columns[j], w, oh, ow, plane, y);
 }
 
 void zoo_conv_forward_avx2(const float *x, ptrdiff_t channels, ptrdiff_t h, ptrdiff_t w,
@@ -146,26 +162,35 @@ void zoo_conv_forward_avx2(const float *x, ptrdiff_t channels, ptrdiff_t h, ptrd
 
     for (ptrdiff_t b = 0; b < blocks; b++) {
         ptrdiff_t inBlock = outChannels - 8 * b < 8 ? outChannels - 8 * b : 8;
-        // Tiles of VT whole vectors (fewer at the plane's end), then the partial vector alone;
-        // each tile for both halves of the block in turn, its inputs still in cache for the
-        // second (a half of 1 or 2 channels with a narrower tile).
+        // Tiles of `width` whole vectors (fewer at the plane's end), then the partial vector
+        // alone; each tile for both parts of the block in turn, its inputs still in cache for
+        // the second. Blocks of 6 or 3 channels run in parts of 3 (tiles of 3 × 4), others in
+        // parts of 4 (tiles of 4 × 3; a last part of 1 or 2 channels with a narrower tile).
+        bool threes = inBlock == 6 || inBlock == 3;
+        ptrdiff_t width = threes ? VT3 : VT, part = threes ? 3 : 4;
         ptrdiff_t row = 0, column = 0;
         for (ptrdiff_t v0 = 0, nv; v0 < vectors; v0 += nv) {
-            nv = v0 == full ? 1 : full - v0 < VT ? full - v0 : VT;
-            for (ptrdiff_t half = 0; half < inBlock; half += 4) {
-                ptrdiff_t count = inBlock - half < 4 ? inBlock - half : 4;
-                const float *k = packed + b * taps * 8 + half;
-                float *yb = y + (8 * b + half) * plane;
+            nv = v0 == full ? 1 : full - v0 < width ? full - v0 : width;
+            for (ptrdiff_t first = 0; first < inBlock; first += part) {
+                ptrdiff_t count = inBlock - first < part ? inBlock - first : part;
+                const float *k = packed + b * taps * 8 + first;
+                float *yb = y + (8 * b + first) * plane;
                 __m256 start[4];
                 for (int i = 0; i < 4; i++)
-                    start[i] = bias && i < count ? _mm256_set1_ps(bias[8 * b + half + i]) : _mm256_setzero_ps();
+                    start[i] = bias && i < count ? _mm256_set1_ps(bias[8 * b + first + i]) : _mm256_setzero_ps();
 #define TILE(CT, NV, TAIL) forward_tile(CT, NV, TAIL, x, k, offset, taps, start, tail, byRows, row, column, w, oh, ow, plane, count, yb)
 #define TILES(CT)                           \
                 if (v0 == full) TILE(CT, 1, true);  \
                 else if (nv == VT) TILE(CT, VT, false); \
                 else if (nv == 2) TILE(CT, 2, false);   \
                 else TILE(CT, 1, false)
-                if (count > 2) TILES(4);
+                if (threes) {
+                    if (v0 == full) TILE(3, 1, true);
+                    else if (nv == 4) TILE(3, 4, false);
+                    else if (nv == 3) TILE(3, 3, false);
+                    else if (nv == 2) TILE(3, 2, false);
+                    else TILE(3, 1, false);
+                } else if (count > 2) TILES(4);
                 else TILES(2);
 #undef TILES
 #undef TILE

@@ -73,6 +73,12 @@ struct WideConvolutionKernelTests {
         Shape(samples: 2, channels: 3, h: 6, w: 42, outChannels: 4, kh: 3, kw: 3),
         Shape(samples: 2, channels: 2, h: 6, w: 34, outChannels: 5, kh: 3, kw: 3),
         Shape(samples: 1, channels: 3, h: 5, w: 16, outChannels: 3, kh: 1, kw: 1),
+        // The AVX2 forward's parts of 3 channels (blocks of 6 or 3, tiles of 3 × 4 vectors): zoo-cnn's
+        // second convolution (8 rows of 8: tiles of 4 and 4), a second block of 6 read wide with a
+        // partial last vector, a block of 3 by rows of 16 (tiles of 4, 4, 4, 4 and a partial one).
+        Shape(samples: 2, channels: 8, h: 12, w: 12, outChannels: 6, kh: 5, kw: 5),
+        Shape(samples: 2, channels: 2, h: 9, w: 21, outChannels: 14, kh: 3, kw: 3),
+        Shape(samples: 2, channels: 2, h: 7, w: 19, outChannels: 11, kh: 3, kw: 3),
         // The weight gradient by rows on both paths, planes large enough for samples outermost.
         Shape(samples: 2, channels: 2, h: 34, w: 34, outChannels: 9, kh: 3, kw: 3),
     ]
