@@ -123,6 +123,30 @@ struct ConvolutionTests {
         #expect(r.passed, "\(c.name): \(r)")
     }
 
+    /// stackedConv2dMaxPool2 is maxPool2d of stackedConv2d bit for bit, in inference (one pass
+    /// where the path has a kernel for the shapes: AVX2, rows of 8-24) and when recording (the
+    /// two ops, with their gradients), for shapes the kernel takes and one it does not.
+    @Test(arguments: [([3 * 2, 1, 28, 28], [3, 8, 1, 5, 5]), ([2 * 3, 8, 12, 12], [2, 6, 8, 5, 5]), ([2, 3, 11, 20], [2, 5, 3, 5, 5]),
+                      ([2 * 2, 2, 9, 14], [2, 4, 2, 3, 3])])
+    func convolutionThenMaxPoolIsTheTwoOps(input: [Int], weight: [Int]) {
+        let key = RandomKey(seed: 34)
+        let x = Tensor.randomNormal(input, key: key.derived("x")), w = Tensor.randomNormal(weight, key: key.derived("w"))
+        let b = Tensor.randomNormal([weight[0], weight[1]], key: key.derived("b"))
+        for bias in [b, nil] {
+            let (fused, separate) = withoutGradients {
+                (stackedConv2dMaxPool2(x, weight: w, bias: bias), maxPool2d(stackedConv2d(x, weight: w, bias: bias), kernelSize: (2, 2)))
+            }
+            #expect(fused.shape == separate.shape && fused.scalars.map(\.bitPattern) == separate.scalars.map(\.bitPattern),
+                    "\(input) * \(weight), bias \(bias != nil)")
+        }
+        let seed = Tensor.randomNormal(maxPool2d(stackedConv2d(x, weight: w), kernelSize: (2, 2)).shape, key: key.derived("g"))
+        let tracked = [x.requiringGradient(), w.requiringGradient(), b.requiringGradient()]
+        let fused = gradients(of: stackedConv2dMaxPool2(tracked[0], weight: tracked[1], bias: tracked[2]), wrt: tracked, seed: seed)
+        let separate = gradients(of: maxPool2d(stackedConv2d(tracked[0], weight: tracked[1], bias: tracked[2]), kernelSize: (2, 2)),
+                                 wrt: tracked, seed: seed)
+        for (f, s) in zip(fused, separate) { #expect(f.scalars.map(\.bitPattern) == s.scalars.map(\.bitPattern)) }
+    }
+
     @Test func conv1dMatchesConv2dOfHeightOne() {
         let key = RandomKey(seed: 33)
         let x = Tensor.randomNormal([2, 3, 11], key: key.derived("x")), w = Tensor.randomNormal([4, 3, 3], key: key.derived("w"))

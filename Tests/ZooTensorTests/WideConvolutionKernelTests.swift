@@ -326,4 +326,38 @@ struct WideConvolutionKernelTests {
             }
         }
     }
+
+    /// The AVX2 forward pass with 2×2 max pooling in one pass (`conv_pool_avx2.c`) against the
+    /// forward kernel followed by the loops' max_pool_pairs, bit for bit: rows of 24, 16 and 8
+    /// outputs, odd numbers of rows and of row pairs, parts of a channel block (8 + 3, 6, 11),
+    /// more than 1024 taps; inputs with exact zeros of both signs, so that windows tie, and a NaN.
+    /// Every buffer ends at an unreadable page, then starts at one.
+    @Test("forward and max pool in one pass: the bits of the two", arguments: [
+        Shape(samples: 2, channels: 1, h: 28, w: 28, outChannels: 8, kh: 5, kw: 5),
+        Shape(samples: 2, channels: 8, h: 12, w: 12, outChannels: 6, kh: 5, kw: 5),
+        Shape(samples: 2, channels: 3, h: 11, w: 20, outChannels: 11, kh: 5, kw: 5),
+        Shape(samples: 2, channels: 2, h: 10, w: 12, outChannels: 3, kh: 5, kw: 5),
+        Shape(samples: 2, channels: 2, h: 9, w: 10, outChannels: 7, kh: 2, kw: 3),
+        Shape(samples: 1, channels: 48, h: 12, w: 12, outChannels: 4, kh: 5, kw: 5),
+        Shape(samples: 2, channels: 2, h: 4, w: 26, outChannels: 9, kh: 3, kw: 3),
+    ])
+    func forwardMaxPool(s: Shape) {
+        let (oh, ow) = (s.oh, s.ow), taps = s.channels * s.kh * s.kw, (ph, pw) = (oh / 2, ow / 2)
+        #expect(zoo_conv_max_pool_fits_avx2(oh, ow))
+        var x = Self.values(s.channels * s.h * s.w, seed: 6).map { $0 < -0.5 ? 0 : $0 < -0.2 ? -0.0 : $0 }
+        x[x.count / 2] = .nan
+        let w = Self.values(s.outChannels * taps, seed: 7).map { ($0 * 4).rounded() / 4 }
+        let bias = Self.values(s.outChannels, seed: 8), packed = Self.packed(w, s)
+        let loops = zoo_loops_for(zoo_path_avx2)!.pointee
+        var plain = [Float](repeating: .nan, count: s.outChannels * oh * ow), expected = [Float](repeating: .nan, count: s.outChannels * ph * pw)
+        zoo_conv_forward_avx2(x, s.channels, s.h, s.w, packed, s.outChannels, s.kh, s.kw, bias, &plain)
+        loops.max_pool_pairs(plain, s.outChannels, oh, ow, ph, pw, 0, &expected, nil)
+        for atStart in [false, true] {
+            let gx = Guarded(x, atStart: atStart), gw = Guarded(packed, atStart: atStart), gb = Guarded(bias, atStart: atStart)
+            let y = Guarded([Float](repeating: .nan, count: s.outChannels * ph * pw), atStart: atStart)
+            zoo_conv_forward_max_pool_avx2(gx.pointer, s.channels, s.h, s.w, gw.pointer, s.outChannels, s.kh, s.kw, gb.pointer, y.pointer)
+            let wrong = zip(y.array, expected).filter { $0.bitPattern != $1.bitPattern }.count
+            #expect(wrong == 0, "\(s): \(wrong) of \(expected.count) pooled outputs differ")
+        }
+    }
 }

@@ -160,6 +160,18 @@ void zoo_conv_forward_avx2(const float *x, ptrdiff_t channels, ptrdiff_t h, ptrd
                            const float *packed, ptrdiff_t outChannels, ptrdiff_t kh, ptrdiff_t kw,
                            const float *bias, float *y);
 
+/// Whether zoo_conv_forward_max_pool_avx2 takes outputs of oh × ow: whole rows of 1-3 vectors
+/// of 8, and at least one row pair.
+static inline bool zoo_conv_max_pool_fits_avx2(ptrdiff_t oh, ptrdiff_t ow) { return oh >= 2 && ow % 8 == 0 && ow >= 8 && ow <= 24; }
+
+/// zoo_conv_forward_avx2 followed by 2×2 max pooling of stride 2 (the loops' max_pool_pairs
+/// without index), in one pass: y holds outChannels pooled planes of (oh / 2) × (ow / 2), the
+/// bits of the two calls; the convolution's own outputs are never stored. Only where
+/// zoo_conv_max_pool_fits_avx2(oh, ow); AVX2 and FMA.
+void zoo_conv_forward_max_pool_avx2(const float *x, ptrdiff_t channels, ptrdiff_t h, ptrdiff_t w,
+                                    const float *packed, ptrdiff_t outChannels, ptrdiff_t kh, ptrdiff_t kw,
+                                    const float *bias, float *y);
+
 /// As zoo_conv_weight_gradient_avx512, with AVX2 and FMA (the same layouts, but by rows where
 /// zoo_gradient_by_rows_avx2(ow), and a fixed summation order; its sums differ from the AVX-512
 /// kernel's in the last bits).

@@ -145,13 +145,31 @@ public struct Population: Sendable {
             body = .single(module)
             return y
         case let .stacked(layers):
-            var x = input
-            for layer in layers {
+            var x = input, i = 0
+            while i < layers.count {
+                let layer = layers[i]
+                if i + 1 < layers.count, Self.poolsInOnePass(layer, then: layers[i + 1]) {
+                    let p = StackedParameters(parameters, prefix: layer.name)
+                    x = stackedConv2dMaxPool2(x, weight: p["weight"]!, bias: p["bias"])
+                    i += 2
+                    continue
+                }
                 let here = contexts.map { c in layer.path.reduce(c) { $0.child($1) } }
                 x = Self.apply(layer.members[0], x, parameters: StackedParameters(parameters, prefix: layer.name), members: layer.members, contexts: here)
+                i += 1
             }
             return x
         }
+    }
+
+    /// Whether `layer` is a convolution (stride 1, no padding, dilation or groups) and `next` a
+    /// 2×2 max pool of stride 2 after it: the two run as ``stackedConv2dMaxPool2(_:weight:bias:)``
+    /// (the same bits; in one pass where nothing is recorded for gradients).
+    private static func poolsInOnePass(_ layer: Layer, then next: Layer) -> Bool {
+        guard let conv = layer.members[0] as? Conv2d, let pool = next.members[0] as? Pool,
+              case let .max2d(kernel, stride, padding) = pool.kind else { return false }
+        return conv.stride == (1, 1) && conv.padding == (0, 0) && conv.dilation == (1, 1) && conv.groups == 1
+            && kernel == (2, 2) && (stride.map { $0 == (2, 2) } ?? true) && padding == (0, 0)
     }
 
     /// Opens the existential: every member's layer has the first one's type (checked at init).

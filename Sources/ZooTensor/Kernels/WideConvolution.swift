@@ -20,6 +20,11 @@ enum WideConvolution {
             UnsafeMutablePointer<Float>?, Int
         ) -> Void
         let forward: Forward
+        /// The forward pass followed by 2×2 max pooling in one pass, where the path has one
+        /// (AVX2; the AVX-512 forward and a separate pool are faster than it), for the outputs
+        /// ``forwardMaxPoolFits`` takes.
+        let forwardMaxPool: Forward?
+        let forwardMaxPoolFits: @Sendable (_ oh: Int, _ ow: Int) -> Bool
         let weightGradient: WeightGradient
         /// Whether the weight gradient reads the output gradients by rows for an output width.
         let byRows: @Sendable (Int) -> Bool
@@ -28,9 +33,12 @@ enum WideConvolution {
         /// L1 ways one chunk of the weight gradient's output gradients may take (see ``weightGradient(_:_:_:)``).
         let chunkWays: Int
 
-        static let avx512 = Kernels(forward: zoo_conv_forward_avx512, weightGradient: zoo_conv_weight_gradient_blocked_avx512,
+        static let avx512 = Kernels(forward: zoo_conv_forward_avx512, forwardMaxPool: nil, forwardMaxPoolFits: { _, _ in false },
+                                    weightGradient: zoo_conv_weight_gradient_blocked_avx512,
                                     byRows: { zoo_gradient_by_rows_avx512($0) }, narrowTile: 8, wideTile: 4, chunkWays: 8)
-        static let avx2 = Kernels(forward: zoo_conv_forward_avx2, weightGradient: zoo_conv_weight_gradient_blocked_avx2,
+        static let avx2 = Kernels(forward: zoo_conv_forward_avx2, forwardMaxPool: zoo_conv_forward_max_pool_avx2,
+                                  forwardMaxPoolFits: { zoo_conv_max_pool_fits_avx2($0, $1) },
+                                  weightGradient: zoo_conv_weight_gradient_blocked_avx2,
                                   byRows: { zoo_gradient_by_rows_avx2($0) }, narrowTile: 4, wideTile: 2, chunkWays: 4)
     }
 
@@ -73,6 +81,32 @@ enum WideConvolution {
             initialized = py.count
         }
         return y
+    }
+
+    /// ``forward(_:_:_:bias:)`` followed by 2×2 max pooling of stride 2, as the path's one-pass
+    /// kernel computes it: `[M·N, O, OH / 2, OW / 2]`, the bits of the two; nil where there is no
+    /// such kernel for `g` (unpadded, one group, outputs the kernel takes).
+    static func forwardMaxPooled(_ x: [Float], _ w: [Float], _ g: ConvGeometry, bias: [Float]?) -> [Float]? {
+        guard applies(g), let kernel = kernels.forwardMaxPool, kernels.forwardMaxPoolFits(g.outHeight, g.outWidth),
+              g.padH == 0, g.padW == 0, g.groups == 1 else { return nil }
+        let blocks = (g.outChannels + 7) / 8, taps = g.patchSize
+        let inSample = g.inChannels * g.height * g.width, outSample = g.outChannels * (g.outHeight / 2) * (g.outWidth / 2)
+        let packed = DirectConvolution.packedWeights(w, g)
+        defer { packed.deallocate() }
+        return [Float](unsafeUninitializedCapacity: g.members * g.batch * outSample) { py, initialized in
+            x.withUnsafeBufferPointer { px in
+                (bias ?? []).withUnsafeBufferPointer { pb in
+                    let (xs, ys) = (px.baseAddress!, py.baseAddress!)
+                    BLAS.parallelFor(g.members * g.batch, work: g.members * g.batch * g.outChannels * g.positions * taps) { sample, _ in
+                        let member = sample / g.batch
+                        kernel(xs + sample * inSample, g.inChannels, g.height, g.width, packed + member * blocks * taps * 8, g.outChannels,
+                               g.kernelHeight, g.kernelWidth, bias == nil ? nil : pb.baseAddress! + member * g.outChannels,
+                               ys + sample * outSample)
+                    }
+                }
+            }
+            initialized = py.count
+        }
     }
 
     /// dx = convᵀ(dy, w): ``forward(_:_:_:bias:)`` of dy padded by (kh − 1 − ph, kw − 1 − pw)

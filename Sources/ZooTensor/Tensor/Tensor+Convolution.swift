@@ -63,6 +63,29 @@ public func stackedConv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, 
     return convolution(input, w, bias: bias, g)
 }
 
+/// ``stackedConv2d(_:weight:bias:stride:padding:dilation:groups:)`` (stride 1, no padding, no
+/// dilation, one group) followed by ``maxPool2d(_:kernelSize:stride:padding:)`` over 2×2
+/// windows: the same values, bits and gradients as the two ops. When nothing is recorded for
+/// differentiation and the kernel path has a one-pass kernel for the shapes (AVX2: output rows of
+/// 8, 16 or 24), the convolution's outputs are pooled in registers and never stored; otherwise the
+/// two ops run.
+/// - Returns: `[M·N, O, OH / 2, OW / 2]`.
+public func stackedConv2dMaxPool2(_ input: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
+    if !Tensor.records([input, weight] + (bias.map { [$0] } ?? [])), weight.rank == 5, input.rank == 4, weight.shape[0] >= 1,
+       input.shape[0] % weight.shape[0] == 0 {
+        var x = input.shape
+        x[0] /= weight.shape[0]
+        var g = convGeometry(x, Array(weight.shape.dropFirst()), stride: (1, 1), padding: (0, 0), dilation: (1, 1), groups: 1,
+                             op: "stackedConv2dMaxPool2")
+        g.members = weight.shape[0]
+        if bias == nil || bias!.shape == [g.members, g.outChannels],
+           let y = WideConvolution.forwardMaxPooled(input.scalars, weight.scalars, g, bias: bias?.scalars) {
+            return Tensor(shape: [input.shape[0], g.outChannels, g.outHeight / 2, g.outWidth / 2], scalars: y)
+        }
+    }
+    return maxPool2d(stackedConv2d(input, weight: weight, bias: bias), kernelSize: (2, 2))
+}
+
 /// Validates the shapes and options of a 2-D convolution, naming the op and shapes on failure.
 func convGeometry(_ x: [Int], _ w: [Int], stride: (Int, Int), padding: (Int, Int), dilation: (Int, Int), groups: Int, op: String) -> ConvGeometry {
     precondition(x.count == 4, "\(op): input must be [N, C, H, W], got \(x)")
