@@ -1,7 +1,7 @@
 // Direct convolution kernels with AVX2 and FMA, as conv_avx512.c (stride 1, no padding, no
 // dilation; see zoo_kernels.h) with 8-float vectors and 16 registers.
 #include "zoo_kernels.h"
-#include "prefetch.h"
+#include "conv_input.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -153,12 +153,7 @@ void zoo_conv_forward_avx2(const float *x, ptrdiff_t channels, ptrdiff_t h, ptrd
     __m256i tail = lanes8(lastLanes);
     ptrdiff_t taps = channels * kh * kw, blocks = (outChannels + 7) / 8;
     prefetch_input(x, channels * h * w, 16384);
-    // Input offset of every tap, in the packed weights' order.
-    ptrdiff_t onStack[1024], *offset = taps <= 1024 ? onStack : malloc(sizeof(ptrdiff_t) * (size_t)taps);
-    if (!offset) abort();
-    for (ptrdiff_t c = 0, t = 0; c < channels; c++)
-        for (ptrdiff_t ki = 0; ki < kh; ki++)
-            for (ptrdiff_t kj = 0; kj < kw; kj++) offset[t++] = (c * h + ki) * w + kj;
+    ptrdiff_t onStack[1024], *offset = tap_offsets(channels, h, w, kh, kw, onStack);
 
     for (ptrdiff_t b = 0; b < blocks; b++) {
         ptrdiff_t inBlock = outChannels - 8 * b < 8 ? outChannels - 8 * b : 8;
@@ -198,7 +193,7 @@ void zoo_conv_forward_avx2(const float *x, ptrdiff_t channels, ptrdiff_t h, ptrd
             for (ptrdiff_t j = 0; j < nv; j++) next_vector(byRows, w, ow, &row, &column);
         }
     }
-    if (offset != onStack) free(offset);
+    free_tap_offsets(offset, onStack);
 }
 
 // saved[i·KT + j] += Σ_n Σ_q dy[n, i, q] · x[n, at(q) + j] over samples n and the positions q of

@@ -1,7 +1,7 @@
 // Direct convolution kernels with AVX-512 for stride 1, no padding, no dilation (callers pad
 // explicitly), computed "wide" (see zoo_kernels.h): every tap is one contiguous 16-float load.
 #include "zoo_kernels.h"
-#include "prefetch.h"
+#include "conv_input.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -129,12 +129,7 @@ void zoo_conv_forward_avx512(const float *x, ptrdiff_t channels, ptrdiff_t h, pt
     ptrdiff_t vectors = layout == WIDE ? (length + 15) / 16 : (plane + 15) / 16;
     ptrdiff_t taps = channels * kh * kw, blocks = (outChannels + 7) / 8;
     prefetch_input(x, channels * h * w, 32768);
-    // Input offset of every tap, in the packed weights' order.
-    ptrdiff_t onStack[1024], *offset = taps <= 1024 ? onStack : malloc(sizeof(ptrdiff_t) * (size_t)taps);
-    if (!offset) abort();
-    for (ptrdiff_t c = 0, t = 0; c < channels; c++)
-        for (ptrdiff_t ki = 0; ki < kh; ki++)
-            for (ptrdiff_t kj = 0; kj < kw; kj++) offset[t++] = (c * h + ki) * w + kj;
+    ptrdiff_t onStack[1024], *offset = tap_offsets(channels, h, w, kh, kw, onStack);
 
     for (ptrdiff_t b = 0; b < blocks; b++) {
         ptrdiff_t count = outChannels - 8 * b < 8 ? outChannels - 8 * b : 8;
@@ -172,7 +167,7 @@ void zoo_conv_forward_avx512(const float *x, ptrdiff_t channels, ptrdiff_t h, pt
 #undef TILE_CASES_6
 #undef TILE_CASES_4
     }
-    if (offset != onStack) free(offset);
+    free_tap_offsets(offset, onStack);
 }
 
 // Moves (at, column) from one half of 8 outputs to the next (ow a multiple of 8): `at` is the

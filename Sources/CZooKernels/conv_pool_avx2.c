@@ -3,7 +3,7 @@
 // and only the pooled ones are stored. For inference; the bits of zoo_conv_forward_avx2 followed
 // by the loops' max_pool_pairs.
 #include "zoo_kernels.h"
-#include "prefetch.h"
+#include "conv_input.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -87,11 +87,7 @@ void zoo_conv_forward_max_pool_avx2(const float *x, ptrdiff_t channels, ptrdiff_
     ptrdiff_t perRow = ow / 8, pairs = oh / 2, pooledPlane = pairs * (ow / 2);
     ptrdiff_t taps = channels * kh * kw, blocks = (outChannels + 7) / 8;
     prefetch_input(x, channels * h * w, 16384);
-    ptrdiff_t onStack[1024], *offset = taps <= 1024 ? onStack : malloc(sizeof(ptrdiff_t) * (size_t)taps);
-    if (!offset) abort();
-    for (ptrdiff_t c = 0, t = 0; c < channels; c++)
-        for (ptrdiff_t ki = 0; ki < kh; ki++)
-            for (ptrdiff_t kj = 0; kj < kw; kj++) offset[t++] = (c * h + ki) * w + kj;
+    ptrdiff_t onStack[1024], *offset = tap_offsets(channels, h, w, kh, kw, onStack);
     // Parts of 2 channels for rows of 3 vectors, 3 channels otherwise; rows of 1 vector take two
     // row pairs a tile (one for an odd last pair).
     ptrdiff_t part = perRow == 3 ? 2 : 3;
@@ -116,7 +112,7 @@ void zoo_conv_forward_max_pool_avx2(const float *x, ptrdiff_t channels, ptrdiff_
 #undef TILE
         }
     }
-    if (offset != onStack) free(offset);
+    free_tap_offsets(offset, onStack);
 }
 
 #pragma clang attribute pop
