@@ -175,4 +175,27 @@ struct FusionTests {
         }, at: [x, w, b])
         #expect(r.passed, "\(r)")
     }
+
+    /// A convolution with a 2×2 max pool after it (one pass in inference on the AVX2 path) gives
+    /// the bits of the two layers, alone (Sequential) and as a population, in inference and with
+    /// gradients; a pool of stride 1 after it is not fused.
+    @Test func convolutionThenMaxPoolIsTheTwoLayers() throws {
+        let x = Tensor.randomNormal([3, 2, 20, 20], key: key.derived("x"))
+        let conv = Conv2d(2, 6, kernelSize: 5, key: key.derived("conv"))
+        #expect(conv.poolsInOnePass(then: Pool.max2d(2)) && !conv.poolsInOnePass(then: Pool.max2d(2, stride: 1)))
+        #expect(!Conv2d(2, 6, kernelSize: 5, padding: 1, key: key).poolsInOnePass(then: Pool.max2d(2)))
+        let net = Sequential([conv, Pool.max2d(2), ActivationLayer(.tanh), Flatten()])
+        let expected = maxPool2d(conv2d(x, weight: conv.weight, bias: conv.bias), kernelSize: (2, 2)).tanh().reshaped([3, 6 * 8 * 8])
+        let population = try Population([net])
+        #expect(bits(withoutGradients { net.inferring(x) }) == bits(expected))
+        #expect(bits(withoutGradients { population.inferring(x) }) == bits(expected))
+        let w = conv.weight.requiringGradient()
+        var tracked = net
+        tracked.parameters = NamedTensors([("0.weight", w), ("0.bias", conv.bias!)])
+        let seed = Tensor.randomNormal(expected.shape, key: key.derived("g"))
+        let dw = gradients(of: tracked.inferring(x), wrt: [w], seed: seed)[0]
+        let reference = gradients(of: maxPool2d(conv2d(x, weight: w, bias: conv.bias), kernelSize: (2, 2)).tanh().reshaped(expected.shape),
+                                  wrt: [w], seed: seed)[0]
+        #expect(bits(dw) == bits(reference))
+    }
 }

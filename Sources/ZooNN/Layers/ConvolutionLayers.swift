@@ -54,6 +54,20 @@ public struct Conv2d: Module {
     public func callAsFunction(_ input: Tensor, context: ForwardContext) -> Tensor {
         conv2d(input, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groups)
     }
+
+    /// Whether this convolution and `next` after it run as one op,
+    /// ``stackedConv2dMaxPool2(_:weight:bias:)``: stride 1 without padding, dilation or groups,
+    /// then a 2×2 max pool of stride 2 (``Sequential`` and ``Population`` do).
+    public func poolsInOnePass(then next: any Module) -> Bool {
+        guard let pool = next as? Pool, case let .max2d(kernel, poolStride, poolPadding) = pool.kind else { return false }
+        return stride == (1, 1) && padding == (0, 0) && dilation == (1, 1) && groups == 1
+            && kernel == (2, 2) && (poolStride.map { $0 == (2, 2) } ?? true) && poolPadding == (0, 0)
+    }
+
+    /// This convolution, then the 2×2 max pool after it (``poolsInOnePass(then:)``).
+    public func maxPooled(_ input: Tensor) -> Tensor {
+        stackedConv2dMaxPool2(input, weight: weight.reshaped([1] + weight.shape), bias: bias?.reshaped([1, weight.shape[0]]))
+    }
 }
 
 /// 1-D convolution, PyTorch's `nn.Conv1d`.

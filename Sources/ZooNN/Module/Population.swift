@@ -162,14 +162,9 @@ public struct Population: Sendable {
         }
     }
 
-    /// Whether `layer` is a convolution (stride 1, no padding, dilation or groups) and `next` a
-    /// 2×2 max pool of stride 2 after it: the two run as ``stackedConv2dMaxPool2(_:weight:bias:)``
-    /// (the same bits; in one pass where nothing is recorded for gradients).
+    /// Whether `layer` and `next` run as one op (``Conv2d/poolsInOnePass(then:)``).
     private static func poolsInOnePass(_ layer: Layer, then next: Layer) -> Bool {
-        guard let conv = layer.members[0] as? Conv2d, let pool = next.members[0] as? Pool,
-              case let .max2d(kernel, stride, padding) = pool.kind else { return false }
-        return conv.stride == (1, 1) && conv.padding == (0, 0) && conv.dilation == (1, 1) && conv.groups == 1
-            && kernel == (2, 2) && (stride.map { $0 == (2, 2) } ?? true) && padding == (0, 0)
+        (layer.members[0] as? Conv2d)?.poolsInOnePass(then: next.members[0]) ?? false
     }
 
     /// Opens the existential: every member's layer has the first one's type (checked at init).

@@ -56,10 +56,16 @@ public struct Sequential: Module {
         return relu ? y : activation(y)
     }
 
-    /// The children in `range`, in order, fusing a batch norm with a ReLU after it.
+    /// The children in `range`, in order, fusing a batch norm with a ReLU after it and a
+    /// convolution with a 2×2 max pool after it (``Conv2d/poolsInOnePass(then:)``).
     private mutating func apply(_ range: Range<Int>, _ input: Tensor, context: ForwardContext) -> Tensor {
         var x = input, i = range.lowerBound
         while i < range.upperBound {
+            if i + 1 < range.upperBound, let conv = children[i].module as? Conv2d, conv.poolsInOnePass(then: children[i + 1].module) {
+                x = conv.maxPooled(x)
+                i += 2
+                continue
+            }
             if i + 1 < range.upperBound, var norm = children[i].module as? BatchNorm,
                (children[i + 1].module as? ActivationLayer)?.activation == .relu {
                 x = norm(x, context: context.child(children[i].name), thenReLU: true)
