@@ -60,9 +60,7 @@ enum WideConvolution {
         let (inPlane, outPlane) = (g.height * g.width, g.outHeight * g.outWidth)
         let packed = DirectConvolution.packedWeights(w, g), kernel = kernels.forward
         defer { packed.deallocate() }
-        // Zeroed first although the kernel writes every output: the AVX-512 kernel's scattered
-        // (compressed) stores then find their lines in cache (measured 2-4% faster on the
-        // population, neutral on resnet20; neutral for the AVX2 kernel's whole-vector stores).
+        // Not zeroed first: the kernels write every output.
         let y = [Float](unsafeUninitializedCapacity: g.outputShape.elementCount) { py, initialized in
             x.withUnsafeBufferPointer { px in
                 (bias ?? []).withUnsafeBufferPointer { pb in
