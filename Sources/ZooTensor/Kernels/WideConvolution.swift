@@ -56,29 +56,7 @@ enum WideConvolution {
     /// from it. One item per (member, group, sample) over Zoo's threads.
     static func forward(_ x: [Float], _ w: [Float], _ g: ConvGeometry, bias: [Float]? = nil) -> [Float] {
         guard g.padH == 0 && g.padW == 0 else { return forward(padded(x, g), w, g.unpadded, bias: bias) }
-        let og = g.outChannels / g.groups, cg = g.inChannels / g.groups, blocks = (og + 7) / 8, taps = g.patchSize
-        let (inPlane, outPlane) = (g.height * g.width, g.outHeight * g.outWidth)
-        let packed = DirectConvolution.packedWeights(w, g), kernel = kernels.forward
-        defer { packed.deallocate() }
-        // Not zeroed first: the kernels write every output.
-        let y = [Float](unsafeUninitializedCapacity: g.outputShape.elementCount) { py, initialized in
-            x.withUnsafeBufferPointer { px in
-                (bias ?? []).withUnsafeBufferPointer { pb in
-                    let (xs, ys) = (px.baseAddress!, py.baseAddress!)
-                    BLAS.parallelFor(g.members * g.groups * g.batch, work: py.count * taps) { i, _ in
-                        let n = i % g.batch, mg = i / g.batch, member = mg / g.groups, group = mg % g.groups
-                        let sample = member * g.batch + n
-                        kernel(
-                            xs + (sample * g.inChannels + group * cg) * inPlane, cg, g.height, g.width,
-                            packed + mg * blocks * taps * 8, og, g.kernelHeight, g.kernelWidth,
-                            bias == nil ? nil : pb.baseAddress! + member * g.outChannels + group * og,
-                            ys + (sample * g.outChannels + group * og) * outPlane)
-                    }
-                }
-            }
-            initialized = py.count
-        }
-        return y
+        return run(kernels.forward, x, w, g, bias: bias, outPlane: g.outHeight * g.outWidth)
     }
 
     /// ``forward(_:_:_:bias:)`` followed by 2×2 max pooling of stride 2, as the path's one-pass
@@ -87,19 +65,30 @@ enum WideConvolution {
     static func forwardMaxPooled(_ x: [Float], _ w: [Float], _ g: ConvGeometry, bias: [Float]?) -> [Float]? {
         guard applies(g), let kernel = kernels.forwardMaxPool, kernels.forwardMaxPoolFits(g.outHeight, g.outWidth),
               g.padH == 0, g.padW == 0, g.groups == 1 else { return nil }
-        let blocks = (g.outChannels + 7) / 8, taps = g.patchSize
-        let inSample = g.inChannels * g.height * g.width, outSample = g.outChannels * (g.outHeight / 2) * (g.outWidth / 2)
+        return run(kernel, x, w, g, bias: bias, outPlane: (g.outHeight / 2) * (g.outWidth / 2))
+    }
+
+    /// Runs a forward `kernel` (unpadded `g`) for every (member, group, sample) over Zoo's threads,
+    /// each writing its group's channels of `outPlane` outputs. The output is not zeroed first:
+    /// the kernels write every element.
+    private static func run(_ kernel: Kernels.Forward, _ x: [Float], _ w: [Float], _ g: ConvGeometry, bias: [Float]?,
+                            outPlane: Int) -> [Float] {
+        let og = g.outChannels / g.groups, cg = g.inChannels / g.groups, blocks = (og + 7) / 8, taps = g.patchSize
+        let inPlane = g.height * g.width
         let packed = DirectConvolution.packedWeights(w, g)
         defer { packed.deallocate() }
-        return [Float](unsafeUninitializedCapacity: g.members * g.batch * outSample) { py, initialized in
+        return [Float](unsafeUninitializedCapacity: g.members * g.batch * g.outChannels * outPlane) { py, initialized in
             x.withUnsafeBufferPointer { px in
                 (bias ?? []).withUnsafeBufferPointer { pb in
                     let (xs, ys) = (px.baseAddress!, py.baseAddress!)
-                    BLAS.parallelFor(g.members * g.batch, work: g.members * g.batch * g.outChannels * g.positions * taps) { sample, _ in
-                        let member = sample / g.batch
-                        kernel(xs + sample * inSample, g.inChannels, g.height, g.width, packed + member * blocks * taps * 8, g.outChannels,
-                               g.kernelHeight, g.kernelWidth, bias == nil ? nil : pb.baseAddress! + member * g.outChannels,
-                               ys + sample * outSample)
+                    BLAS.parallelFor(g.members * g.groups * g.batch, work: g.members * g.batch * g.outChannels * g.positions * taps) { i, _ in
+                        let n = i % g.batch, mg = i / g.batch, member = mg / g.groups, group = mg % g.groups
+                        let sample = member * g.batch + n
+                        kernel(
+                            xs + (sample * g.inChannels + group * cg) * inPlane, cg, g.height, g.width,
+                            packed + mg * blocks * taps * 8, og, g.kernelHeight, g.kernelWidth,
+                            bias == nil ? nil : pb.baseAddress! + member * g.outChannels + group * og,
+                            ys + (sample * g.outChannels + group * og) * outPlane)
                     }
                 }
             }

@@ -47,20 +47,27 @@ public func conv1d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride:
 /// - Returns: `[M·N, O, OH, OW]`.
 public func stackedConv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0),
                           dilation: (Int, Int) = (1, 1), groups: Int = 1) -> Tensor {
-    precondition(weight.rank == 5, "stackedConv2d: weight must be [M, O, C/groups, kh, kw], got \(weight.shape)")
+    let g = stackedGeometry(input, weight, bias, stride: stride, padding: padding, dilation: dilation, groups: groups, op: "stackedConv2d")
+    return convolution(input, g.members == 1 ? weight.reshaped(g.weightShape) : weight, bias: bias, g)
+}
+
+/// The geometry of a stacked convolution (``stackedConv2d(_:weight:bias:stride:padding:dilation:groups:)``),
+/// its shapes validated, naming `op` on failure.
+private func stackedGeometry(_ input: Tensor, _ weight: Tensor, _ bias: Tensor?, stride: (Int, Int), padding: (Int, Int),
+                             dilation: (Int, Int), groups: Int, op: String) -> ConvGeometry {
+    precondition(weight.rank == 5, "\(op): weight must be [M, O, C/groups, kh, kw], got \(weight.shape)")
     let members = weight.shape[0]
     precondition(input.rank == 4 && members >= 1 && input.shape[0] % members == 0,
-                 "stackedConv2d: input \(input.shape) must be [M·N, C, H, W] with M = \(members) members (weight \(weight.shape))")
+                 "\(op): input \(input.shape) must be [M·N, C, H, W] with M = \(members) members (weight \(weight.shape))")
     var x = input.shape
     x[0] /= members
-    var g = convGeometry(x, Array(weight.shape.dropFirst()), stride: stride, padding: padding, dilation: dilation, groups: groups, op: "stackedConv2d")
+    var g = convGeometry(x, Array(weight.shape.dropFirst()), stride: stride, padding: padding, dilation: dilation, groups: groups, op: op)
     g.members = members
-    let w = members == 1 ? weight.reshaped(g.weightShape) : weight
     if let b = bias {
         precondition(b.shape == [members, g.outChannels],
-                     "stackedConv2d: bias \(b.shape) does not match [\(members), \(g.outChannels)] (weight \(weight.shape))")
+                     "\(op): bias \(b.shape) does not match [\(members), \(g.outChannels)] (weight \(weight.shape))")
     }
-    return convolution(input, w, bias: bias, g)
+    return g
 }
 
 /// ``stackedConv2d(_:weight:bias:stride:padding:dilation:groups:)`` (stride 1, no padding, no
@@ -71,17 +78,10 @@ public func stackedConv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, 
 /// two ops run.
 /// - Returns: `[M·N, O, OH / 2, OW / 2]`.
 public func stackedConv2dMaxPool2(_ input: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
-    if !Tensor.records([input, weight] + (bias.map { [$0] } ?? [])), weight.rank == 5, input.rank == 4, weight.shape[0] >= 1,
-       input.shape[0] % weight.shape[0] == 0 {
-        var x = input.shape
-        x[0] /= weight.shape[0]
-        var g = convGeometry(x, Array(weight.shape.dropFirst()), stride: (1, 1), padding: (0, 0), dilation: (1, 1), groups: 1,
-                             op: "stackedConv2dMaxPool2")
-        g.members = weight.shape[0]
-        if bias == nil || bias!.shape == [g.members, g.outChannels],
-           let y = WideConvolution.forwardMaxPooled(input.scalars, weight.scalars, g, bias: bias?.scalars) {
-            return Tensor(shape: [input.shape[0], g.outChannels, g.outHeight / 2, g.outWidth / 2], scalars: y)
-        }
+    let g = stackedGeometry(input, weight, bias, stride: (1, 1), padding: (0, 0), dilation: (1, 1), groups: 1, op: "stackedConv2dMaxPool2")
+    if !Tensor.records([input, weight] + (bias.map { [$0] } ?? [])),
+       let y = WideConvolution.forwardMaxPooled(input.scalars, weight.scalars, g, bias: bias?.scalars) {
+        return Tensor(shape: [input.shape[0], g.outChannels, g.outHeight / 2, g.outWidth / 2], scalars: y)
     }
     return maxPool2d(stackedConv2d(input, weight: weight, bias: bias), kernelSize: (2, 2))
 }
